@@ -1,0 +1,269 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var typeOfConfig = reflect.TypeFor[Config]()
+
+// substitute replaces ${VAR} in every string of the tree. A missing or empty
+// variable is an error naming the variable and the key path: it must never
+// become an empty password. $${VAR} is the literal text ${VAR}.
+func substitute(path string, v any, environ map[string]string, subs map[string]bool) (any, []error) {
+	switch x := v.(type) {
+	case string:
+		out, used, err := expand(x, environ)
+		if err != nil {
+			return nil, []error{keyErr(path, "%v", err)}
+		}
+		if used {
+			subs[path] = true
+		}
+		return out, nil
+	case map[string]any:
+		var errs []error
+		out := make(map[string]any, len(x))
+		for k, child := range x {
+			s, e := substitute(join(path, k), child, environ, subs)
+			errs = append(errs, e...)
+			out[k] = s
+		}
+		return out, errs
+	case []any:
+		var errs []error
+		out := make([]any, len(x))
+		for i, child := range x {
+			s, e := substitute(fmt.Sprintf("%s[%d]", path, i), child, environ, subs)
+			errs = append(errs, e...)
+			out[i] = s
+		}
+		return out, errs
+	}
+	return v, nil
+}
+
+// expand performs ${VAR} substitution on one string.
+func expand(s string, environ map[string]string) (out string, used bool, err error) {
+	if !strings.Contains(s, "${") {
+		return s, false, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "$${") {
+			b.WriteString("${")
+			i += 3
+			continue
+		}
+		if !strings.HasPrefix(s[i:], "${") {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return "", false, fmt.Errorf("unterminated ${ in value")
+		}
+		name := s[i+2 : i+2+end]
+		if !validVarName(name) {
+			return "", false, fmt.Errorf("invalid variable name %q in ${...}", name)
+		}
+		val := environ[name]
+		if val == "" {
+			return "", false, fmt.Errorf("environment variable %s is not set or empty", name)
+		}
+		b.WriteString(val)
+		used = true
+		i += 2 + end + 1
+	}
+	return b.String(), used, nil
+}
+
+func validVarName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i, c := range n {
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// conform checks the generic tree against the Go type t, reporting unknown
+// keys and type mismatches with their paths, and converts the few values
+// that may legitimately arrive as strings (numbers and booleans from ${VAR}).
+func conform(path string, v any, t reflect.Type) (any, []error) {
+	if t.Kind() == reflect.Pointer {
+		if v == nil {
+			return nil, nil
+		}
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			if v == nil {
+				return map[string]any{}, nil
+			}
+			return nil, []error{keyErr(path, "expected an object, got %s", kindName(v))}
+		}
+		fields := jsonFields(t)
+		var errs []error
+		out := make(map[string]any, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			f, ok := fields[k]
+			if !ok {
+				err := unknownKey(join(path, k), k, fields)
+				if lenientTypes[t] {
+					err.Warning = true
+				}
+				errs = append(errs, err)
+				continue
+			}
+			if m[k] == nil {
+				continue // null means "default"
+			}
+			c, e := conform(join(path, k), m[k], f.Type)
+			errs = append(errs, e...)
+			out[k] = c
+		}
+		return out, errs
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, []error{keyErr(path, "expected an object, got %s", kindName(v))}
+		}
+		var errs []error
+		out := make(map[string]any, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			c, e := conform(join(path, k), m[k], t.Elem())
+			errs = append(errs, e...)
+			out[k] = c
+		}
+		return out, errs
+	case reflect.Slice:
+		s, ok := v.([]any)
+		if !ok {
+			return nil, []error{keyErr(path, "expected a list, got %s", kindName(v))}
+		}
+		var errs []error
+		out := make([]any, len(s))
+		for i, el := range s {
+			c, e := conform(fmt.Sprintf("%s[%d]", path, i), el, t.Elem())
+			errs = append(errs, e...)
+			out[i] = c
+		}
+		return out, errs
+	case reflect.String:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+		// A YAML number where a string belongs (a phone number without
+		// quotes) would lose its '+' or leading zeros: refuse, don't guess.
+		return nil, []error{keyErr(path, "expected a string, got %s (quote the value)", kindName(v))}
+	case reflect.Int, reflect.Int64:
+		switch n := v.(type) {
+		case int:
+			return n, nil
+		case int64:
+			return n, nil
+		case uint64:
+			if n <= math.MaxInt64 {
+				return int64(n), nil
+			}
+		case float64:
+			if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+				return int64(n), nil
+			}
+			return nil, []error{keyErr(path, "expected a whole number, got %v", n)}
+		case string:
+			i, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+			if err != nil {
+				return nil, []error{keyErr(path, "expected a number, got %q", n)}
+			}
+			return i, nil
+		}
+		return nil, []error{keyErr(path, "expected a number, got %s", kindName(v))}
+	case reflect.Bool:
+		switch b := v.(type) {
+		case bool:
+			return b, nil
+		case string:
+			p, err := strconv.ParseBool(strings.TrimSpace(b))
+			if err != nil {
+				return nil, []error{keyErr(path, "expected true or false, got %q", b)}
+			}
+			return p, nil
+		}
+		return nil, []error{keyErr(path, "expected true or false, got %s", kindName(v))}
+	}
+	return nil, []error{keyErr(path, "unsupported type %s", t)}
+}
+
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	out := make(map[string]reflect.StructField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// lenientTypes are the objects whose unknown keys are warnings, not errors:
+// the top level and each channel carry settings for OpenClaw's agent and its
+// connectors (agents, models, accounts, ...) that the gateway does not read,
+// and refusing them would break an existing ~/.openclaw. Every key under
+// gateway, logging and audit is ours, and a typo there is fatal.
+var lenientTypes = map[reflect.Type]bool{
+	typeOfConfig:               true,
+	reflect.TypeFor[Channel](): true,
+}
+
+func unknownKey(path, key string, fields map[string]reflect.StructField) *KeyError {
+	for name := range fields {
+		if strings.EqualFold(name, key) || strings.EqualFold(strings.ReplaceAll(name, "_", ""), strings.ReplaceAll(key, "_", "")) {
+			return &KeyError{Path: path, Msg: fmt.Sprintf("unknown key (did you mean %q?)", name), Err: ErrInvalid}
+		}
+	}
+	return &KeyError{Path: path, Msg: "unknown key", Err: ErrInvalid}
+}
+
+func kindName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, uint64, float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,218 @@
+// Package config loads, substitutes, validates and types the gateway
+// configuration. It fails closed: an unknown key, an invalid value or a
+// missing ${VAR} is an error naming the key path, never a silent default.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Config is the whole configuration tree, the same for JSON5 and YAML. Raw
+// fields mirror the file; Typed holds the values built from them by Validate.
+type Config struct {
+	Gateway  Gateway            `json:"gateway"`
+	Logging  Logging            `json:"logging"`
+	Channels map[string]Channel `json:"channels"`
+	Audit    Audit              `json:"audit"`
+
+	// Typed is filled by Validate. It is never read from a file.
+	Typed Typed `json:"-"`
+	// Source records where the configuration came from, for logs and the audit.
+	Source Source `json:"-"`
+}
+
+// Gateway configures the listener, trust and authentication.
+type Gateway struct {
+	// Port is the TCP port to listen on. Default 18789.
+	Port int `json:"port"`
+	// Bind selects the listen address: "loopback" (default, 127.0.0.1 only),
+	// "lan" (all interfaces: exposed) or "custom" (CustomBindHost).
+	Bind string `json:"bind"`
+	// CustomBindHost is the IP address to listen on when Bind is "custom".
+	CustomBindHost string `json:"customBindHost"`
+	// Upstream is the agent's base URL. Empty: the gateway serves only its
+	// built-in status page.
+	Upstream string `json:"upstream"`
+	// TrustedProxies lists the addresses and CIDRs whose forwarding headers
+	// are believed. By default no proxy is trusted: forwarding headers are
+	// stripped, and refused from an unconfigured loopback proxy.
+	TrustedProxies []string `json:"trustedProxies"`
+	// AllowRealIPFallback uses X-Real-IP from a trusted proxy that sent no
+	// X-Forwarded-For. Default false; dangerous when the proxy passes a
+	// client-supplied X-Real-IP through.
+	AllowRealIPFallback bool `json:"allowRealIpFallback"`
+	// PreferForwarded resolves from the RFC 7239 Forwarded header when a
+	// trusted proxy sends both it and X-Forwarded-For. Default false
+	// (X-Forwarded-For wins), because most proxies only maintain XFF.
+	PreferForwarded bool `json:"preferForwarded"`
+	// AllowedOrigins lists the Origin values accepted on browser WebSocket
+	// upgrades, besides the gateway's own origin. "*" accepts any origin
+	// (the audit warns).
+	AllowedOrigins []string `json:"allowedOrigins"`
+	// RefuseInsecure makes any critical startup audit finding fatal.
+	RefuseInsecure bool `json:"refuseInsecure"`
+	// MaxBodyBytes caps request bodies proxied to the upstream. Default
+	// 10 MiB; JSON endpoints of the gateway itself use a smaller fixed cap.
+	MaxBodyBytes int64 `json:"maxBodyBytes"`
+	// Auth selects and configures authentication.
+	Auth Auth `json:"auth"`
+	// Store selects where shared state lives. Default "file" (the state dir).
+	Store Store `json:"store"`
+}
+
+// Auth configures how callers prove who they are.
+type Auth struct {
+	// Mode is "token" (default), "password", "trusted-proxy" or "none".
+	// "none" is refused unless Bind is "loopback".
+	Mode string `json:"mode"`
+	// Token is the shared bearer token. Use ${OPENCLAW_GATEWAY_TOKEN}; when no
+	// token is configured anywhere, one is generated into the state dir.
+	Token string `json:"token"`
+	// Password is the login password (password mode). Prefer PasswordHash or
+	// ${OPENCLAW_GATEWAY_PASSWORD}; a literal is flagged by the audit.
+	Password string `json:"password"`
+	// PasswordHash is an argon2id PHC string used instead of Password.
+	PasswordHash string `json:"passwordHash"`
+	// RateLimit bounds failed authentication attempts per client.
+	RateLimit RateLimit `json:"rateLimit"`
+	// TrustedProxy configures trusted-proxy mode.
+	TrustedProxy TrustedProxy `json:"trustedProxy"`
+	// Device configures device pairing auth.
+	Device Device `json:"device"`
+	// Session configures password sessions.
+	Session Session `json:"session"`
+}
+
+// RateLimit configures the failure lockout.
+type RateLimit struct {
+	// MaxAttempts failures within WindowMs lock the client out. Default 10;
+	// 0 disables the lockout (the audit warns when exposed).
+	MaxAttempts int `json:"maxAttempts"`
+	// WindowMs is the counting window. Default 60000.
+	WindowMs int `json:"windowMs"`
+	// LockoutMs is how long a locked-out client is refused. Default 300000.
+	LockoutMs int `json:"lockoutMs"`
+}
+
+// TrustedProxy configures identity taken from an identity-aware proxy.
+type TrustedProxy struct {
+	// UserHeader carries the authenticated user. Default "x-forwarded-user".
+	UserHeader string `json:"userHeader"`
+	// RequiredHeaders must all be present on a request from the proxy.
+	RequiredHeaders []string `json:"requiredHeaders"`
+	// AllowUsers, when set, restricts who may pass.
+	AllowUsers []string `json:"allowUsers"`
+	// AllowLoopback honours the header from a loopback peer. Default false:
+	// any local process could otherwise forge it.
+	AllowLoopback bool `json:"allowLoopback"`
+}
+
+// Device configures device pairing auth.
+type Device struct {
+	// Enabled turns device auth on. Default true.
+	Enabled *bool `json:"enabled"`
+	// AutoApproveLocal silently approves pairing from clean local requests.
+	// Default true; requests through a proxy are never local.
+	AutoApproveLocal *bool `json:"autoApproveLocal"`
+	// TokenTTL is the device token lifetime. Default "24h".
+	TokenTTL string `json:"tokenTtl"`
+}
+
+// Session configures password sessions.
+type Session struct {
+	// IdleTimeout ends a session unused this long. Default "24h".
+	IdleTimeout string `json:"idleTimeout"`
+	// AbsoluteTimeout ends any session this long after login. Default "168h".
+	AbsoluteTimeout string `json:"absoluteTimeout"`
+}
+
+// Store selects the shared state backend.
+type Store struct {
+	// Backend is "file" (default). "redis" is reserved for replicated
+	// deployments and refused until supported.
+	Backend string `json:"backend"`
+	// URL is the backend address (redis only).
+	URL string `json:"url"`
+}
+
+// Logging configures log redaction.
+type Logging struct {
+	// RedactSensitive is "tools" (default: no message text, masked sender
+	// ids) or "off". Secrets are redacted either way.
+	RedactSensitive string `json:"redactSensitive"`
+}
+
+// Channel is one chat channel's policy.
+type Channel struct {
+	// DMPolicy is "pairing" (default), "allowlist", "open" or "disabled".
+	DMPolicy string `json:"dmPolicy"`
+	// AllowFrom lists senders allowed to send direct messages.
+	AllowFrom []string `json:"allowFrom"`
+	// GroupPolicy is "allowlist" (default), "open" or "disabled".
+	GroupPolicy string `json:"groupPolicy"`
+	// GroupAllowFrom lists groups (or group senders) allowed.
+	GroupAllowFrom []string `json:"groupAllowFrom"`
+}
+
+// Audit configures the security audit.
+type Audit struct {
+	// Suppress lists check ids accepted as known risks; they stay in the
+	// report, marked suppressed.
+	Suppress []string `json:"suppress"`
+}
+
+// Auth modes.
+const (
+	ModeToken        = "token"
+	ModePassword     = "password"
+	ModeTrustedProxy = "trusted-proxy"
+	ModeNone         = "none"
+)
+
+// Bind values.
+const (
+	BindLoopback = "loopback"
+	BindLAN      = "lan"
+	BindCustom   = "custom"
+)
+
+// Typed holds values parsed once from the raw fields by Validate.
+type Typed struct {
+	// ListenAddr is the host:port to listen on.
+	ListenAddr string
+	// Exposed is true when Bind is not loopback.
+	Exposed bool
+	// TrustedProxies are the parsed, masked, unmapped prefixes.
+	TrustedProxies []netip.Prefix
+	// Upstream is nil when no upstream is configured.
+	Upstream *url.URL
+	// AllowAnyOrigin is true when AllowedOrigins contains "*".
+	AllowAnyOrigin bool
+	// AllowedOrigins holds normalised "scheme://host[:port]" origins.
+	AllowedOrigins map[string]bool
+	// RateWindow and Lockout come from RateLimit.
+	RateWindow, Lockout time.Duration
+	// DeviceTokenTTL, SessionIdle and SessionAbsolute come from their strings.
+	DeviceTokenTTL, SessionIdle, SessionAbsolute time.Duration
+	// DeviceEnabled and AutoApproveLocal resolve the optional booleans.
+	DeviceEnabled, AutoApproveLocal bool
+}
+
+// Source says where a configuration came from.
+type Source struct {
+	// Path is the config file, or "" for embedded defaults.
+	Path string
+	// Format is "json5", "yaml" or "defaults".
+	Format string
+	// Text is the file's raw content (for the audit); nil for defaults.
+	Text []byte
+	// Substituted lists the key paths whose value came from ${VAR}.
+	Substituted map[string]bool
+	// Warnings are non-fatal problems, such as unknown keys in sections the
+	// gateway does not own; they are logged at startup.
+	Warnings []string
+	// TokenSource and PasswordSource are "file", "env" or "" (unset).
+	TokenSource, PasswordSource string
+}

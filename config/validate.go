@@ -1,0 +1,251 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Default returns the embedded defaults: loopback bind on 18789, token auth,
+// no trusted proxies, no upstream, lockout on, redaction on.
+func Default() *Config {
+	return &Config{
+		Gateway: Gateway{
+			Port:         18789,
+			Bind:         BindLoopback,
+			MaxBodyBytes: 10 << 20,
+			Auth: Auth{
+				Mode:         ModeToken,
+				RateLimit:    RateLimit{MaxAttempts: 10, WindowMs: 60_000, LockoutMs: 300_000},
+				TrustedProxy: TrustedProxy{UserHeader: "x-forwarded-user"},
+				Device:       Device{TokenTTL: "24h"},
+				Session:      Session{IdleTimeout: "24h", AbsoluteTimeout: "168h"},
+			},
+			Store: Store{Backend: "file"},
+		},
+		Logging: Logging{RedactSensitive: "tools"},
+		Source:  Source{Format: "defaults", Substituted: map[string]bool{}},
+	}
+}
+
+// ChannelNamePattern is what a channel name may look like; it keeps channel
+// names usable as file name parts with no path traversal.
+var ChannelNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// Validate checks every value and fills Typed. All problems are returned,
+// joined, each naming its key path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	g := &c.Gateway
+	t := Typed{}
+
+	if g.Port < 1 || g.Port > 65535 {
+		add(keyErr("gateway.port", "must be between 1 and 65535, got %d", g.Port))
+	}
+	port := strconv.Itoa(g.Port)
+	switch g.Bind {
+	case BindLoopback:
+		t.ListenAddr = net.JoinHostPort("127.0.0.1", port)
+	case BindLAN:
+		t.ListenAddr = net.JoinHostPort("", port)
+		t.Exposed = true
+	case BindCustom:
+		a, err := netip.ParseAddr(g.CustomBindHost)
+		if err != nil {
+			add(keyErr("gateway.customBindHost", "must be an IP address when bind is custom, got %q", g.CustomBindHost))
+		} else {
+			a = a.Unmap()
+			t.ListenAddr = net.JoinHostPort(a.String(), port)
+			t.Exposed = !a.IsLoopback()
+		}
+	default:
+		add(keyErr("gateway.bind", "must be loopback, lan or custom, got %q", g.Bind))
+	}
+
+	for i, s := range g.TrustedProxies {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			add(keyErr(fmt.Sprintf("gateway.trustedProxies[%d]", i), "%v", err))
+			continue
+		}
+		t.TrustedProxies = append(t.TrustedProxies, p)
+	}
+
+	if g.Upstream != "" {
+		u, err := url.Parse(g.Upstream)
+		switch {
+		case err != nil:
+			add(keyErr("gateway.upstream", "not a URL: %v", err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			add(keyErr("gateway.upstream", "scheme must be http or https, got %q", u.Scheme))
+		case u.Host == "":
+			add(keyErr("gateway.upstream", "missing host"))
+		case u.User != nil:
+			add(keyErr("gateway.upstream", "must not contain credentials"))
+		case u.RawQuery != "" || u.Fragment != "":
+			add(keyErr("gateway.upstream", "must not contain a query or fragment"))
+		default:
+			t.Upstream = u
+		}
+	}
+
+	t.AllowedOrigins = map[string]bool{}
+	for i, o := range g.AllowedOrigins {
+		if o == "*" {
+			t.AllowAnyOrigin = true
+			continue
+		}
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			add(keyErr(fmt.Sprintf("gateway.allowedOrigins[%d]", i), "%v", err))
+			continue
+		}
+		t.AllowedOrigins[n] = true
+	}
+
+	if g.MaxBodyBytes <= 0 {
+		add(keyErr("gateway.maxBodyBytes", "must be positive, got %d", g.MaxBodyBytes))
+	}
+
+	a := &g.Auth
+	switch a.Mode {
+	case ModeToken, ModePassword, ModeTrustedProxy:
+	case ModeNone:
+		if g.Bind != BindLoopback {
+			add(keyErr("gateway.auth.mode", "none is allowed only with bind: loopback (bind is %q)", g.Bind))
+		}
+	default:
+		add(keyErr("gateway.auth.mode", "must be token, password, trusted-proxy or none, got %q", a.Mode))
+	}
+	if a.Mode == ModePassword && a.Password == "" && a.PasswordHash == "" {
+		add(keyErr("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or OPENCLAW_GATEWAY_PASSWORD"))
+	}
+	if a.Mode == ModeTrustedProxy && strings.TrimSpace(a.TrustedProxy.UserHeader) == "" {
+		add(keyErr("gateway.auth.trustedProxy.userHeader", "must not be empty in trusted-proxy mode"))
+	}
+	rl := a.RateLimit
+	if rl.MaxAttempts < 0 {
+		add(keyErr("gateway.auth.rateLimit.maxAttempts", "must be 0 (off) or more, got %d", rl.MaxAttempts))
+	}
+	if rl.WindowMs <= 0 {
+		add(keyErr("gateway.auth.rateLimit.windowMs", "must be positive, got %d", rl.WindowMs))
+	}
+	if rl.LockoutMs <= 0 {
+		add(keyErr("gateway.auth.rateLimit.lockoutMs", "must be positive, got %d", rl.LockoutMs))
+	}
+	t.RateWindow = time.Duration(rl.WindowMs) * time.Millisecond
+	t.Lockout = time.Duration(rl.LockoutMs) * time.Millisecond
+	t.DeviceTokenTTL = duration(&errs, "gateway.auth.device.tokenTtl", a.Device.TokenTTL)
+	t.SessionIdle = duration(&errs, "gateway.auth.session.idleTimeout", a.Session.IdleTimeout)
+	t.SessionAbsolute = duration(&errs, "gateway.auth.session.absoluteTimeout", a.Session.AbsoluteTimeout)
+	t.DeviceEnabled = a.Device.Enabled == nil || *a.Device.Enabled
+	t.AutoApproveLocal = a.Device.AutoApproveLocal == nil || *a.Device.AutoApproveLocal
+
+	switch g.Store.Backend {
+	case "file":
+	case "redis":
+		add(keyErr("gateway.store.backend", "redis is not supported by this build; use file"))
+	default:
+		add(keyErr("gateway.store.backend", "must be file, got %q", g.Store.Backend))
+	}
+
+	switch c.Logging.RedactSensitive {
+	case "tools", "off":
+	default:
+		add(keyErr("logging.redactSensitive", "must be tools or off, got %q", c.Logging.RedactSensitive))
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
+		ch := c.Channels[name]
+		p := "channels." + name
+		if !ChannelNamePattern.MatchString(name) {
+			add(keyErr(p, "channel names must match [a-z0-9_-]{1,64}"))
+		}
+		switch ch.DMPolicy {
+		case "", "pairing", "allowlist", "open", "disabled":
+		default:
+			add(keyErr(p+".dmPolicy", "must be pairing, allowlist, open or disabled, got %q", ch.DMPolicy))
+		}
+		switch ch.GroupPolicy {
+		case "", "allowlist", "open", "disabled":
+		default:
+			add(keyErr(p+".groupPolicy", "must be allowlist, open or disabled, got %q", ch.GroupPolicy))
+		}
+	}
+
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c.Typed = t
+	return nil
+}
+
+func duration(errs *[]error, path, s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		*errs = append(*errs, keyErr(path, "must be a positive duration such as 24h, got %q", s))
+		return 0
+	}
+	return d
+}
+
+// ParsePrefix parses a trusted proxy entry: an address (a single-host
+// prefix) or a CIDR. IPv4-mapped IPv6 forms are unmapped and host bits are
+// masked, so comparisons against unmapped peers are exact.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("not an address or CIDR: %q", s)
+		}
+		if p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("zones are not allowed in CIDRs: %q", s)
+		}
+		if p.Addr().Is4In6() {
+			bits := p.Bits() - 96
+			if bits < 0 {
+				return netip.Prefix{}, fmt.Errorf("IPv4-mapped CIDR shorter than /96: %q", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), bits)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not an address or CIDR: %q", s)
+	}
+	a = a.Unmap().WithZone("")
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// NormalizeOrigin turns "HTTPS://Example.com:443/" into "https://example.com".
+func NormalizeOrigin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("not an origin (scheme://host[:port]): %q", s)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return "", fmt.Errorf("an origin has no path: %q", s)
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return strings.ToLower(u.Scheme) + "://" + host, nil
+}
