@@ -157,7 +157,7 @@ func Strip(h http.Header) {
 // Host. It does not modify h and does not allocate on success.
 func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host string) (Result, error) {
 	pa := peer.Addr().Unmap()
-	if !pa.IsValid() {
+	if !pa.IsValid() || pa.IsUnspecified() {
 		return Result{}, wrap(ErrBadPeer, nil)
 	}
 	peer = netip.AddrPortFrom(pa, peer.Port())

@@ -53,7 +53,7 @@ func TestResolve(t *testing.T) {
 		// Untrusted peers.
 		{name: "direct no headers", opts: std, peer: "203.0.113.9:5000", want: "203.0.113.9", src: SourcePeer, xff: "203.0.113.9"},
 		{name: "untrusted remote peer headers ignored", opts: std, peer: "203.0.113.9:5000",
-			h: hdr{{"X-Forwarded-For", "127.0.0.1"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "evil"}},
+			h:    hdr{{"X-Forwarded-For", "127.0.0.1"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "evil"}},
 			want: "203.0.113.9", via: true, proto: "http", host: "gw.example", xff: "203.0.113.9"},
 		{name: "untrusted loopback peer with XFF refused", opts: Options{}, peer: "127.0.0.1:5000",
 			h: hdr{{"X-Forwarded-For", "6.6.6.6"}}, wantErr: ErrUntrustedProxy},
