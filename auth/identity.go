@@ -1,0 +1,42 @@
+// Package auth decides who a caller is: shared token (and, in later modes,
+// password sessions, devices and trusted-proxy users). It compares secrets in
+// constant time, never logs them, and never falls back to a weaker mode than
+// the one configured.
+package auth
+
+import "context"
+
+// Identity is an authenticated caller.
+type Identity struct {
+	// User names the caller ("owner" for the shared token).
+	User string
+	// Method is how they authenticated: "token", "none", ...
+	Method string
+	// Role is "admin" for the owner; other roles come with devices.
+	Role string
+	// Credential names the request part that carried the secret, so the
+	// proxy can remove it before the upstream sees it: "authorization",
+	// "websocket-protocol" or "".
+	Credential string
+}
+
+// IsAdmin reports whether the identity is the owner.
+func (id *Identity) IsAdmin() bool { return id != nil && id.Role == RoleAdmin }
+
+// Roles.
+const (
+	RoleAdmin = "admin"
+)
+
+type ctxKey struct{}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the caller's identity, if authenticated.
+func FromContext(ctx context.Context) (*Identity, bool) {
+	id, ok := ctx.Value(ctxKey{}).(*Identity)
+	return id, ok
+}
