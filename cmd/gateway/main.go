@@ -1,0 +1,67 @@
+// Command gateway is the authentication gateway in front of a self-hosted
+// agent: `gateway run` serves, the other commands manage and check it.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `gateway: authentication gateway for a self-hosted AI agent
+
+Usage:
+  gateway [run] [flags]          start the gateway (default command)
+  gateway config validate        check a configuration file
+  gateway healthcheck            probe a running gateway's /healthz (for containers)
+  gateway help                   show this help
+
+Run "gateway <command> --help" for a command's flags.
+`
+
+// env is the process context a command runs in; tests supply their own.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        map[string]string
+}
+
+func (e *env) getenv(k string) string { return e.environ[k] }
+
+func main() {
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: envMap(os.Environ())}
+	os.Exit(dispatch(os.Args[1:], e))
+}
+
+func dispatch(args []string, e *env) int {
+	if len(args) == 0 {
+		return runCmd(nil, e)
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], e)
+	case "config":
+		if len(args) >= 2 && args[1] == "validate" {
+			return validateCmd(args[2:], e)
+		}
+		fmt.Fprint(e.stderr, "usage: gateway config validate [--config FILE] [--state-dir DIR]\n")
+		return exitUsage
+	case "healthcheck":
+		return healthcheckCmd(args[1:], e)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	}
+	if len(args[0]) > 0 && args[0][0] == '-' {
+		return runCmd(args, e)
+	}
+	fmt.Fprintf(e.stderr, "gateway: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"gateway/auth"
+	"gateway/config"
+	"gateway/server"
+	"gateway/state"
+)
+
+func envMap(environ []string) map[string]string { return config.EnvMap(environ) }
+
+// commonFlags are the flags every command that reads configuration takes.
+type commonFlags struct {
+	configPath, stateDir string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.configPath, "config", "", "config file (.json, .json5, .yaml, .yml); default $OPENCLAW_CONFIG_PATH or <state-dir>/openclaw.json")
+	fs.StringVar(&c.stateDir, "state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+}
+
+// loaded is a configuration ready to serve.
+type loaded struct {
+	cfg         *config.Config
+	stateDir    string
+	token       string
+	tokenSource string
+	generated   bool
+}
+
+// load resolves the state dir and config, and the token in token mode.
+func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loaded, error) {
+	dir, err := state.ResolveDir(c.stateDir, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if createState {
+		if err := state.EnsureDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	path, explicit := config.ResolvePath(c.configPath, e.getenv, dir)
+	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ, Flags: flags})
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{cfg: cfg, stateDir: dir}
+	if cfg.Gateway.Auth.Mode == config.ModeToken {
+		if cfg.Gateway.Auth.Token != "" {
+			l.token, l.tokenSource = cfg.Gateway.Auth.Token, cfg.Source.TokenSource
+		} else {
+			if !createState {
+				return nil, errors.New("token mode: no token configured")
+			}
+			tok, created, err := auth.LoadOrCreateToken(dir)
+			if err != nil {
+				return nil, fmt.Errorf("token mode needs a token and none could be read or generated: %w", err)
+			}
+			l.token, l.generated = tok, created
+			l.tokenSource = auth.SourceStateFile
+			if created {
+				l.tokenSource = auth.SourceGenerated
+			}
+		}
+	}
+	return l, nil
+}
+
+func runCmd(args []string, e *env) int {
+	fs := flag.NewFlagSet("gateway run", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var c commonFlags
+	c.register(fs)
+	var o config.Overrides
+	fs.IntVar(&o.Port, "port", 0, "listen port (beats OPENCLAW_GATEWAY_PORT and the file)")
+	fs.StringVar(&o.Bind, "bind", "", "loopback | lan | custom (beats OPENCLAW_GATEWAY_BIND and the file)")
+	fs.StringVar(&o.Upstream, "upstream", "", "agent base URL, e.g. http://127.0.0.1:18790")
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, "usage: gateway [run] [flags]\n\nStarts the gateway. With no configuration it listens on 127.0.0.1:18789\nin token mode, generating a token on first start.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "gateway run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, c, o, e, log, nil); err != nil {
+		log.Error("gateway stopped", slog.String("err", err.Error()))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// serve loads the configuration and serves until ctx is done. ready, if not
+// nil, receives the listen address once the gateway accepts connections.
+func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *slog.Logger, ready chan<- string) error {
+	l, err := load(c, o, e, true)
+	if err != nil {
+		return startupError(err)
+	}
+	logLoaded(log, l)
+	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", l.cfg.Typed.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
+	}
+	addr := ln.Addr().String()
+	log.Info("listening", slog.String("addr", addr), slog.Bool("exposed", l.cfg.Typed.Exposed),
+		slog.String("upstream", upstreamString(l.cfg)))
+	if l.generated {
+		printToken(e, l, addr)
+	}
+	swap := server.NewSwappable(h)
+	srv := server.NewHTTPServer(swap, log)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(c, o, e, log, l.cfg, swap)
+			}
+		}
+	}()
+	if ready != nil {
+		ready <- addr
+	}
+	err = server.Serve(ctx, srv, ln, 30*time.Second)
+	if err == nil {
+		log.Info("shut down cleanly")
+	}
+	return err
+}
+
+// reload re-reads the configuration on SIGHUP. A configuration that does
+// not load is logged and the running one stays in force; listener changes
+// need a restart.
+func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable) {
+	l, err := load(c, o, e, true)
+	if err != nil {
+		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
+		return
+	}
+	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log})
+	if err != nil {
+		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
+		return
+	}
+	if l.cfg.Typed.ListenAddr != running.Typed.ListenAddr {
+		log.Warn("listen address changes need a restart; still listening on the old address",
+			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr))
+	}
+	swap.Store(h)
+	logLoaded(log, l)
+	log.Info("config reloaded")
+}
+
+func logLoaded(log *slog.Logger, l *loaded) {
+	src := l.cfg.Source.Path
+	if src == "" {
+		src = "embedded defaults"
+	}
+	for _, w := range l.cfg.Source.Warnings {
+		log.Warn("config warning", slog.String("detail", w))
+	}
+	attrs := []any{slog.String("mode", l.cfg.Gateway.Auth.Mode), slog.String("config", src), slog.String("stateDir", l.stateDir)}
+	switch l.cfg.Gateway.Auth.Mode {
+	case config.ModeToken:
+		attrs = append(attrs, slog.String("tokenSource", l.tokenSource))
+	case config.ModePassword:
+		attrs = append(attrs, slog.String("passwordSource", l.cfg.Source.PasswordSource))
+	}
+	log.Info("auth mode", attrs...)
+}
+
+func upstreamString(cfg *config.Config) string {
+	if cfg.Typed.Upstream == nil {
+		return "(none: built-in status page)"
+	}
+	return cfg.Typed.Upstream.String()
+}
+
+// printToken shows a freshly generated token exactly once, on stdout (not
+// in the JSON log, which may be shipped elsewhere).
+func printToken(e *env, l *loaded, addr string) {
+	host := addr
+	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		host = net.JoinHostPort("127.0.0.1", p)
+	}
+	fmt.Fprintf(e.stdout, `
+A gateway token was generated and saved to %s/%s (mode 0600).
+It is shown only this once:
+
+    %s
+
+Try it:
+
+    curl -H "Authorization: Bearer %s" http://%s/auth/whoami
+
+`, l.stateDir, auth.TokenFile, l.token, l.token, host)
+}
+
+func startupError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		msg = "configuration rejected:\n  " + strings.ReplaceAll(msg, "\n", "\n  ")
+	}
+	return errors.New(msg)
+}
+
+func validateCmd(args []string, e *env) int {
+	fs := flag.NewFlagSet("gateway config validate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var c commonFlags
+	c.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, "usage: gateway config validate [--config FILE] [--state-dir DIR]\n\nPrints OK, or every problem with its key path and exits 1.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir, err := state.ResolveDir(c.stateDir, e.getenv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFailure
+	}
+	path, explicit := config.ResolvePath(c.configPath, e.getenv, dir)
+	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ})
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(e.stdout, line)
+		}
+		return exitFailure
+	}
+	for _, w := range cfg.Source.Warnings {
+		fmt.Fprintln(e.stdout, "warning: "+w)
+	}
+	if cfg.Source.Path == "" {
+		fmt.Fprintf(e.stdout, "OK (no file at %s: embedded defaults)\n", path)
+	} else {
+		fmt.Fprintf(e.stdout, "OK %s\n", cfg.Source.Path)
+	}
+	return exitOK
+}
+
+func healthcheckCmd(args []string, e *env) int {
+	fs := flag.NewFlagSet("gateway healthcheck", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	url := fs.String("url", "", "health URL; default http://127.0.0.1:<port>/healthz from OPENCLAW_GATEWAY_PORT or 18789")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	target := *url
+	if target == "" {
+		port := e.getenv("OPENCLAW_GATEWAY_PORT")
+		if port == "" {
+			port = "18789"
+		}
+		target = "http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(target)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "unhealthy:", err)
+		return exitFailure
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(e.stderr, "unhealthy: status", resp.StatusCode)
+		return exitFailure
+	}
+	fmt.Fprintln(e.stdout, "healthy")
+	return exitOK
+}
