@@ -1,0 +1,229 @@
+// Package integration runs the gateway behind real reverse proxies started by
+// the tests themselves, on loopback only.
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gateway/config"
+	"gateway/server"
+)
+
+const token = "integration-token-0123456789abcdef"
+
+// requireBinary finds a proxy binary. Missing is a failure under CI (the
+// Makefile installs it) and a skip with instructions elsewhere.
+func requireBinary(t *testing.T, name string, extra ...string) string {
+	t.Helper()
+	candidates := append([]string{name}, extra...)
+	for _, c := range candidates {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not found; install it with: apt-get install -y --no-install-recommends %s (make test does this)", name, name)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitListening dials addr until it accepts, for at most 10 s.
+func waitListening(t *testing.T, addr string, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never started listening; logs:\n%s", addr, logs())
+}
+
+// gateway is a gateway served in-process on a loopback port.
+type gateway struct {
+	addr string
+}
+
+func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Gateway.Auth.Token = token
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.NewHTTPServer(h, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = server.Serve(ctx, srv, ln, 2*time.Second); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &gateway{addr: ln.Addr().String()}
+}
+
+// clientFrom returns an HTTP client whose connections come from the given
+// loopback source address, so tests can play a stranger (127.0.0.2) against
+// a trusted proxy (127.0.0.1).
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{DialContext: d.DialContext, Proxy: nil},
+	}
+}
+
+type whoami struct {
+	User     string `json:"user"`
+	Method   string `json:"method"`
+	Client   string `json:"client"`
+	Peer     string `json:"peer"`
+	ViaProxy bool   `json:"viaProxy"`
+	Local    bool   `json:"local"`
+	Proto    string `json:"proto"`
+	Host     string `json:"host"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// get sends GET url with the bearer token and extra headers.
+func get(t *testing.T, c *http.Client, url string, h map[string]string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+// nginx is a running nginx with a config built from docs/proxies/nginx.conf.
+type nginx struct {
+	addr string
+}
+
+// startNginx runs nginx in the foreground in a temp prefix with the
+// published snippet, its listener and upstream rewritten to test ports.
+func startNginx(t *testing.T, gatewayAddr string) *nginx {
+	t.Helper()
+	bin := requireBinary(t, "nginx")
+	snippet, err := os.ReadFile(filepath.Join("..", "docs", "proxies", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := strings.ReplaceAll(string(snippet), "listen 127.0.0.1:8080;", "listen "+addr+";")
+	s = strings.ReplaceAll(s, "http://127.0.0.1:18789", "http://"+gatewayAddr)
+	if s == string(snippet) {
+		t.Fatal("snippet placeholders not found; docs and test drifted")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gateway.conf"), []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must write the temp dirs below
+	}
+	main := fmt.Sprintf(`%s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %[2]s/client_body;
+    proxy_temp_path %[2]s/proxy;
+    fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    include %[2]s/gateway.conf;
+}
+`, user, dir)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitListening(t, addr, func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return out.String() + string(b)
+	})
+	return &nginx{addr: addr}
+}
