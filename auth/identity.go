@@ -16,8 +16,10 @@ type Identity struct {
 	Role string
 	// Credential names the request part that carried the secret, so the
 	// proxy can remove it before the upstream sees it: "authorization",
-	// "websocket-protocol" or "".
+	// "websocket-protocol", "cookie" or "".
 	Credential string
+	// DeviceID and TokenID identify a device token's device and jti.
+	DeviceID, TokenID string
 }
 
 // IsAdmin reports whether the identity is the owner.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/auth"
 	"gateway/config"
 	"gateway/server"
 )
@@ -86,7 +87,11 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log})
+	deps, err := auth.NewDeps(t.TempDir(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log, Auth: deps})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ type Options struct {
 	// Token is the shared token in token mode (from config, env or the
 	// state dir).
 	Token string
+	// Auth is the authentication state shared across reloads. Required.
+	Auth *auth.Deps
 	// Logger receives access and error logs; nil means slog.Default().
 	Logger *slog.Logger
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
@@ -45,7 +47,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	authn, err := auth.NewAuthenticator(cfg.Gateway.Auth.Mode, o.Token)
+	authn, err := auth.NewAuthenticator(auth.Options{Config: cfg, Token: o.Token, Deps: o.Auth})
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +103,23 @@ func NewHandler(o Options) (http.Handler, error) {
 	})
 	r.Get("/readyz", readyz(cfg))
 
+	// Public auth endpoints: they take credentials, so they do their own
+	// lockout accounting.
+	ar := authRoutes{a: authn}
+	r.Post("/auth/login", ar.login)
+	r.Post("/auth/device/challenge", ar.challenge)
+	r.Post("/auth/device/connect", ar.connect)
+
 	// Everything else needs an identity (6).
 	r.Group(func(r chi.Router) {
 		r.Use(authn.Middleware(noteAuth(log)))
 		r.Get("/auth/whoami", whoami)
+		r.Post("/auth/logout", ar.logout)
+		// The owner only (7): every /admin route checks first.
+		r.Route("/admin", func(r chi.Router) {
+			r.Use(auth.RequireAdmin)
+			ar.mountAdminDevices(r)
+		})
 		r.Handle("/*", upstream)
 	})
 	return r, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"gateway/auth"
 	"gateway/config"
 )
 
@@ -87,7 +88,11 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))
-	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log})
+	deps, err := auth.NewDeps(t.TempDir(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ const usage = `gateway: authentication gateway for a self-hosted AI agent
 Usage:
   gateway [run] [flags]          start the gateway (default command)
   gateway config validate        check a configuration file
+  gateway devices ...            list, approve, reject, revoke paired devices
+  gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
   gateway healthcheck            probe a running gateway's /healthz (for containers)
   gateway help                   show this help
 
@@ -55,6 +57,10 @@ func dispatch(args []string, e *env) int {
 		return exitUsage
 	case "healthcheck":
 		return healthcheckCmd(args[1:], e)
+	case "devices":
+		return devicesCmd(args[1:], e)
+	case "password":
+		return passwordCmd(args[1:], e)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return exitOK

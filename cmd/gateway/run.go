@@ -120,7 +120,13 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return startupError(err)
 	}
 	logLoaded(log, l)
-	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log})
+	// Lockout counters, challenges, sessions and device state outlive
+	// reloads: a SIGHUP must not unlock anyone.
+	deps, err := auth.NewDeps(l.stateDir, l.cfg, nil)
+	if err != nil {
+		return err
+	}
+	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: deps})
 	if err != nil {
 		return err
 	}
@@ -146,7 +152,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, o, e, log, l.cfg, swap)
+				reload(c, o, e, log, l.cfg, swap, deps)
 			}
 		}
 	}()
@@ -163,13 +169,13 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 // reload re-reads the configuration on SIGHUP. A configuration that does
 // not load is logged and the running one stays in force; listener changes
 // need a restart.
-func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable) {
+func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, deps *auth.Deps) {
 	l, err := load(c, o, e, true)
 	if err != nil {
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
-	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log})
+	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: deps})
 	if err != nil {
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return

@@ -1,0 +1,294 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"gateway/state"
+)
+
+// Device auth parameters (SPEC "Identity: device").
+const (
+	NonceTTL     = 60 * time.Second
+	MaxClockSkew = 120 * time.Second
+	// maxNonces bounds outstanding challenges; past it, expired ones are
+	// pruned and, if none expired, new challenges are refused (429).
+	maxNonces = 10_000
+	// KeysFile holds the device-token signing keys, relative to the state dir.
+	KeysFile    = "identity/device-token-keys.json"
+	tokenIssuer = "gateway"
+)
+
+// Device roles.
+const (
+	RoleOperator = "operator"
+	RoleNode     = "node"
+)
+
+// ValidRole reports whether a device may ask for role.
+func ValidRole(role string) bool {
+	return role == RoleOperator || role == RoleNode || role == RoleAdmin
+}
+
+// Device auth errors. All are wrong credentials (they count toward the
+// lockout) except ErrTooManyChallenges.
+var (
+	ErrBadDeviceRequest  = errors.New("malformed device request")
+	ErrBadNonce          = errors.New("unknown, expired or reused nonce")
+	ErrClockSkew         = errors.New("signedAtMs too far from the server clock")
+	ErrBadSignature      = errors.New("signature does not verify")
+	ErrIDMismatch        = errors.New("deviceId is not the SHA-256 of publicKey")
+	ErrRoleNotApproved   = errors.New("role not approved for this device")
+	ErrBadDeviceToken    = errors.New("invalid device token")
+	ErrTooManyChallenges = errors.New("too many outstanding challenges")
+)
+
+// DeviceID returns the id of a raw Ed25519 public key: hex SHA-256.
+func DeviceID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:])
+}
+
+// SignedPayload is what a device signs to connect.
+func SignedPayload(deviceID, role string, signedAtMs int64, nonce string) []byte {
+	return []byte("v1|" + deviceID + "|" + role + "|" + strconv.FormatInt(signedAtMs, 10) + "|" + nonce)
+}
+
+// Nonces issues single-use challenges with bounded storage.
+type Nonces struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]time.Time
+}
+
+// NewNonces returns an empty challenge store.
+func NewNonces(now func() time.Time) *Nonces {
+	if now == nil {
+		now = time.Now
+	}
+	return &Nonces{now: now, m: map[string]time.Time{}}
+}
+
+// Issue returns a new nonce and its expiry.
+func (n *Nonces) Issue() (string, time.Time, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	if len(n.m) >= maxNonces {
+		for k, exp := range n.m {
+			if !now.Before(exp) {
+				delete(n.m, k)
+			}
+		}
+		if len(n.m) >= maxNonces {
+			return "", time.Time{}, ErrTooManyChallenges
+		}
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", time.Time{}, err
+	}
+	nonce := base64.RawURLEncoding.EncodeToString(b[:])
+	exp := now.Add(NonceTTL)
+	n.m[nonce] = exp
+	return nonce, exp, nil
+}
+
+// Consume reports whether nonce was issued and unexpired, and removes it
+// either way: a nonce is good for exactly one attempt.
+func (n *Nonces) Consume(nonce string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	exp, ok := n.m[nonce]
+	delete(n.m, nonce)
+	return ok && n.now().Before(exp)
+}
+
+// Len reports outstanding challenges.
+func (n *Nonces) Len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.m)
+}
+
+// ConnectRequest is the body of POST /auth/device/connect.
+type ConnectRequest struct {
+	DeviceID   string `json:"deviceId"`
+	PublicKey  string `json:"publicKey"`
+	Nonce      string `json:"nonce"`
+	SignedAtMs int64  `json:"signedAtMs"`
+	Role       string `json:"role"`
+	Signature  string `json:"signature"`
+}
+
+func decodeB64URL(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// VerifyConnect checks a connect request's shape, nonce, clock and
+// signature. It consumes the nonce. It does not look at pairing.
+func VerifyConnect(req ConnectRequest, nonces *Nonces, now time.Time) (ed25519.PublicKey, error) {
+	if !ValidRole(req.Role) || req.DeviceID == "" || req.Nonce == "" {
+		return nil, ErrBadDeviceRequest
+	}
+	// Consume first: a malformed attempt still burns the nonce.
+	if !nonces.Consume(req.Nonce) {
+		return nil, ErrBadNonce
+	}
+	pubRaw, err := decodeB64URL(req.PublicKey)
+	if err != nil || len(pubRaw) != ed25519.PublicKeySize {
+		return nil, ErrBadDeviceRequest
+	}
+	sig, err := decodeB64URL(req.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, ErrBadSignature
+	}
+	pub := ed25519.PublicKey(pubRaw)
+	if DeviceID(pub) != strings.ToLower(req.DeviceID) {
+		return nil, ErrIDMismatch
+	}
+	skew := now.Sub(time.UnixMilli(req.SignedAtMs))
+	if skew > MaxClockSkew || skew < -MaxClockSkew {
+		return nil, ErrClockSkew
+	}
+	if !ed25519.Verify(pub, SignedPayload(strings.ToLower(req.DeviceID), req.Role, req.SignedAtMs, req.Nonce), sig) {
+		return nil, ErrBadSignature
+	}
+	return pub, nil
+}
+
+// signingKey is one device-token key.
+type signingKey struct {
+	KID         string `json:"kid"`
+	Seed        string `json:"seed"` // base64 Ed25519 seed
+	CreatedAtMs int64  `json:"createdAtMs"`
+	priv        ed25519.PrivateKey
+}
+
+type keysFile struct {
+	Version int          `json:"version"`
+	Keys    []signingKey `json:"keys"`
+}
+
+// TokenIssuer signs and verifies device tokens (EdDSA JWTs). The newest key
+// signs; every key in the file verifies, so a key can be rotated by adding
+// a new one and removing the old after the token lifetime.
+type TokenIssuer struct {
+	keys   map[string]ed25519.PrivateKey
+	signer signingKey
+	now    func() time.Time
+}
+
+// LoadOrCreateKeys opens <stateDir>/identity/device-token-keys.json,
+// generating the first key (0600 in a 0700 dir) if absent.
+func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if _, err := state.EnsureSubdir(stateDir, "identity"); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(stateDir, KeysFile)
+	err := state.Update(context.Background(), path, func(old []byte) ([]byte, error) {
+		if len(old) > 0 {
+			return old, nil
+		}
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		kid := make([]byte, 8)
+		_, _ = rand.Read(kid)
+		return marshal(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	var f keysFile
+	if err := json.Unmarshal(data, &f); err != nil || len(f.Keys) == 0 {
+		return nil, fmt.Errorf("device keys: %s is corrupt", path)
+	}
+	t := &TokenIssuer{keys: map[string]ed25519.PrivateKey{}, now: now}
+	for _, k := range f.Keys {
+		seed, err := base64.StdEncoding.DecodeString(k.Seed)
+		if err != nil || len(seed) != ed25519.SeedSize || k.KID == "" {
+			return nil, fmt.Errorf("device keys: %s has a bad key", path)
+		}
+		k.priv = ed25519.NewKeyFromSeed(seed)
+		t.keys[k.KID] = k.priv
+		if k.CreatedAtMs >= t.signer.CreatedAtMs {
+			t.signer = k
+		}
+	}
+	return t, nil
+}
+
+// DeviceClaims are a device token's claims.
+type DeviceClaims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Issue signs a token for a paired device.
+func (t *TokenIssuer) Issue(deviceID, role string, ttl time.Duration) (string, time.Time, error) {
+	now := t.now()
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	exp := now.Add(ttl)
+	claims := DeviceClaims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenIssuer}, Subject: deviceID,
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+		ExpiresAt: jwt.NewNumericDate(exp), ID: hex.EncodeToString(jti[:]),
+	}}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["kid"] = t.signer.KID
+	s, err := tok.SignedString(t.signer.priv)
+	return s, exp, err
+}
+
+// Parse verifies a device token's signature, algorithm, issuer, audience
+// and lifetime. "alg: none", HMAC confusion and unknown kids are refused.
+func (t *TokenIssuer) Parse(s string) (*DeviceClaims, error) {
+	claims := &DeviceClaims{}
+	_, err := jwt.ParseWithClaims(s, claims, func(tok *jwt.Token) (any, error) {
+		kid, _ := tok.Header["kid"].(string)
+		k, ok := t.keys[kid]
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		return k.Public(), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenIssuer),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now))
+	if err != nil || claims.Subject == "" || claims.ID == "" {
+		return nil, ErrBadDeviceToken
+	}
+	return claims, nil
+}
+
+// LooksLikeJWT reports whether a bearer value has a JWT's shape, to route it
+// to device-token verification rather than the shared-token compare.
+func LooksLikeJWT(s string) bool {
+	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gateway/auth"
+	"gateway/state"
+)
+
+const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--json]
+
+  list                      pending requests and paired devices
+  approve <requestId>       pair the device of a pending request
+  approve --latest          pair the newest pending request
+  reject <requestId>        drop a pending request
+  revoke <deviceId>         unpair a device; its tokens stop working at once
+
+Works on the state directory while the gateway runs (changes are made under
+a file lock and picked up by the server on the next request).
+`
+
+func devicesCmd(args []string, e *env) int {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		fmt.Fprint(e.stdout, devicesUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("gateway devices "+sub, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	stateDir := fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+	asJSON := fs.Bool("json", false, "print JSON")
+	latest := fs.Bool("latest", false, "approve the newest pending request")
+	fs.Usage = func() { fmt.Fprint(e.stderr, devicesUsage) }
+	if err := fs.Parse(reorder(args[1:], map[string]bool{"latest": true, "json": true})); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir, err := state.ResolveDir(*stateDir, e.getenv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFailure
+	}
+	store, err := auth.NewDeviceStore(dir, nil)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitFailure
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	arg := fs.Arg(0)
+	switch sub {
+	case "list":
+		pending, err := store.Pending()
+		if err != nil {
+			return fail(e, err)
+		}
+		paired, err := store.Paired()
+		if err != nil {
+			return fail(e, err)
+		}
+		if *asJSON {
+			if pending == nil {
+				pending = []auth.PendingRequest{}
+			}
+			return printJSON(e, map[string]any{"pending": pending, "paired": paired})
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PENDING\tREQUEST\tDEVICE\tROLE\tCLIENT\tVIA PROXY\tAGE")
+		for _, p := range pending {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%v\t%s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client, p.ViaProxy,
+				time.Since(time.UnixMilli(p.CreatedAtMs)).Round(time.Second))
+		}
+		fmt.Fprintln(tw, "PAIRED\tDEVICE\tROLE\tAPPROVED\tBY")
+		for _, p := range paired {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\n", p.DeviceID, p.Role, time.UnixMilli(p.ApprovedAtMs).UTC().Format(time.RFC3339), p.ApprovedBy)
+		}
+		_ = tw.Flush()
+		return exitOK
+	case "approve":
+		if (arg == "") == !*latest {
+			fmt.Fprint(e.stderr, "gateway devices approve: give a requestId or --latest\n")
+			return exitUsage
+		}
+		dev, err := store.Approve(ctx, arg, *latest, "cli")
+		if err != nil {
+			return fail(e, err)
+		}
+		fmt.Fprintf(e.stdout, "approved device %s (role %s); it can connect now\n", dev.DeviceID, dev.Role)
+		return exitOK
+	case "reject":
+		if arg == "" {
+			fmt.Fprint(e.stderr, "gateway devices reject: give a requestId\n")
+			return exitUsage
+		}
+		if err := store.Reject(ctx, arg); err != nil {
+			return fail(e, err)
+		}
+		fmt.Fprintf(e.stdout, "rejected request %s\n", arg)
+		return exitOK
+	case "revoke":
+		if arg == "" {
+			fmt.Fprint(e.stderr, "gateway devices revoke: give a deviceId\n")
+			return exitUsage
+		}
+		if err := store.Revoke(ctx, arg); err != nil {
+			return fail(e, err)
+		}
+		fmt.Fprintf(e.stdout, "revoked device %s\n", arg)
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "gateway devices: unknown command %q\n\n%s", sub, devicesUsage)
+	return exitUsage
+}
+
+// reorder moves flags after positional arguments to the front, so
+// "approve abc --state-dir x" works like "approve --state-dir x abc".
+func reorder(args []string, boolFlags map[string]bool) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && !boolFlags[name] && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func short(id string) string {
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
+}
+
+func fail(e *env, err error) int {
+	fmt.Fprintln(e.stderr, "error:", err)
+	return exitFailure
+}
+
+func printJSON(e *env, v any) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fail(e, err)
+	}
+	return exitOK
+}
+
+const passwordUsage = `usage: gateway password hash
+
+Reads a password from standard input (first line) and prints its argon2id
+hash for gateway.auth.passwordHash. The password is never echoed or logged.
+`
+
+func passwordCmd(args []string, e *env) int {
+	if len(args) != 1 || args[0] != "hash" {
+		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprint(e.stdout, passwordUsage)
+			return exitOK
+		}
+		fmt.Fprint(e.stderr, passwordUsage)
+		return exitUsage
+	}
+	sc := bufio.NewScanner(e.stdin)
+	sc.Buffer(make([]byte, 4096), 4096)
+	if !sc.Scan() {
+		fmt.Fprintln(e.stderr, "error: no password on standard input")
+		return exitFailure
+	}
+	pw := strings.TrimRight(sc.Text(), "\r")
+	if pw == "" {
+		fmt.Fprintln(e.stderr, "error: empty password")
+		return exitFailure
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return fail(e, err)
+	}
+	fmt.Fprintln(e.stdout, h)
+	return exitOK
+}
