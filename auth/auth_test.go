@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
 )
 
 const tok = "s3cret-token-0123456789abcdefXYZ"

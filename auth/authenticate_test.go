@@ -76,7 +76,9 @@ func TestModesRefusedAtStartup(t *testing.T) {
 
 func TestLockoutThroughAuthenticate(t *testing.T) {
 	clk := newClock()
-	a, _ := newAuth(t, func(c *config.Config) { c.Gateway.Auth.RateLimit = config.RateLimit{MaxAttempts: 3, WindowMs: 60000, LockoutMs: 300000} }, clk)
+	a, _ := newAuth(t, func(c *config.Config) {
+		c.Gateway.Auth.RateLimit = config.RateLimit{MaxAttempts: 3, WindowMs: 60000, LockoutMs: 300000}
+	}, clk)
 	bad := map[string]string{"Authorization": "Bearer wrong"}
 	good := map[string]string{"Authorization": "Bearer " + tok}
 	attacker := "203.0.113.9:1"
@@ -99,7 +101,10 @@ func TestLockoutThroughAuthenticate(t *testing.T) {
 		t.Fatal("locked client got in with the right token")
 	}
 	// Missing credentials do not count and are not locked out further.
-	if s, _ := status(func() error { _, err := a.Authenticate(req("GET", "203.0.113.10:1", false, false, "", nil)); return err }()); s != 401 {
+	if s, _ := status(func() error {
+		_, err := a.Authenticate(req("GET", "203.0.113.10:1", false, false, "", nil))
+		return err
+	}()); s != 401 {
 		t.Fatalf("missing creds: %d", s)
 	}
 	// Other clients unaffected; clean local requests exempt.

@@ -35,7 +35,7 @@ func TestPasswordHashRoundTrip(t *testing.T) {
 var badHashes = []string{
 	"",
 	"plaintext",
-	"$2a$10$abcdefghijklmnopqrstuu",                       // bcrypt is not accepted here
+	"$2a$10$abcdefghijklmnopqrstuu", // bcrypt is not accepted here
 	"$argon2i$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", // wrong variant
 	"$argon2id$v=16$m=65536,t=3,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 	"$argon2id$v=19$m=99999999,t=3,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", // absurd memory
