@@ -19,6 +19,7 @@ import (
 
 	"gateway/auth"
 	"gateway/config"
+	"gateway/policy"
 	"gateway/server"
 )
 
@@ -91,7 +92,7 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log, Auth: deps})
+	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log, Auth: deps, Pairing: pairingStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,4 +232,13 @@ http {
 		return out.String() + string(b)
 	})
 	return &nginx{addr: addr}
+}
+
+func pairingStore(t *testing.T) *policy.Store {
+	t.Helper()
+	s, err := policy.NewStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

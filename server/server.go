@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/policy"
 	"gateway/proxy"
 	"gateway/trust"
 )
@@ -31,6 +33,10 @@ type Options struct {
 	Token string
 	// Auth is the authentication state shared across reloads. Required.
 	Auth *auth.Deps
+	// Pairing is the channel pairing store. Required.
+	Pairing *policy.Store
+	// PolicyCounters counts policy decisions across reloads; nil: a fresh one.
+	PolicyCounters *policy.Counters
 	// Logger receives access and error logs; nil means slog.Default().
 	Logger *slog.Logger
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
@@ -56,6 +62,24 @@ func NewHandler(o Options) (http.Handler, error) {
 		AllowRealIPFallback: cfg.Gateway.AllowRealIPFallback,
 		PreferForwarded:     cfg.Gateway.PreferForwarded,
 	})
+	channels, err := policy.Channels(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if o.Pairing == nil {
+		return nil, errors.New("server: no pairing store")
+	}
+	counters := o.PolicyCounters
+	if counters == nil {
+		counters = &policy.Counters{}
+	}
+	cr := channelRoutes{
+		engine:   &policy.Engine{Channels: channels, Store: o.Pairing, Counters: counters},
+		upstream: cfg.Typed.Upstream,
+		client:   &http.Client{Transport: upstreamTransport(o.UpstreamTransport)},
+		log:      log,
+		redact:   cfg.Logging.RedactSensitive != "off",
+	}
 	var upstream http.Handler
 	if cfg.Typed.Upstream != nil {
 		upstream = proxy.New(proxy.Options{
@@ -119,10 +143,19 @@ func NewHandler(o Options) (http.Handler, error) {
 		r.Route("/admin", func(r chi.Router) {
 			r.Use(auth.RequireAdmin)
 			ar.mountAdminDevices(r)
+			cr.mountAdmin(r)
 		})
+		cr.mount(r)
 		r.Handle("/*", upstream)
 	})
 	return r, nil
+}
+
+func upstreamTransport(rt http.RoundTripper) http.RoundTripper {
+	if rt != nil {
+		return rt
+	}
+	return proxy.NewTransport()
 }
 
 // Whoami is the /auth/whoami body.

@@ -19,6 +19,7 @@ import (
 
 	"gateway/auth"
 	"gateway/config"
+	"gateway/policy"
 )
 
 const testToken = "server-test-token-0123456789abcdef"
@@ -92,7 +93,7 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps})
+	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps, Pairing: pairingStore(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,3 +461,12 @@ func TestGracefulShutdownDrains(t *testing.T) {
 }
 
 var _ = url.Parse
+
+func pairingStore(t *testing.T) *policy.Store {
+	t.Helper()
+	s, err := policy.NewStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

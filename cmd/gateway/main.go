@@ -21,6 +21,7 @@ Usage:
   gateway [run] [flags]          start the gateway (default command)
   gateway config validate        check a configuration file
   gateway devices ...            list, approve, reject, revoke paired devices
+  gateway pairing ...            list, approve, reject chat pairing codes
   gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
   gateway healthcheck            probe a running gateway's /healthz (for containers)
   gateway help                   show this help
@@ -61,6 +62,8 @@ func dispatch(args []string, e *env) int {
 		return devicesCmd(args[1:], e)
 	case "password":
 		return passwordCmd(args[1:], e)
+	case "pairing":
+		return pairingCmd(args[1:], e)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return exitOK

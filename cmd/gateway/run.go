@@ -16,6 +16,7 @@ import (
 
 	"gateway/auth"
 	"gateway/config"
+	"gateway/policy"
 	"gateway/server"
 	"gateway/state"
 )
@@ -126,7 +127,12 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 	if err != nil {
 		return err
 	}
-	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: deps})
+	store, err := policy.NewStore(l.stateDir, nil)
+	if err != nil {
+		return err
+	}
+	shared := sharedState{auth: deps, pairing: store, counters: &policy.Counters{}}
+	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
 		return err
 	}
@@ -152,7 +158,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, o, e, log, l.cfg, swap, deps)
+				reload(c, o, e, log, l.cfg, swap, shared)
 			}
 		}
 	}()
@@ -169,13 +175,13 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 // reload re-reads the configuration on SIGHUP. A configuration that does
 // not load is logged and the running one stays in force; listener changes
 // need a restart.
-func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, deps *auth.Deps) {
+func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, shared sharedState) {
 	l, err := load(c, o, e, true)
 	if err != nil {
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
-	h, err := server.NewHandler(server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: deps})
+	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
@@ -187,6 +193,17 @@ func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running
 	swap.Store(h)
 	logLoaded(log, l)
 	log.Info("config reloaded")
+}
+
+// sharedState is what outlives a config reload.
+type sharedState struct {
+	auth     *auth.Deps
+	pairing  *policy.Store
+	counters *policy.Counters
+}
+
+func (s sharedState) options(l *loaded, log *slog.Logger) server.Options {
+	return server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: s.auth, Pairing: s.pairing, PolicyCounters: s.counters}
 }
 
 func logLoaded(log *slog.Logger, l *loaded) {
@@ -264,6 +281,13 @@ func validateCmd(args []string, e *env) int {
 	}
 	path, explicit := config.ResolvePath(c.configPath, e.getenv, dir)
 	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ})
+	if err == nil {
+		// Channel lists are normalised by policy; a bad entry is a
+		// config error too.
+		if _, perr := policy.Channels(cfg); perr != nil {
+			err = fmt.Errorf("config: %w", perr)
+		}
+	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(e.stdout, line)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"gateway/policy"
+	"gateway/state"
+)
+
+const pairingUsage = `usage: gateway pairing <command> <channel> [code] [--state-dir DIR] [--json]
+
+  list <channel>              pending pairing codes and approved senders
+  approve <channel> <code>    let the sender of code message the agent (case-insensitive, idempotent)
+  reject <channel> <code>     drop a pending code
+
+Works on the state directory while the gateway runs (file lock).
+`
+
+func pairingCmd(args []string, e *env) int {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		fmt.Fprint(e.stdout, pairingUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("gateway pairing "+sub, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	stateDir := fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+	asJSON := fs.Bool("json", false, "print JSON (list)")
+	fs.Usage = func() { fmt.Fprint(e.stderr, pairingUsage) }
+	if err := fs.Parse(reorder(args[1:], map[string]bool{"json": true})); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	want := map[string]int{"list": 1, "approve": 2, "reject": 2}
+	n, ok := want[sub]
+	if !ok || fs.NArg() != n {
+		fmt.Fprint(e.stderr, pairingUsage)
+		return exitUsage
+	}
+	dir, err := state.ResolveDir(*stateDir, e.getenv)
+	if err != nil {
+		return fail(e, err)
+	}
+	store, err := policy.NewStore(dir, nil)
+	if err != nil {
+		return fail(e, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ch := fs.Arg(0)
+	switch sub {
+	case "list":
+		pending, err := store.Pending(ch)
+		if err != nil {
+			return fail(e, err)
+		}
+		allow, err := store.AllowFrom(ch)
+		if err != nil {
+			return fail(e, err)
+		}
+		if *asJSON {
+			if allow == nil {
+				allow = []string{}
+			}
+			return printJSON(e, map[string]any{"channel": ch, "pending": pending, "allowFrom": allow})
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CODE\tSENDER\tREQUESTED\tLAST SEEN")
+		for _, p := range pending {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Code, p.ID, p.CreatedAt.Format(time.RFC3339), p.LastSeenAt.Format(time.RFC3339))
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(e.stdout, "approved senders: %d\n", len(allow))
+		for _, a := range allow {
+			fmt.Fprintln(e.stdout, "  "+a)
+		}
+		return exitOK
+	case "approve":
+		sender, err := store.Approve(ctx, ch, fs.Arg(1))
+		if err != nil {
+			return fail(e, err)
+		}
+		fmt.Fprintf(e.stdout, "approved %s on %s\n", sender, ch)
+		return exitOK
+	default:
+		if err := store.Reject(ctx, ch, fs.Arg(1)); err != nil {
+			return fail(e, err)
+		}
+		fmt.Fprintf(e.stdout, "rejected code %s on %s\n", fs.Arg(1), ch)
+		return exitOK
+	}
+}
