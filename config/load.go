@@ -91,6 +91,19 @@ func EnvMap(environ []string) map[string]string {
 // Load reads, substitutes, checks and validates the configuration. Every
 // problem found is returned (joined), each naming its key path.
 func Load(opts Options) (*Config, error) {
+	cfg, err := LoadUnvalidated(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadUnvalidated is Load without the final Validate, for the audit, which
+// must inspect configurations the gateway would refuse to run.
+func LoadUnvalidated(opts Options) (*Config, error) {
 	cfg := Default()
 	cfg.Source = Source{Path: opts.Path, Format: "defaults", Substituted: map[string]bool{}}
 	var data []byte
@@ -121,9 +134,6 @@ func Load(opts Options) (*Config, error) {
 		return nil, err
 	}
 	applyFlags(cfg, opts.Flags)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	return cfg, nil
 }
 
@@ -176,6 +186,7 @@ func decodeFile(data []byte, format string, environ map[string]string, cfg *Conf
 	if err != nil {
 		return err
 	}
+	cfg.Source.Tree = tree
 	var errs []error
 	sub, serrs := substitute("", tree, environ, cfg.Source.Substituted)
 	errs = append(errs, serrs...)

@@ -208,6 +208,9 @@ type Source struct {
 	Format string
 	// Text is the file's raw content (for the audit); nil for defaults.
 	Text []byte
+	// Tree is the parsed file before ${VAR} substitution (for the audit,
+	// which must see literals and must never write secrets back).
+	Tree map[string]any
 	// Substituted lists the key paths whose value came from ${VAR}.
 	Substituted map[string]bool
 	// Warnings are non-fatal problems, such as unknown keys in sections the

@@ -171,7 +171,7 @@ type nginx struct {
 
 // startNginx runs nginx in the foreground in a temp prefix with the
 // published snippet, its listener and upstream rewritten to test ports.
-func startNginx(t *testing.T, gatewayAddr string) *nginx {
+func startNginx(t *testing.T, gatewayAddr string, edits ...func(string) string) *nginx {
 	t.Helper()
 	bin := requireBinary(t, "nginx")
 	snippet, err := os.ReadFile(filepath.Join("..", "docs", "proxies", "nginx.conf"))
@@ -183,6 +183,9 @@ func startNginx(t *testing.T, gatewayAddr string) *nginx {
 	s = strings.ReplaceAll(s, "http://127.0.0.1:18789", "http://"+gatewayAddr)
 	if s == string(snippet) {
 		t.Fatal("snippet placeholders not found; docs and test drifted")
+	}
+	for _, e := range edits {
+		s = e(s)
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "gateway.conf"), []byte(s), 0o600); err != nil {

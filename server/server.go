@@ -39,6 +39,10 @@ type Options struct {
 	PolicyCounters *policy.Counters
 	// Logger receives access and error logs; nil means slog.Default().
 	Logger *slog.Logger
+	// StateDir is the state directory (for /admin/audit).
+	StateDir string
+	// SelfURL is where this gateway listens (for /admin/audit?deep=1).
+	SelfURL string
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
 	UpstreamTransport http.RoundTripper
 }
@@ -144,6 +148,8 @@ func NewHandler(o Options) (http.Handler, error) {
 			r.Use(auth.RequireAdmin)
 			ar.mountAdminDevices(r)
 			cr.mountAdmin(r)
+			au := auditRoutes{cfg: cfg, stateDir: o.StateDir, selfURL: o.SelfURL, token: o.Token}
+			r.Get("/audit", au.audit)
 		})
 		cr.mount(r)
 		r.Handle("/*", upstream)

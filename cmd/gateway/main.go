@@ -20,6 +20,7 @@ const usage = `gateway: authentication gateway for a self-hosted AI agent
 Usage:
   gateway [run] [flags]          start the gateway (default command)
   gateway config validate        check a configuration file
+  gateway security audit         check the configuration, state dir and (--deep) the live gateway
   gateway devices ...            list, approve, reject, revoke paired devices
   gateway pairing ...            list, approve, reject chat pairing codes
   gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
@@ -64,6 +65,8 @@ func dispatch(args []string, e *env) int {
 		return passwordCmd(args[1:], e)
 	case "pairing":
 		return pairingCmd(args[1:], e)
+	case "security":
+		return securityCmd(args[1:], e)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return exitOK

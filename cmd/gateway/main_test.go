@@ -263,3 +263,5 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	}
 	return p
 }
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
 	"gateway/policy"
@@ -131,9 +133,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 	if err != nil {
 		return err
 	}
-	shared := sharedState{auth: deps, pairing: store, counters: &policy.Counters{}}
-	h, err := server.NewHandler(shared.options(l, log))
-	if err != nil {
+	if err := startupAudit(log, l); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", l.cfg.Typed.ListenAddr)
@@ -141,6 +141,12 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
+	shared := sharedState{auth: deps, pairing: store, counters: &policy.Counters{}, selfURL: selfURL(addr)}
+	h, err := server.NewHandler(shared.options(l, log))
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	log.Info("listening", slog.String("addr", addr), slog.Bool("exposed", l.cfg.Typed.Exposed),
 		slog.String("upstream", upstreamString(l.cfg)))
 	if l.generated {
@@ -181,6 +187,10 @@ func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
+	if err := startupAudit(log, l); err != nil {
+		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
+		return
+	}
 	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
@@ -200,10 +210,47 @@ type sharedState struct {
 	auth     *auth.Deps
 	pairing  *policy.Store
 	counters *policy.Counters
+	selfURL  string
 }
 
 func (s sharedState) options(l *loaded, log *slog.Logger) server.Options {
-	return server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: s.auth, Pairing: s.pairing, PolicyCounters: s.counters}
+	return server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: s.auth, Pairing: s.pairing,
+		PolicyCounters: s.counters, StateDir: l.stateDir, SelfURL: s.selfURL}
+}
+
+// selfURL is how the gateway reaches its own listener (for deep audits).
+func selfURL(addr string) string {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(h); err != nil || a.IsUnspecified() {
+		h = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(h, p)
+}
+
+// startupAudit runs the static audit on the configuration about to serve
+// and logs every critical and warn finding with its fix, the way sshd
+// complains about loose key modes. gateway.refuseInsecure makes a critical
+// finding fatal.
+func startupAudit(log *slog.Logger, l *loaded) error {
+	r := audit.Run(audit.FromConfig(l.cfg, l.stateDir), time.Now())
+	for _, f := range r.Findings {
+		if f.Suppressed || f.Severity == audit.Info {
+			continue
+		}
+		lvl := slog.LevelWarn
+		if f.Severity == audit.Critical {
+			lvl = slog.LevelError
+		}
+		log.Log(context.Background(), lvl, "security audit: "+f.Title, slog.String("checkId", f.CheckID),
+			slog.String("severity", string(f.Severity)), slog.String("detail", f.Detail), slog.String("fix", f.Remediation))
+	}
+	if r.HasCritical() && l.cfg.Gateway.RefuseInsecure {
+		return fmt.Errorf("security audit found %d critical finding(s) and gateway.refuseInsecure is true; see the log or run `gateway security audit`", r.Summary.Critical)
+	}
+	return nil
 }
 
 func logLoaded(log *slog.Logger, l *loaded) {

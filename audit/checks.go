@@ -1,0 +1,378 @@
+package audit
+
+import (
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"gateway/config"
+)
+
+// check is one registered static check. Adding a check is adding an entry
+// here and a test case.
+type check struct {
+	name string
+	run  func(*Snapshot) []Finding
+}
+
+var checks = []check{
+	{"config.invalid", checkConfigInvalid},
+	{"gateway.bind_no_auth", checkNoAuth},
+	{"gateway.trusted_proxies_missing", checkTrustedProxiesMissing},
+	{"gateway.trusted_proxies_too_broad", checkTrustedProxiesTooBroad},
+	{"gateway.real_ip_fallback_enabled", checkRealIPFallback},
+	{"gateway.token_too_short", checkTokenTooShort},
+	{"gateway.password_weak", checkPasswordWeak},
+	{"gateway.auth_no_rate_limit", checkNoRateLimit},
+	{"gateway.trusted_proxy_*", checkTrustedProxyMode},
+	{"gateway.control_ui.allowed_origins_wildcard", checkOriginsWildcard},
+	{"config.secrets.gateway_password_in_config", checkLiteralSecrets},
+	{"logging.redact_off", checkRedactOff},
+	{"channels.*", checkChannels},
+	{"fs.state_dir.*", checkStateDir},
+	{"fs.config.*", checkConfigFile},
+	{"fs.credentials_dir.*", checkCredentialsDir},
+	{"fs.auth_profiles.*", checkAuthProfiles},
+}
+
+func f(id string, sev Severity, title, detail, fix string) Finding {
+	return Finding{CheckID: id, Severity: sev, Title: title, Detail: detail, Remediation: fix}
+}
+
+func checkConfigInvalid(s *Snapshot) []Finding {
+	if s.Config == nil || s.ConfigErr == nil {
+		return nil
+	}
+	return []Finding{f("config.invalid", Critical, "The configuration does not validate",
+		"The gateway refuses to start with this configuration: "+strings.ReplaceAll(s.ConfigErr.Error(), "\n", "; "),
+		"Run `gateway config validate` and fix each key it names.")}
+}
+
+func checkNoAuth(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || c.Gateway.Auth.Mode != config.ModeNone {
+		return nil
+	}
+	if s.exposed() {
+		return []Finding{f("gateway.bind_no_auth", Critical, "Gateway exposed without authentication",
+			fmt.Sprintf("gateway.bind is %q and gateway.auth.mode is none: anyone who can reach the port controls the agent.", c.Gateway.Bind),
+			"Set gateway.auth.mode to token (the default) or password, or bind to loopback.")}
+	}
+	return []Finding{f("gateway.loopback_no_auth", Critical, "Gateway has no authentication",
+		"gateway.auth.mode is none: every local process and user, and anything that can relay to 127.0.0.1 (a browser page, an SSRF), controls the agent.",
+		"Set gateway.auth.mode to token (the default).")}
+}
+
+func checkTrustedProxiesMissing(s *Snapshot) []Finding {
+	if s.Config == nil || len(s.Config.Gateway.TrustedProxies) > 0 {
+		return nil
+	}
+	return []Finding{f("gateway.trusted_proxies_missing", Warn, "No trusted proxies configured",
+		"gateway.trustedProxies is empty: behind a reverse proxy every request is refused as untrusted_proxy (same host) or attributed to the proxy's address (remote), so lockouts and logs see the proxy, not the client.",
+		`If a reverse proxy is in front, add the address it connects from: gateway.trustedProxies: ["127.0.0.1"]. If not, this is informational.`)}
+}
+
+func checkTrustedProxiesTooBroad(s *Snapshot) []Finding {
+	if s.Config == nil {
+		return nil
+	}
+	var broad []string
+	for _, e := range s.Config.Gateway.TrustedProxies {
+		p, err := config.ParsePrefix(e)
+		if err != nil {
+			continue
+		}
+		if p.Bits() == 0 || (isPublic(p.Addr()) && ((p.Addr().Is4() && p.Bits() < 16) || (p.Addr().Is6() && p.Bits() < 32))) {
+			broad = append(broad, e)
+		}
+	}
+	if len(broad) == 0 {
+		return nil
+	}
+	return []Finding{f("gateway.trusted_proxies_too_broad", Critical, "Trusted proxy range is too broad",
+		"These gateway.trustedProxies entries trust forwarding headers from much of the internet, so anyone there can claim any client address: "+strings.Join(broad, ", "),
+		"List only the addresses your proxies connect from (e.g. 127.0.0.1 or the proxy's private address).")}
+}
+
+func isPublic(a netip.Addr) bool {
+	return !(a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified())
+}
+
+func checkRealIPFallback(s *Snapshot) []Finding {
+	if s.Config == nil || !s.Config.Gateway.AllowRealIPFallback {
+		return nil
+	}
+	sev := Warn
+	if s.exposed() {
+		sev = Critical
+	}
+	return []Finding{f("gateway.real_ip_fallback_enabled", sev, "X-Real-IP fallback is enabled",
+		"gateway.allowRealIpFallback believes X-Real-IP from a trusted proxy that sent no X-Forwarded-For; a proxy that passes a client's X-Real-IP through lets the client choose its address.",
+		"Set gateway.allowRealIpFallback: false and have the proxy send X-Forwarded-For.")}
+}
+
+func checkTokenTooShort(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || c.Gateway.Auth.Mode != config.ModeToken || c.Gateway.Auth.Token == "" || len(c.Gateway.Auth.Token) >= 24 {
+		return nil
+	}
+	return []Finding{f("gateway.token_too_short", Warn, "Gateway token is short",
+		fmt.Sprintf("The configured token has %d characters (fewer than 24): guessable with enough attempts.", len(c.Gateway.Auth.Token)),
+		"Use a random token of 32 bytes or more, e.g. `openssl rand -base64 32`, or remove it to have one generated.")}
+}
+
+// commonPasswords are refused outright as weak; length does the rest.
+var commonPasswords = []string{"password", "changeme", "admin", "letmein", "123456", "12345678", "qwerty", "openclaw"}
+
+func checkPasswordWeak(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || c.Gateway.Auth.Mode != config.ModePassword || c.Gateway.Auth.Password == "" {
+		return nil
+	}
+	pw := c.Gateway.Auth.Password
+	if len(pw) >= 12 && !slices.Contains(commonPasswords, strings.ToLower(pw)) {
+		return nil
+	}
+	return []Finding{f("gateway.password_weak", Warn, "Gateway password is weak",
+		"The configured password is shorter than 12 characters or a common password.",
+		"Use a long passphrase (12+ characters) and store it as gateway.auth.passwordHash.")}
+}
+
+func checkNoRateLimit(s *Snapshot) []Finding {
+	if s.Config == nil || s.Config.Gateway.Auth.RateLimit.MaxAttempts != 0 || !s.exposed() {
+		return nil
+	}
+	return []Finding{f("gateway.auth_no_rate_limit", Warn, "Failed-login lockout is disabled",
+		"gateway.auth.rateLimit.maxAttempts is 0 on an exposed bind: credentials can be guessed without limit.",
+		"Remove maxAttempts (default 10) or set it to a small positive number.")}
+}
+
+func checkTrustedProxyMode(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || c.Gateway.Auth.Mode != config.ModeTrustedProxy {
+		return nil
+	}
+	tp := c.Gateway.Auth.TrustedProxy
+	out := []Finding{f("gateway.trusted_proxy_auth", Critical, "Authentication is delegated to a proxy",
+		"gateway.auth.mode is trusted-proxy: whoever can reach the gateway from a trusted proxy address with the user header is in. Safe only if nothing else can connect from those addresses.",
+		"Keep the gateway bound to loopback or a private interface reachable only by the proxy; suppress this finding once verified (audit.suppress).")}
+	if len(c.Gateway.TrustedProxies) == 0 {
+		out = append(out, f("gateway.trusted_proxy_no_proxies", Critical, "trusted-proxy mode without trusted proxies",
+			"gateway.trustedProxies is empty: every request is refused.", "Add the identity proxy's address to gateway.trustedProxies."))
+	}
+	if strings.TrimSpace(tp.UserHeader) == "" {
+		out = append(out, f("gateway.trusted_proxy_no_user_header", Critical, "trusted-proxy mode without a user header",
+			"gateway.auth.trustedProxy.userHeader is empty.", "Set userHeader to the header your proxy sets, e.g. x-forwarded-user."))
+	}
+	if len(tp.AllowUsers) == 0 {
+		out = append(out, f("gateway.trusted_proxy_no_allowlist", Warn, "Any user the proxy accepts may use the agent",
+			"gateway.auth.trustedProxy.allowUsers is empty: every account the identity provider knows gets in (none as admin).",
+			"List the users allowed to talk to the agent in allowUsers."))
+	}
+	if tp.AllowLoopback {
+		out = append(out, f("gateway.trusted_proxy_allow_loopback", Warn, "Loopback may assert identities",
+			"gateway.auth.trustedProxy.allowLoopback is true: any local process can send the user header and become that user.",
+			"Set allowLoopback: false unless the proxy must run on this host and no other local process is untrusted."))
+	}
+	return out
+}
+
+func checkOriginsWildcard(s *Snapshot) []Finding {
+	if s.Config == nil || !slices.Contains(s.Config.Gateway.AllowedOrigins, "*") {
+		return nil
+	}
+	sev := Warn
+	if s.exposed() {
+		sev = Critical
+	}
+	return []Finding{f("gateway.control_ui.allowed_origins_wildcard", sev, "Any web page may open a WebSocket",
+		`gateway.allowedOrigins contains "*": a page on any site the owner visits can drive the agent over WebSocket with the browser's credentials.`,
+		"List the exact origins of your UI in gateway.allowedOrigins.")}
+}
+
+// literalSecret reports whether the raw (unsubstituted) tree holds a
+// literal value at gateway.auth.<key>.
+func literalSecret(tree map[string]any, key string) bool {
+	g, _ := tree["gateway"].(map[string]any)
+	a, _ := g["auth"].(map[string]any)
+	v, ok := a[key].(string)
+	return ok && v != "" && !strings.Contains(v, "${")
+}
+
+func checkLiteralSecrets(s *Snapshot) []Finding {
+	if s.Config == nil || s.Config.Source.Tree == nil {
+		return nil
+	}
+	var keys []string
+	for _, k := range []string{"password", "token"} {
+		if literalSecret(s.Config.Source.Tree, k) {
+			keys = append(keys, "gateway.auth."+k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return []Finding{f("config.secrets.gateway_password_in_config", Warn, "Secret written literally in the config file",
+		"These keys hold a literal secret instead of ${VAR}; the file ends up in backups and screenshots: "+strings.Join(keys, ", "),
+		"Use ${OPENCLAW_GATEWAY_TOKEN} / ${OPENCLAW_GATEWAY_PASSWORD} (or passwordHash) and keep the value in the environment.")}
+}
+
+func checkRedactOff(s *Snapshot) []Finding {
+	if s.Config == nil || s.Config.Logging.RedactSensitive != "off" {
+		return nil
+	}
+	return []Finding{f("logging.redact_off", Warn, "Log redaction is off",
+		"logging.redactSensitive is off: chat message text and full sender ids are written to the logs.",
+		"Set logging.redactSensitive: tools (the default).")}
+}
+
+func checkChannels(s *Snapshot) []Finding {
+	if s.Config == nil {
+		return nil
+	}
+	names := make([]string, 0, len(s.Config.Channels))
+	for n := range s.Config.Channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Finding
+	for _, n := range names {
+		ch := s.Config.Channels[n]
+		p := "channels." + n
+		switch ch.DMPolicy {
+		case "open":
+			if slices.Contains(ch.AllowFrom, "*") {
+				out = append(out, f(p+".dm.open", Critical, "Anyone can message the agent on "+n,
+					p+`.dmPolicy is open with "*" in allowFrom: any stranger can talk to an agent with shell access.`,
+					"Use dmPolicy: pairing (the default) or allowlist."))
+			} else {
+				out = append(out, f(p+".dm.open_invalid", Warn, "dmPolicy open without a wildcard on "+n,
+					p+`.dmPolicy is open but allowFrom has no "*", so it behaves as allowlist; the intent is unclear.`,
+					"Use dmPolicy: allowlist, or pairing."))
+			}
+		case "disabled":
+			out = append(out, f(p+".dm.disabled", Info, "Direct messages disabled on "+n, p+".dmPolicy is disabled.", "None needed."))
+		}
+		if ch.GroupPolicy == "open" {
+			out = append(out, f(p+".group.open", Warn, "Any group can reach the agent on "+n,
+				p+".groupPolicy is open: anyone who adds the account to a group can talk to the agent.",
+				"Use groupPolicy: allowlist with groupAllowFrom (the fix does this)."))
+		}
+	}
+	return out
+}
+
+func otherBits(m uint32) (groupW, worldW, groupR, worldR bool) {
+	return m&0o020 != 0, m&0o002 != 0, m&0o040 != 0, m&0o004 != 0
+}
+
+func checkStateDir(s *Snapshot) []Finding {
+	if s.StateLstat == nil {
+		return []Finding{f("fs.state_dir.missing", Info, "State directory does not exist",
+			s.StateDir+" does not exist yet; the gateway creates it (0700) on first start.", "None needed.")}
+	}
+	if s.StateLstat.Mode()&fs.ModeSymlink != 0 {
+		return []Finding{f("fs.state_dir.symlink", Warn, "State directory is a symlink",
+			s.StateDir+" is a symlink: its permissions are those of the target, which the audit does not follow.",
+			"Point OPENCLAW_STATE_DIR at the real directory.")}
+	}
+	gw, ww, gr, wr := otherBits(uint32(s.StateLstat.Mode().Perm()))
+	var out []Finding
+	switch {
+	case ww:
+		out = append(out, f("fs.state_dir.perms_world_writable", Critical, "State directory is world-writable",
+			s.StateDir+" can be written by every user: they can replace tokens, keys and allowlists.", "chmod 700 "+s.StateDir+" (the fix does this)."))
+	case gw:
+		out = append(out, f("fs.state_dir.perms_group_writable", Warn, "State directory is group-writable",
+			s.StateDir+" can be written by its group.", "chmod 700 "+s.StateDir+" (the fix does this)."))
+	}
+	if gr || wr {
+		out = append(out, f("fs.state_dir.perms_readable", Warn, "State directory is readable by others",
+			s.StateDir+" can be listed by other users.", "chmod 700 "+s.StateDir+" (the fix does this)."))
+	}
+	return out
+}
+
+func checkConfigFile(s *Snapshot) []Finding {
+	if s.ConfigLstat == nil {
+		return nil
+	}
+	if s.ConfigLstat.Mode()&fs.ModeSymlink != 0 {
+		return []Finding{f("fs.config.symlink", Warn, "Config file is a symlink",
+			s.ConfigPath+" is a symlink; the audit does not follow it and --fix will not chmod it.", "Use the real file path.")}
+	}
+	gw, ww, gr, wr := otherBits(uint32(s.ConfigLstat.Mode().Perm()))
+	var out []Finding
+	if gw || ww {
+		out = append(out, f("fs.config.perms_writable", Critical, "Config file is writable by others",
+			s.ConfigPath+" can be changed by other users: they can turn authentication off.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
+	}
+	if wr {
+		out = append(out, f("fs.config.perms_world_readable", Critical, "Config file is world-readable",
+			s.ConfigPath+" can be read by every user, with any secret in it.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
+	} else if gr {
+		out = append(out, f("fs.config.perms_group_readable", Warn, "Config file is group-readable",
+			s.ConfigPath+" can be read by its group.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
+	}
+	return out
+}
+
+// treePerms reports writable and readable-by-others entries in a subtree.
+func treePerms(files []File) (writable, readable []string) {
+	for _, fl := range files {
+		if fl.IsSymlink() {
+			continue
+		}
+		gw, ww, gr, wr := otherBits(uint32(fl.Mode.Perm()))
+		if gw || ww {
+			writable = append(writable, fl.Rel)
+		} else if gr || wr {
+			readable = append(readable, fl.Rel)
+		}
+	}
+	return writable, readable
+}
+
+func listPaths(p []string) string {
+	if len(p) > 10 {
+		return strings.Join(p[:10], ", ") + fmt.Sprintf(" and %d more", len(p)-10)
+	}
+	return strings.Join(p, ", ")
+}
+
+func checkCredentialsDir(s *Snapshot) []Finding {
+	w, r := treePerms(s.under("credentials"))
+	var out []Finding
+	if len(w) > 0 {
+		out = append(out, f("fs.credentials_dir.perms_writable", Critical, "Credentials are writable by others",
+			"Other users can change tokens, sessions or allowlists: "+listPaths(w), "Directories 0700, files 0600 under credentials/ (the fix does this)."))
+	}
+	if len(r) > 0 {
+		out = append(out, f("fs.credentials_dir.perms_readable", Warn, "Credentials are readable by others",
+			"Other users can read tokens, sessions or allowlists: "+listPaths(r), "Directories 0700, files 0600 under credentials/ (the fix does this)."))
+	}
+	return out
+}
+
+func checkAuthProfiles(s *Snapshot) []Finding {
+	var files []File
+	for _, fl := range s.under("agents") {
+		if strings.HasSuffix(fl.Rel, "/agent/auth-profiles.json") {
+			files = append(files, fl)
+		}
+	}
+	w, r := treePerms(files)
+	var out []Finding
+	if len(w) > 0 {
+		out = append(out, f("fs.auth_profiles.perms_writable", Critical, "Agent auth profiles are writable by others",
+			"Other users can replace the agent's provider credentials: "+listPaths(w), "chmod 600 (the fix does this)."))
+	}
+	if len(r) > 0 {
+		out = append(out, f("fs.auth_profiles.perms_readable", Warn, "Agent auth profiles are readable by others",
+			"Other users can read the agent's provider API keys: "+listPaths(r), "chmod 600 (the fix does this)."))
+	}
+	return out
+}
