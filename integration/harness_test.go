@@ -172,21 +172,15 @@ type nginx struct {
 // startNginx runs nginx in the foreground in a temp prefix with the
 // published snippet, its listener and upstream rewritten to test ports.
 func startNginx(t *testing.T, gatewayAddr string, edits ...func(string) string) *nginx {
+	return startNginxFile(t, "nginx.conf", gatewayAddr, edits...)
+}
+
+// startNginxFile runs nginx with any published nginx snippet.
+func startNginxFile(t *testing.T, file, gatewayAddr string, edits ...func(string) string) *nginx {
 	t.Helper()
 	bin := requireBinary(t, "nginx")
-	snippet, err := os.ReadFile(filepath.Join("..", "docs", "proxies", "nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := strings.ReplaceAll(string(snippet), "listen 127.0.0.1:8080;", "listen "+addr+";")
-	s = strings.ReplaceAll(s, "http://127.0.0.1:18789", "http://"+gatewayAddr)
-	if s == string(snippet) {
-		t.Fatal("snippet placeholders not found; docs and test drifted")
-	}
-	for _, e := range edits {
-		s = e(s)
-	}
+	s := snippet(t, file, addr, gatewayAddr, edits...)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "gateway.conf"), []byte(s), 0o600); err != nil {
 		t.Fatal(err)

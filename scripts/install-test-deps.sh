@@ -5,7 +5,7 @@
 set -eu
 
 need=""
-for bin in nginx; do
+for bin in nginx caddy haproxy; do
     if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
         need="$need $bin"
     fi

@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// proxy is a running reverse proxy listening on addr.
+type proxy struct {
+	name string
+	addr string
+}
+
+// snippet loads a published config from docs/proxies and points its
+// listener and upstream at test addresses. The replacements must hit, so
+// the docs cannot drift from what runs.
+func snippet(t *testing.T, file, listen, upstream string, edits ...func(string) string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "docs", "proxies", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, want := range []string{"127.0.0.1:8080", "127.0.0.1:18789"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("%s lacks %s; docs and test drifted", file, want)
+		}
+	}
+	s = strings.ReplaceAll(s, "127.0.0.1:8080", listen)
+	s = strings.ReplaceAll(s, "127.0.0.1:18789", upstream)
+	for _, e := range edits {
+		s = e(s)
+	}
+	return s
+}
+
+// runProxy starts cmd, stops it at cleanup, and waits for addr.
+func runProxy(t *testing.T, name string, cmd *exec.Cmd, addr string, logFile string) *proxy {
+	t.Helper()
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitListening(t, addr, func() string {
+		b, _ := os.ReadFile(logFile)
+		return out.String() + string(b)
+	})
+	return &proxy{name: name, addr: addr}
+}
+
+// startCaddy runs Caddy with docs/proxies/Caddyfile.
+func startCaddy(t *testing.T, upstream string, edits ...func(string) string) *proxy {
+	t.Helper()
+	bin := requireBinary(t, "caddy")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := t.TempDir()
+	cf := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cf, []byte(snippet(t, "Caddyfile", addr, upstream, edits...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
+	// Caddy wants writable data and config homes even with admin and
+	// automatic HTTPS off.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir+"/data", "XDG_CONFIG_HOME="+dir+"/config")
+	return runProxy(t, "caddy", cmd, addr, "")
+}
+
+// startHAProxy runs HAProxy with docs/proxies/haproxy.cfg.
+func startHAProxy(t *testing.T, upstream string, edits ...func(string) string) *proxy {
+	t.Helper()
+	bin := requireBinary(t, "haproxy")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := t.TempDir()
+	cf := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cf, []byte(snippet(t, "haproxy.cfg", addr, upstream, edits...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", cf, "-db")
+	return runProxy(t, "haproxy", cmd, addr, "")
+}
+
+// startNginxProxy adapts startNginx to the common shape.
+func startNginxProxy(t *testing.T, upstream string, edits ...func(string) string) *proxy {
+	t.Helper()
+	n := startNginx(t, upstream, edits...)
+	return &proxy{name: "nginx", addr: n.addr}
+}
+
+// proxyKinds are the proxies every scenario runs against.
+var proxyKinds = []struct {
+	name  string
+	start func(t *testing.T, upstream string, edits ...func(string) string) *proxy
+}{
+	{"nginx", startNginxProxy},
+	{"caddy", startCaddy},
+	{"haproxy", startHAProxy},
+}
