@@ -36,6 +36,8 @@ type Options struct {
 	Transport http.RoundTripper
 	// Logger receives upstream errors; nil means slog.Default().
 	Logger *slog.Logger
+	// OnError, if set, is told about each upstream failure (metrics).
+	OnError func(error)
 }
 
 // Proxy is an http.Handler that forwards to the upstream.
@@ -202,6 +204,9 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		// The client went away; nobody is left to answer.
 		w.WriteHeader(499)
 		return
+	}
+	if p.opts.OnError != nil {
+		p.opts.OnError(err)
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 		slog.String("path", r.URL.Path), slog.String("err", err.Error()))

@@ -14,6 +14,7 @@ import (
 
 	"gateway/auth"
 	"gateway/httperr"
+	"gateway/metrics"
 	"gateway/trust"
 )
 
@@ -67,8 +68,10 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 // Flush, Hijack and Unwrap working: streaming and WebSocket depend on them.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status   int
+	bytes    int64
+	hijacked bool
+	onHijack func()
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -101,6 +104,10 @@ func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if s.status == 0 {
 		s.status = http.StatusSwitchingProtocols
 	}
+	s.hijacked = true
+	if s.onHijack != nil {
+		s.onHijack()
+	}
 	return h.Hijack()
 }
 
@@ -108,12 +115,24 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // accessLog writes one structured record per request. Only the path is
 // logged, never the query (it may carry secrets) and never a header value.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
+			route := metrics.Route(r)
+			if route == metrics.RouteWS {
+				// An upgraded connection lives inside ServeHTTP: count it
+				// open until the call returns.
+				defer func() {
+					if sw.hijacked {
+						m.WebSocket(-1)
+					}
+				}()
+				sw.onHijack = func() { m.WebSocket(1) }
+			}
 			next.ServeHTTP(sw, r)
+			m.Request(route, sw.status, time.Since(start))
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -134,8 +153,18 @@ func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 }
 
 // noteAuth copies the auth outcome into the access record.
-func noteAuth(log *slog.Logger) func(*http.Request, *auth.Identity, error) {
+func noteAuth(log *slog.Logger, m *metrics.Metrics) func(*http.Request, *auth.Identity, error) {
 	return func(r *http.Request, id *auth.Identity, err error) {
+		switch {
+		case id != nil:
+			m.Auth(id.Method, "success")
+		case errors.Is(err, auth.ErrLockedOut):
+			m.Auth("any", "locked")
+		case errors.Is(err, auth.ErrBadCredentials):
+			m.Auth("any", "failure")
+		default:
+			m.Auth("any", "missing")
+		}
 		a := accessFrom(r.Context())
 		if a == nil {
 			return

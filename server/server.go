@@ -19,6 +19,7 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/metrics"
 	"gateway/policy"
 	"gateway/proxy"
 	"gateway/trust"
@@ -43,6 +44,8 @@ type Options struct {
 	StateDir string
 	// SelfURL is where this gateway listens (for /admin/audit?deep=1).
 	SelfURL string
+	// Metrics records Prometheus metrics; nil disables them.
+	Metrics *metrics.Metrics
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
 	UpstreamTransport http.RoundTripper
 }
@@ -91,8 +94,9 @@ func NewHandler(o Options) (http.Handler, error) {
 			AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
 			AllowedOrigins: cfg.Typed.AllowedOrigins,
 			MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
-			Transport:      o.UpstreamTransport,
+			Transport:      o.Metrics.Transport(upstreamTransport(o.UpstreamTransport)),
 			Logger:         log,
+			OnError:        func(error) { o.Metrics.UpstreamError() },
 		})
 	} else {
 		upstream = http.HandlerFunc(statusPage)
@@ -121,7 +125,7 @@ func NewHandler(o Options) (http.Handler, error) {
 				slog.String("peer", r.RemoteAddr), slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.String("err", err.Error()))
 		}),
-		accessLog(log),
+		accessLog(log, o.Metrics),
 		bodyDeadline(BodyReadTimeout),
 	)
 
@@ -130,6 +134,10 @@ func NewHandler(o Options) (http.Handler, error) {
 		httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", readyz(cfg))
+	if o.Metrics != nil {
+		// Admin, or a clean local request (a Prometheus on this host).
+		r.Get("/metrics", metricsAccess(authn, o.Metrics.Handler()))
+	}
 
 	// Public auth endpoints: they take credentials, so they do their own
 	// lockout accounting.
@@ -140,7 +148,7 @@ func NewHandler(o Options) (http.Handler, error) {
 
 	// Everything else needs an identity (6).
 	r.Group(func(r chi.Router) {
-		r.Use(authn.Middleware(noteAuth(log)))
+		r.Use(authn.Middleware(noteAuth(log, o.Metrics)))
 		r.Get("/auth/whoami", whoami)
 		r.Post("/auth/logout", ar.logout)
 		// The owner only (7): every /admin route checks first.
@@ -155,6 +163,28 @@ func NewHandler(o Options) (http.Handler, error) {
 		r.Handle("/*", upstream)
 	})
 	return r, nil
+}
+
+// metricsAccess lets clean local requests read metrics and asks everyone
+// else for an admin identity.
+func metricsAccess(authn *auth.Authenticator, h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if res, ok := trust.FromContext(r.Context()); ok && res.Local {
+			h.ServeHTTP(w, r)
+			return
+		}
+		authn.StripUserHeader(r)
+		id, err := authn.Authenticate(r)
+		if err != nil {
+			httperr.Write(w, err)
+			return
+		}
+		if !id.IsAdmin() {
+			httperr.Write(w, httperr.New(http.StatusForbidden, "forbidden", "admin only", nil))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}
 }
 
 func upstreamTransport(rt http.RoundTripper) http.RoundTripper {

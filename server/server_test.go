@@ -19,6 +19,7 @@ import (
 
 	"gateway/auth"
 	"gateway/config"
+	"gateway/metrics"
 	"gateway/policy"
 )
 
@@ -93,7 +94,8 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps, Pairing: pairingStore(t)})
+	m := metrics.New(metrics.Sources{Policy: &policy.Counters{}, Lockouts: func() float64 { _, _, n := deps.Limiter.Stats(); return float64(n) }})
+	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps, Pairing: pairingStore(t), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,4 +471,32 @@ func pairingStore(t *testing.T) *policy.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+	f.do(t, "GET", "/x", bearer, nil)
+	f.do(t, "GET", "/x", map[string]string{"Authorization": "Bearer wrong"}, nil)
+	resp, body := f.do(t, "GET", "/metrics", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("local metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{`gateway_requests_total{code="2xx",route="proxy"} 1`, `gateway_auth_total{method="token",result="success"} 1`,
+		`gateway_auth_total{method="any",result="failure"} 1`, "gateway_upstream_duration_seconds_count 1", "gateway_lockouts_total 0", "gateway_websockets_open 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), testToken) || strings.Contains(string(body), "127.0.0.1") {
+		t.Error("metrics leak a token or an address")
+	}
+	// Through a proxy it is not local: admin credentials needed.
+	resp, _ = f.do(t, "GET", "/metrics", map[string]string{"X-Forwarded-For": "203.0.113.9"}, nil)
+	if resp.StatusCode != 401 {
+		t.Fatalf("proxied metrics without auth: %d", resp.StatusCode)
+	}
+	resp, _ = f.do(t, "GET", "/metrics", with(bearer, "X-Forwarded-For", "203.0.113.9"), nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("proxied metrics as admin: %d", resp.StatusCode)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
+	"gateway/metrics"
 	"gateway/policy"
 	"gateway/server"
 	"gateway/state"
@@ -141,7 +142,12 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
-	shared := sharedState{auth: deps, pairing: store, counters: &policy.Counters{}, selfURL: selfURL(addr)}
+	counters := &policy.Counters{}
+	m := metrics.New(metrics.Sources{Policy: counters, Lockouts: func() float64 {
+		_, _, n := deps.Limiter.Stats()
+		return float64(n)
+	}})
+	shared := sharedState{auth: deps, pairing: store, counters: counters, selfURL: selfURL(addr), metrics: m}
 	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
 		_ = ln.Close()
@@ -184,15 +190,18 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, shared sharedState) {
 	l, err := load(c, o, e, true)
 	if err != nil {
+		shared.metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
 	if err := startupAudit(log, l); err != nil {
+		shared.metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
 	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
+		shared.metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
@@ -201,6 +210,7 @@ func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running
 			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr))
 	}
 	swap.Store(h)
+	shared.metrics.Reload("ok")
 	logLoaded(log, l)
 	log.Info("config reloaded")
 }
@@ -211,11 +221,12 @@ type sharedState struct {
 	pairing  *policy.Store
 	counters *policy.Counters
 	selfURL  string
+	metrics  *metrics.Metrics
 }
 
 func (s sharedState) options(l *loaded, log *slog.Logger) server.Options {
 	return server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: s.auth, Pairing: s.pairing,
-		PolicyCounters: s.counters, StateDir: l.stateDir, SelfURL: s.selfURL}
+		PolicyCounters: s.counters, StateDir: l.stateDir, SelfURL: s.selfURL, Metrics: s.metrics}
 }
 
 // selfURL is how the gateway reaches its own listener (for deep audits).
