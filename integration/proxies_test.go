@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,63 @@ func startNginxProxy(t *testing.T, upstream string, edits ...func(string) string
 	return &proxy{name: "nginx", addr: n.addr}
 }
 
+// startTraefik runs Traefik v3 with docs/proxies/traefik.yml and
+// traefik-dynamic.yml.
+func startTraefik(t *testing.T, upstream string, edits ...func(string) string) *proxy {
+	t.Helper()
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		home, _ := os.UserHomeDir()
+		gopath = filepath.Join(home, "go")
+	}
+	bin := requireBinary(t, "traefik", filepath.Join(gopath, "bin", "traefik"))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := t.TempDir()
+	dyn := filepath.Join(dir, "dynamic.yml")
+	static := snippetFile(t, "traefik.yml", map[string]string{"127.0.0.1:8080": addr, "filename: traefik-dynamic.yml": "filename: " + dyn})
+	dynamic := snippetFile(t, "traefik-dynamic.yml", map[string]string{"127.0.0.1:18789": upstream})
+	for _, e := range edits {
+		dynamic = e(dynamic)
+	}
+	_ = os.WriteFile(dyn, []byte(dynamic), 0o600)
+	sf := filepath.Join(dir, "traefik.yml")
+	_ = os.WriteFile(sf, []byte(static), 0o600)
+	cmd := exec.Command(bin, "--configFile="+sf)
+	cmd.Dir = dir
+	p := runProxy(t, "traefik", cmd, addr, "")
+	// The file provider loads routes just after the listener opens.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
+}
+
+// snippetFile loads a docs/proxies file with exact replacements that must
+// all hit.
+func snippetFile(t *testing.T, file string, repl map[string]string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "docs", "proxies", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for from, to := range repl {
+		if !strings.Contains(s, from) {
+			t.Fatalf("%s lacks %q; docs and test drifted", file, from)
+		}
+		s = strings.ReplaceAll(s, from, to)
+	}
+	return s
+}
+
 // proxyKinds are the proxies every scenario runs against.
 var proxyKinds = []struct {
 	name  string
@@ -111,4 +169,5 @@ var proxyKinds = []struct {
 	{"nginx", startNginxProxy},
 	{"caddy", startCaddy},
 	{"haproxy", startHAProxy},
+	{"traefik", startTraefik},
 }

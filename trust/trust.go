@@ -310,11 +310,13 @@ func (r *Resolver) walkForwarded(els *elements) (netip.Addr, int, error) {
 	return netip.Addr{}, 0, wrap(ErrMalformed, nil)
 }
 
+// normProto accepts http and https, and the ws/wss that Traefik sends on
+// WebSocket upgrades (the same transports).
 func normProto(v string) (string, error) {
 	switch {
-	case equalFold(v, "https"):
+	case equalFold(v, "https"), equalFold(v, "wss"):
 		return "https", nil
-	case equalFold(v, "http"):
+	case equalFold(v, "http"), equalFold(v, "ws"):
 		return "http", nil
 	}
 	return "", wrap(ErrMalformed, nil)

@@ -110,6 +110,7 @@ func TestResolve(t *testing.T) {
 			h:    hdr{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "HTTPS"}, {"X-Forwarded-Host", "agent.example.com"}},
 			want: "203.0.113.7", via: true, src: SourceXForwardedFor, proto: "https", host: "agent.example.com"},
 		{name: "proto rightmost value", opts: std, peer: "127.0.0.1:1", h: hdr{{"X-Forwarded-Proto", "http, https"}}, want: "127.0.0.1", via: true, proto: "https"},
+		{name: "traefik wss proto", opts: std, peer: "127.0.0.1:1", h: hdr{{"X-Forwarded-Proto", "wss"}}, want: "127.0.0.1", via: true, proto: "https"},
 		{name: "bad proto fails", opts: std, peer: "127.0.0.1:1", h: hdr{{"X-Forwarded-Proto", "gopher"}}, wantErr: ErrMalformed},
 		{name: "bad host fails", opts: std, peer: "127.0.0.1:1", h: hdr{{"X-Forwarded-Host", "evil.com/<script>"}}, wantErr: ErrMalformed},
 		{name: "tls without header", opts: std, peer: "127.0.0.1:1", tls: true, want: "127.0.0.1", local: true, proto: "https"},
