@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type benchConfig struct {
+	duration   time.Duration
+	rounds     int
+	conns      int
+	threads    int
+	soak       int
+	coldStarts int
+}
+
+type target struct {
+	name   string
+	url    string
+	header string // extra wrk header
+}
+
+type sample struct {
+	rps      float64
+	p50, p99 time.Duration
+}
+
+func run(c benchConfig) error {
+	raiseNoFile()
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return errors.New("wrk not found (make bench installs it: apt-get install -y wrk)")
+	}
+	tmp, err := os.MkdirTemp("", "gatewaybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	upURL, stopUp, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	defer stopUp()
+
+	targets := []target{{name: "upstream (direct)", url: upURL}}
+	bare, err := startChild(tmp, "bare", upURL)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	targets = append(targets, target{name: "bare ReverseProxy", url: "http://" + bare.addr})
+	if ng, err := startNginx(tmp, strings.TrimPrefix(upURL, "http://")); err != nil {
+		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
+	} else {
+		defer ng.stop()
+		targets = append(targets, target{name: "nginx proxy_pass", url: "http://" + ng.addr})
+	}
+	gw, err := startChild(tmp, "gateway", upURL)
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, header: "Authorization: Bearer " + benchToken})
+
+	// Sanity: every target answers 200 before load.
+	for _, t := range targets {
+		if err := check(t); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	fmt.Printf("load: wrk -t%d -c%d -d%s, %d interleaved rounds, loopback only\n\n", c.threads, c.conns, c.duration, c.rounds)
+	results := map[string][]sample{}
+	for r := 0; r < c.rounds; r++ {
+		for _, t := range targets {
+			s, err := runWrk(wrk, t, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			results[t.name] = append(results[t.name], s)
+			fmt.Printf("round %d  %-20s %9.0f rps  p50 %-9s p99 %s\n", r+1, t.name, s.rps, s.p50, s.p99)
+		}
+	}
+	printTable(targets, results)
+	if c.coldStarts > 0 {
+		coldStart(tmp, upURL, c.coldStarts)
+	}
+	if c.soak > 0 {
+		soak(tmp, c.soak)
+	}
+	return nil
+}
+
+func check(t target) error {
+	req, _ := http.NewRequest("GET", t.url+"/bench", nil)
+	if t.header != "" {
+		k, v, _ := strings.Cut(t.header, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+var (
+	reqsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p50Re  = regexp.MustCompile(`\s50%\s+([0-9.]+)(us|ms|s)`)
+	p99Re  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	errRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func parseDur(m []string) time.Duration {
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch m[2] {
+	case "us":
+		return time.Duration(v * float64(time.Microsecond))
+	case "ms":
+		return time.Duration(v * float64(time.Millisecond))
+	}
+	return time.Duration(v * float64(time.Second))
+}
+
+func runWrk(wrk string, t target, c benchConfig) (sample, error) {
+	args := []string{fmt.Sprintf("-t%d", c.threads), fmt.Sprintf("-c%d", c.conns), fmt.Sprintf("-d%ds", int(c.duration.Seconds())), "--latency", "--timeout", "5s"}
+	if t.header != "" {
+		args = append(args, "-H", t.header)
+	}
+	args = append(args, t.url+"/bench")
+	ctx, cancel := context.WithTimeout(context.Background(), c.duration+30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, wrk, args...).CombinedOutput()
+	if err != nil {
+		return sample{}, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	s := string(out)
+	if m := errRe.FindStringSubmatch(s); m != nil && m[1] != "0" {
+		return sample{}, fmt.Errorf("%s non-2xx responses:\n%s", m[1], s)
+	}
+	m := reqsRe.FindStringSubmatch(s)
+	if m == nil {
+		return sample{}, fmt.Errorf("cannot parse wrk output:\n%s", s)
+	}
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	return sample{rps: rps, p50: parseDur(p50Re.FindStringSubmatch(s)), p99: parseDur(p99Re.FindStringSubmatch(s))}, nil
+}
+
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func summarize(ss []sample) sample {
+	var r, a, b []float64
+	for _, s := range ss {
+		r = append(r, s.rps)
+		a = append(a, float64(s.p50))
+		b = append(b, float64(s.p99))
+	}
+	return sample{rps: median(r), p50: time.Duration(median(a)), p99: time.Duration(median(b))}
+}
+
+func printTable(targets []target, results map[string][]sample) {
+	sum := map[string]sample{}
+	for _, t := range targets {
+		sum[t.name] = summarize(results[t.name])
+	}
+	bare, hasBare := sum["bare ReverseProxy"]
+	ng, hasNginx := sum["nginx proxy_pass"]
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\trps\tp50\tp99\trps/bare\tp99/bare\trps/nginx\tp99/nginx\t")
+	for _, t := range targets {
+		s := sum[t.name]
+		ratio := func(ok bool, a, b float64) string {
+			if !ok || b == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fx", a/b)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond),
+			ratio(hasBare, s.rps, bare.rps), ratio(hasBare, float64(s.p99), float64(bare.p99)),
+			ratio(hasNginx, s.rps, ng.rps), ratio(hasNginx, float64(s.p99), float64(ng.p99)))
+	}
+	_ = tw.Flush()
+	fmt.Println("(medians over rounds; targets: floor >= 0.95x bare, milestone >= 1.5x bare with p99 <= 0.8x, goal >= 1.0x nginx with p99 <= nginx)")
+}
+
+// upstream is a minimal agent stand-in: a tiny body, keep-alive.
+func startUpstream() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	body := []byte("ok\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "3")
+		_, _ = w.Write(body)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+type proc struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func (p *proc) stop() {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func startChild(tmp, kind, upstream string, extra ...string) (*proc, error) {
+	ready := filepath.Join(tmp, kind+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".addr")
+	args := append([]string{"child", kind, "-upstream", upstream, "-ready", ready}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			p.addr = string(b)
+			return p, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("%s child did not start", kind)
+}
+
+// startNginx runs nginx as a keepalive reverse proxy to the upstream, the
+// configuration operators use for speed.
+func startNginx(tmp, upstream string) (*proc, error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	dir := filepath.Join(tmp, "nginx")
+	_ = os.MkdirAll(dir, 0o700)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes auto;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log error;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[2]s/cb; proxy_temp_path %[2]s/p; fastcgi_temp_path %[2]s/f; uwsgi_temp_path %[2]s/u; scgi_temp_path %[2]s/s;
+    upstream agent { server %[3]s; keepalive 128; }
+    server {
+        listen %[4]s;
+        location / {
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`, user, dir, upstream, addr)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, addr: addr}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			_ = c.Close()
+			return p, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.stop()
+	return nil, errors.New("nginx did not start")
+}

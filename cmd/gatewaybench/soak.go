@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// rssKiB reads a process's resident set size from /proc.
+func rssKiB(pid int) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// soak holds n idle authenticated WebSockets through a gateway process and
+// reports its RSS. Bounded: 90 s to open them all.
+func soak(tmp string, n int) {
+	fmt.Printf("\nWebSocket soak: %d idle authenticated connections through the gateway\n", n)
+	var accepted atomic.Int64
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		accepted.Add(1)
+		_, _, _ = c.Read(context.Background()) // idle until closed
+		c.CloseNow()
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("  skipped:", err)
+		return
+	}
+	go func() { _ = up.Serve(ln) }()
+	defer up.Close()
+	gw, err := startChild(tmp, "gateway", "http://"+ln.Addr().String())
+	if err != nil {
+		fmt.Println("  skipped:", err)
+		return
+	}
+	defer gw.stop()
+	base := rssKiB(gw.cmd.Process.Pid)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	conns := make([]*websocket.Conn, n)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	sem := make(chan struct{}, 64)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, _, err := websocket.Dial(ctx, "ws://"+gw.addr+"/ws", &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"bearer." + benchToken}})
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	opened := time.Since(start)
+	time.Sleep(2 * time.Second) // let the gateway settle (GC, stacks)
+	rss := rssKiB(gw.cmd.Process.Pid)
+	ok := int64(n) - failed.Load()
+	fmt.Printf("  opened %d (failed %d) in %s; upstream accepted %d\n", ok, failed.Load(), opened.Round(time.Millisecond), accepted.Load())
+	per := 0.0
+	if ok > 0 {
+		per = float64(rss-base) / float64(ok)
+	}
+	fmt.Printf("  gateway RSS: %.1f MiB idle before, %.1f MiB with the connections (%.1f KiB per connection; target <= 200 MiB for 10000)\n",
+		float64(base)/1024, float64(rss)/1024, per)
+	for _, c := range conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+}
+
+// coldStart times `gateway run` (or the in-process child when the binary
+// is not given) from exec to the first /readyz 200.
+func coldStart(tmp, upstream string, n int) {
+	bin := os.Getenv("GATEWAY_BIN")
+	fmt.Printf("\ncold start to /readyz OK (%d runs, target <= 100 ms)\n", n)
+	var ds []time.Duration
+	for i := range n {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		port := ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		state := fmt.Sprintf("%s/cold-%d", tmp, i)
+		var cmd *exec.Cmd
+		if bin != "" {
+			cmd = exec.Command(bin, "run", "--state-dir", state, "--port", strconv.Itoa(port), "--upstream", upstream)
+			cmd.Env = append(os.Environ(), "OPENCLAW_GATEWAY_TOKEN="+benchToken)
+		} else {
+			cmd = exec.Command(os.Args[0], "child", "gateway", "-upstream", upstream, "-addr", fmt.Sprintf("127.0.0.1:%d", port))
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			fmt.Println("  skipped:", err)
+			return
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
+		client := &http.Client{Timeout: time.Second}
+		var d time.Duration
+		for time.Since(start) < 10*time.Second {
+			resp, err := client.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					d = time.Since(start)
+					break
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if d > 0 {
+			ds = append(ds, d)
+		}
+	}
+	var fs []float64
+	for _, d := range ds {
+		fs = append(fs, float64(d))
+	}
+	what := "in-process child"
+	if bin != "" {
+		what = "gateway run"
+	}
+	fmt.Printf("  %s: median %s over %d runs\n", what, time.Duration(median(fs)).Round(100*time.Microsecond), len(ds))
+}
