@@ -48,7 +48,13 @@ type Proxy struct {
 	maxBody int64
 }
 
-// NewTransport returns the upstream transport: bounded dial and handshake
+// NewLeanTransport returns the default upstream transport: the lean pooled
+// path for plain HTTP, and NewTransport for upgrades and https.
+func NewLeanTransport() *LeanTransport {
+	return &LeanTransport{Fallback: NewTransport()}
+}
+
+// NewTransport returns the standard upstream transport: bounded dial and handshake
 // times, a generous response-header wait (agents think before they answer),
 // connection reuse, and no HTTP_PROXY from the environment.
 func NewTransport() *http.Transport {
@@ -78,12 +84,16 @@ func New(o Options) *Proxy {
 	}
 	tr := o.Transport
 	if tr == nil {
-		tr = NewTransport()
+		tr = NewLeanTransport()
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       p.rewrite,
-		Transport:     tr,
-		FlushInterval: -1, // stream responses (server-sent events, token streams) as they come
+		Rewrite:   p.rewrite,
+		Transport: tr,
+		// 0: responses of known length are written in one go; streamed
+		// ones (no Content-Length, or text/event-stream: token streams)
+		// are flushed on every write by ReverseProxy itself. -1 would
+		// cost a second write syscall on every small response.
+		FlushInterval: 0,
 		ErrorHandler:  p.errorHandler,
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}

@@ -191,7 +191,7 @@ func upstreamTransport(rt http.RoundTripper) http.RoundTripper {
 	if rt != nil {
 		return rt
 	}
-	return proxy.NewTransport()
+	return proxy.NewLeanTransport()
 }
 
 // Whoami is the /auth/whoami body.

@@ -106,7 +106,11 @@ func runCmd(args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "gateway run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Log lines are batched (flushed every 100 ms and at exit) so the
+	// access log costs no syscall per request.
+	lw := server.NewLogWriter(e.stderr, 100*time.Millisecond)
+	defer func() { _ = lw.Close() }()
+	log := slog.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, c, o, e, log, nil); err != nil {

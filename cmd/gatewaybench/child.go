@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -36,7 +37,15 @@ func child(args []string) int {
 	upstream := fs.String("upstream", "", "upstream URL")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	ready := fs.String("ready", "", "file to write the listen address to")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	_ = fs.Parse(args[1:])
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	raiseNoFile()
 	u, err := url.Parse(*upstream)
 	if err != nil {
@@ -90,7 +99,7 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewJSONHandler(devnull, nil))
+	log := slog.New(slog.NewJSONHandler(server.NewLogWriter(devnull, 100*time.Millisecond), nil))
 	deps, err := auth.NewDeps(dir, cfg, nil)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingServer counts the TCP connections an upstream accepts.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
+	var conns atomic.Int64
+	s := httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &conns
+}
+
+func do(t *testing.T, lt http.RoundTripper, method, url string, body io.Reader) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	resp, err := lt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestLeanTransportReusesConnections(t *testing.T) {
+	s, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Method", r.Method)
+		_, _ = io.WriteString(w, r.URL.Path+":"+string(b))
+	}))
+	lt := NewLeanTransport()
+	defer lt.CloseIdleConnections()
+	for i := range 20 {
+		code, body, _ := do(t, lt, "GET", s.URL+"/a", nil)
+		if code != 200 || body != "/a:" {
+			t.Fatalf("req %d: %d %q", i, code, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("20 sequential requests used %d connections, want 1", n)
+	}
+	code, body, _ := do(t, lt, "POST", s.URL+"/p", strings.NewReader("hello"))
+	if code != 200 || body != "/p:hello" {
+		t.Fatalf("POST: %d %q", code, body)
+	}
+	// Unknown length: sent chunked.
+	pr, pw := io.Pipe()
+	go func() { _, _ = io.WriteString(pw, "streamed"); _ = pw.Close() }()
+	req, _ := http.NewRequest("PUT", s.URL+"/c", pr)
+	req.ContentLength = -1
+	resp, err := lt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "/c:streamed" {
+		t.Fatalf("chunked PUT: %q", b)
+	}
+	// HEAD and 204 have no body and keep the connection usable.
+	if code, _, h := do(t, lt, "HEAD", s.URL+"/h", nil); code != 200 || h.Get("X-Method") != "HEAD" {
+		t.Fatalf("HEAD: %d", code)
+	}
+	if code, body, _ := do(t, lt, "GET", s.URL+"/after-head", nil); code != 200 || body != "/after-head:" {
+		t.Fatalf("after HEAD: %d %q", code, body)
+	}
+}
+
+func TestLeanTransportRetriesStaleConnection(t *testing.T) {
+	var mu sync.Mutex
+	var last net.Conn
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateIdle {
+			mu.Lock()
+			last = c
+			mu.Unlock()
+		}
+	}
+	s.Start()
+	defer s.Close()
+	lt := NewLeanTransport()
+	if code, _, _ := do(t, lt, "GET", s.URL, nil); code != 200 {
+		t.Fatal(code)
+	}
+	// The upstream closes the idle connection behind our back.
+	mu.Lock()
+	_ = last.Close()
+	mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	if code, body, _ := do(t, lt, "GET", s.URL, nil); code != 200 || body != "ok" {
+		t.Fatalf("after stale: %d %q", code, body)
+	}
+}
+
+func TestLeanTransportConnectionClose(t *testing.T) {
+	s, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "bye")
+	}))
+	lt := NewLeanTransport()
+	for range 3 {
+		if code, body, _ := do(t, lt, "GET", s.URL, nil); code != 200 || body != "bye" {
+			t.Fatal(code, body)
+		}
+	}
+	if conns.Load() != 3 {
+		t.Fatalf("Connection: close not honoured: %d connections", conns.Load())
+	}
+}
+
+func TestLeanTransportCancel(t *testing.T) {
+	release := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer s.Close()
+	defer close(release)
+	lt := NewLeanTransport()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL, nil)
+	start := time.Now()
+	_, err := lt.RoundTrip(req)
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("cancel: err %v after %s", err, time.Since(start))
+	}
+}
+
+func TestLeanTransportEarlyCloseDropsConnection(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	s, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) }))
+	lt := NewLeanTransport()
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	resp, err := lt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = resp.Body.Read(make([]byte, 10))
+	resp.Body.Close()
+	if code, body, _ := do(t, lt, "GET", s.URL, nil); code != 200 || len(body) != len(big) {
+		t.Fatalf("after early close: %d %d", code, len(body))
+	}
+	if conns.Load() != 2 {
+		t.Fatalf("a half-read connection was reused: %d connections", conns.Load())
+	}
+}
+
+func TestLeanTransportFallback(t *testing.T) {
+	var got atomic.Int64
+	fb := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got.Add(1)
+		return &http.Response{StatusCode: 299, Body: http.NoBody, Header: http.Header{}}, nil
+	})
+	lt := &LeanTransport{Fallback: fb}
+	for _, r := range []*http.Request{
+		mustReq("GET", "https://example.invalid/"),
+		withHeader(mustReq("GET", "http://127.0.0.1:1/"), "Upgrade", "websocket"),
+	} {
+		resp, err := lt.RoundTrip(r)
+		if err != nil || resp.StatusCode != 299 {
+			t.Fatalf("fallback not used for %s: %v", r.URL, err)
+		}
+	}
+	if got.Load() != 2 {
+		t.Fatal(got.Load())
+	}
+}
+
+func TestLeanTransportConcurrent(t *testing.T) {
+	s, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.Query().Get("i")) }))
+	lt := NewLeanTransport()
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				want := strings.Repeat("z", i) + "-" + string(rune('a'+j))
+				req, _ := http.NewRequest("GET", s.URL+"/?i="+want, nil)
+				resp, err := lt.RoundTrip(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != want {
+					t.Errorf("response mixed up: got %q want %q", b, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func mustReq(method, url string) *http.Request {
+	r, _ := http.NewRequest(method, url, nil)
+	return r
+}
+
+func withHeader(r *http.Request, k, v string) *http.Request {
+	r.Header.Set(k, v)
+	return r
+}

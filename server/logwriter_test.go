@@ -1,0 +1,41 @@
+package server
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func TestLogWriterFlushes(t *testing.T) {
+	var out lockedBuf
+	w := NewLogWriter(&out, 10*time.Millisecond)
+	_, _ = w.Write([]byte("line one\n"))
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), "line one") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "line one") {
+		t.Fatal("not flushed by the ticker")
+	}
+	_, _ = w.Write([]byte("line two\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "line two") {
+		t.Fatal("not flushed on Close")
+	}
+}
