@@ -38,6 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnError, if set, is told about each upstream failure (metrics).
 	OnError func(error)
+	// OnTunnel, if set, is told +1 when a WebSocket tunnel opens and -1
+	// when it closes (metrics).
+	OnTunnel func(delta int)
 }
 
 // Proxy is an http.Handler that forwards to the upstream.
@@ -110,6 +113,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > p.maxBody {
 		httperr.Write(w, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large", nil))
+		return
+	}
+	if isUpgrade(r) {
+		p.serveUpgrade(w, r)
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {

@@ -68,10 +68,8 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 // Flush, Hijack and Unwrap working: streaming and WebSocket depend on them.
 type statusWriter struct {
 	http.ResponseWriter
-	status   int
-	bytes    int64
-	hijacked bool
-	onHijack func()
+	status int
+	bytes  int64
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -104,10 +102,6 @@ func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if s.status == 0 {
 		s.status = http.StatusSwitchingProtocols
 	}
-	s.hijacked = true
-	if s.onHijack != nil {
-		s.onHijack()
-	}
 	return h.Hijack()
 }
 
@@ -121,16 +115,6 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			route := metrics.Route(r)
-			if route == metrics.RouteWS {
-				// An upgraded connection lives inside ServeHTTP: count it
-				// open until the call returns.
-				defer func() {
-					if sw.hijacked {
-						m.WebSocket(-1)
-					}
-				}()
-				sw.onHijack = func() { m.WebSocket(1) }
-			}
 			next.ServeHTTP(sw, r)
 			m.Request(route, sw.status, time.Since(start))
 			attrs := []slog.Attr{

@@ -97,6 +97,7 @@ func NewHandler(o Options) (http.Handler, error) {
 			Transport:      o.Metrics.Transport(upstreamTransport(o.UpstreamTransport)),
 			Logger:         log,
 			OnError:        func(error) { o.Metrics.UpstreamError() },
+			OnTunnel:       func(d int) { o.Metrics.WebSocket(float64(d)) },
 		})
 	} else {
 		upstream = http.HandlerFunc(statusPage)

@@ -46,6 +46,7 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer c.CloseNow()
 		for {
+			c.SetReadLimit(4 << 20)
 			typ, msg, err := c.Read(r.Context())
 			if err != nil {
 				return
@@ -380,6 +381,24 @@ func TestWebSocket(t *testing.T) {
 			}
 		})
 	}
+	t.Run("large messages both ways", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, wsURL(f), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + testToken}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(4 << 20)
+		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+		for i := range 3 {
+			if err := c.Write(ctx, websocket.MessageBinary, big); err != nil {
+				t.Fatal(err)
+			}
+			_, msg, err := c.Read(ctx)
+			if err != nil || !bytes.Equal(msg, append([]byte("echo:"), big...)) {
+				t.Fatalf("round %d: %d bytes, %v", i, len(msg), err)
+			}
+		}
+	})
 	t.Run("allowed origin", func(t *testing.T) {
 		c, _, err := websocket.Dial(ctx, wsURL(f), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + testToken}, "Origin": {"https://ui.example.com"}}})
 		if err != nil {

@@ -13,9 +13,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"gateway/auth"
 	"gateway/config"
@@ -39,6 +42,7 @@ func child(args []string) int {
 	ready := fs.String("ready", "", "file to write the listen address to")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	_ = fs.Parse(args[1:])
+	reportMemOnSignal()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
@@ -57,6 +61,16 @@ func child(args []string) int {
 	case "bare":
 		h = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: proxy.NewTransport(),
 			ErrorLog: log.New(io.Discard, "", 0)} // wrk cutting connections at the end is not news
+	case "wsupstream":
+		// Accepts WebSockets and keeps them idle (the soak's agent).
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+			if err != nil {
+				return
+			}
+			_, _, _ = c.Read(context.Background())
+			c.CloseNow()
+		})
 	case "gateway":
 		h, err = gatewayHandler(*upstream)
 		if err != nil {
@@ -113,10 +127,33 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 	return server.NewHandler(server.Options{Config: cfg, Token: benchToken, Logger: log, Auth: deps, Pairing: store, PolicyCounters: counters, Metrics: m, StateDir: dir})
 }
 
+// raiseNoFile lifts the open-file limit for the soak: as root up to
+// 1<<20 (10,000 tunnelled WebSockets hold 20,000 sockets plus splice
+// pipes), otherwise to the hard limit.
 func raiseNoFile() {
 	var r syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) != nil {
+		return
+	}
+	want := syscall.Rlimit{Cur: 1 << 20, Max: 1 << 20}
+	if r.Max > want.Max || syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
 		r.Cur = r.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
 	}
+}
+
+// reportMemOnSignal prints the Go runtime's view of memory on SIGUSR1, so
+// the soak can say where the RSS goes.
+func reportMemOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	go func() {
+		for range ch {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Fprintf(os.Stderr, "  child runtime: goroutines %d, heap in use %.1f MiB, stacks %.1f MiB, runtime total (Sys) %.1f MiB\n",
+				runtime.NumGoroutine(), float64(m.HeapInuse)/(1<<20), float64(m.StackInuse)/(1<<20), float64(m.Sys)/(1<<20))
+		}
+	}()
 }

@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// hopHeaders are removed before forwarding (RFC 9110 section 7.6.1), as
+// httputil.ReverseProxy does; Connection and Upgrade are then set again for
+// the upgrade itself.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopHeaders(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// serveUpgrade proxies a WebSocket upgrade itself instead of through
+// httputil.ReverseProxy, to hold idle connections cheaply: after the
+// handshake the two TCP connections are joined with io.Copy, which on
+// Linux splices kernel to kernel (no 32 KiB user-space buffer per
+// direction), and the handshake's buffers are released. The outgoing
+// request gets exactly the same Rewrite as every other proxied request.
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	out := r.Clone(ctx)
+	out.Body = http.NoBody
+	out.ContentLength = 0
+	out.RequestURI = ""
+	removeHopHeaders(out.Header)
+	// As httputil.ReverseProxy does before calling Rewrite.
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		out.Header.Del(k)
+	}
+	p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	out.Header.Set("Connection", "Upgrade")
+	out.Header.Set("Upgrade", r.Header.Get("Upgrade"))
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "")
+	}
+
+	addr := out.URL.Host
+	if out.URL.Port() == "" {
+		addr = net.JoinHostPort(out.URL.Hostname(), "80")
+	}
+	if out.URL.Scheme != "http" {
+		// TLS upstreams keep the standard path, which holds the
+		// connection inside ServeHTTP.
+		if p.opts.OnTunnel != nil {
+			p.opts.OnTunnel(1)
+			defer p.opts.OnTunnel(-1)
+		}
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	up, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		p.errorHandler(w, r, err)
+		return
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = up.Close()
+		}
+	}()
+	_ = up.SetDeadline(time.Now().Add(30 * time.Second)) // the handshake only
+	bw := bufio.NewWriterSize(up, 2048)
+	if err := out.Write(bw); err != nil {
+		p.errorHandler(w, r, err)
+		return
+	}
+	if err := bw.Flush(); err != nil {
+		p.errorHandler(w, r, err)
+		return
+	}
+	br := bufio.NewReaderSize(up, 2048)
+	resp, err := http.ReadResponse(br, out)
+	if err != nil {
+		p.errorHandler(w, r, err)
+		return
+	}
+	removeHopHeaders(resp.Header)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// The upstream refused the upgrade: relay its answer.
+		defer resp.Body.Close()
+		copyHeader(w.Header(), resp.Header)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, io.LimitReader(resp.Body, p.maxBody))
+		return
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), "") && !strings.EqualFold(resp.Header.Get("Upgrade"), r.Header.Get("Upgrade")) {
+		p.errorHandler(w, r, errors.New("upstream switched to an unexpected protocol"))
+		return
+	}
+	client, cbuf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		p.errorHandler(w, r, err)
+		return
+	}
+	hijacked := false
+	defer func() {
+		if !hijacked {
+			_ = client.Close()
+		}
+	}()
+	_ = up.SetDeadline(time.Time{})
+	// The 101 goes straight to the client connection.
+	resp.Header.Set("Connection", "Upgrade")
+	resp.Header.Set("Upgrade", r.Header.Get("Upgrade"))
+	hw := bufio.NewWriterSize(client, 1024)
+	_, _ = io.WriteString(hw, "HTTP/1.1 101 Switching Protocols\r\n")
+	_ = resp.Header.Write(hw)
+	_, _ = io.WriteString(hw, "\r\n")
+	// Bytes either side sent early, already read into buffers.
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		_, _ = hw.Write(b)
+	}
+	if err := hw.Flush(); err != nil {
+		return
+	}
+	if n := cbuf.Reader.Buffered(); n > 0 {
+		b, _ := cbuf.Reader.Peek(n)
+		if _, err := up.Write(b); err != nil {
+			return
+		}
+	}
+	ok = true
+	// Hand the two connections to the tunnel and return: the request,
+	// its middleware state and net/http's buffers for this connection are
+	// then garbage, which is most of what an idle WebSocket would
+	// otherwise keep alive.
+	if p.opts.OnTunnel != nil {
+		p.opts.OnTunnel(1)
+	}
+	hijacked = true
+	go func() {
+		tunnel(client, up)
+		if p.opts.OnTunnel != nil {
+			p.opts.OnTunnel(-1)
+		}
+	}()
+}
+
+// tunnel copies both ways until either side ends, then closes both.
+func tunnel(a, b net.Conn) {
+	var once sync.Once
+	closeBoth := func() { once.Do(func() { _ = a.Close(); _ = b.Close() }) }
+	done := make(chan struct{})
+	go func() {
+		_ = pump(b, a)
+		closeBoth()
+		close(done)
+	}()
+	_ = pump(a, b)
+	closeBoth()
+	<-done
+}
+
+// pumpBufs are borrowed only while bytes are in flight.
+var pumpBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// pump copies src to dst. An idle connection waits for readability in the
+// netpoller without holding a buffer (syscall.RawConn.Read), so ten
+// thousand idle WebSockets cost goroutines and sockets, not buffers. Other
+// connection types fall back to io.Copy.
+func pump(dst, src net.Conn) error {
+	tc, ok := src.(*net.TCPConn)
+	if !ok {
+		_, err := io.Copy(dst, src)
+		return err
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		_, err = io.Copy(dst, src)
+		return err
+	}
+	for {
+		var buf *[]byte
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			b := pumpBufs.Get().(*[]byte)
+			for {
+				n, rerr = syscall.Read(int(fd), *b)
+				if rerr != syscall.EINTR {
+					break
+				}
+			}
+			if rerr == syscall.EAGAIN {
+				pumpBufs.Put(b)
+				return false // wait for readability, holding nothing
+			}
+			buf = b
+			return true
+		})
+		if err != nil {
+			if buf != nil {
+				pumpBufs.Put(buf)
+			}
+			return err
+		}
+		if n > 0 {
+			_, werr := dst.Write((*buf)[:n])
+			pumpBufs.Put(buf)
+			if werr != nil {
+				return werr
+			}
+			continue
+		}
+		pumpBufs.Put(buf)
+		if rerr != nil {
+			return rerr
+		}
+		return io.EOF // n == 0: the peer closed
+	}
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		for _, v := range vs {
+			dst.Add(k, v)
+		}
+	}
+}
