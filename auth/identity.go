@@ -32,13 +32,36 @@ const (
 
 type ctxKey struct{}
 
+// slot is a place in the context for the identity, filled in by the
+// middleware without another r.WithContext.
+type slot struct{ id *Identity }
+
 // WithIdentity returns ctx carrying id.
 func WithIdentity(ctx context.Context, id *Identity) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+	return context.WithValue(ctx, ctxKey{}, &slot{id: id})
+}
+
+// WithSlot returns ctx with an empty place for the identity.
+func WithSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &slot{})
 }
 
 // FromContext returns the caller's identity, if authenticated.
 func FromContext(ctx context.Context) (*Identity, bool) {
-	id, ok := ctx.Value(ctxKey{}).(*Identity)
-	return id, ok
+	s, ok := ctx.Value(ctxKey{}).(*slot)
+	if !ok || s.id == nil {
+		return nil, false
+	}
+	return s.id, true
+}
+
+// setInContext fills a pre-installed slot; it reports false if there is
+// none (or it is taken), and the caller must use WithIdentity.
+func setInContext(ctx context.Context, id *Identity) bool {
+	s, ok := ctx.Value(ctxKey{}).(*slot)
+	if !ok || s.id != nil {
+		return false
+	}
+	s.id = id
+	return true
 }

@@ -347,6 +347,10 @@ func (a *Authenticator) Middleware(onResult func(*http.Request, *Identity, error
 				httperr.Write(w, err)
 				return
 			}
+			if setInContext(r.Context(), id) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 		})
 	}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"gateway/auth"
@@ -33,15 +35,24 @@ func accessFrom(ctx context.Context) *access {
 	return a
 }
 
-// requestID gives every request a fresh random id. A client-sent
-// X-Request-Id is not reused: it would let a client forge log correlation.
+// idPrefix makes request ids unique across restarts; the counter makes
+// them unique within a process without a random read per request.
+var (
+	idPrefix  = func() string { var b [4]byte; _, _ = rand.Read(b[:]); return hex.EncodeToString(b[:]) }()
+	idCounter atomic.Uint64
+)
+
+// requestID gives every request a fresh id. A client-sent X-Request-Id is
+// not reused: it would let a client forge log correlation. It also
+// installs the context slots that trust and auth fill later, so the
+// request is copied once here instead of once per middleware.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		a := &access{id: hex.EncodeToString(b[:])}
-		w.Header().Set("X-Request-Id", a.id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accessKey{}, a)))
+		a := &access{id: idPrefix + strconv.FormatUint(idCounter.Add(1), 16)}
+		w.Header()["X-Request-Id"] = []string{a.id}
+		ctx := context.WithValue(r.Context(), accessKey{}, a)
+		ctx = auth.WithSlot(trust.WithSlot(ctx))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

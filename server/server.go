@@ -104,9 +104,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	}
 
 	r := chi.NewRouter()
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+	notFound := func(w http.ResponseWriter, _ *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusNotFound, "not_found", "not found", nil))
-	})
+	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		httperr.Write(w, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
 	})
@@ -155,14 +155,18 @@ func NewHandler(o Options) (http.Handler, error) {
 		// The owner only (7): every /admin route checks first.
 		r.Route("/admin", func(r chi.Router) {
 			r.Use(auth.RequireAdmin)
+			r.NotFound(notFound) // never proxy an unknown /admin path
 			ar.mountAdminDevices(r)
 			cr.mountAdmin(r)
 			au := auditRoutes{cfg: cfg, stateDir: o.StateDir, selfURL: o.SelfURL, token: o.Token}
 			r.Get("/audit", au.audit)
 		})
 		cr.mount(r)
-		r.Handle("/*", upstream)
 	})
+	// Everything else is the agent's (6 then the proxy). It is chi's
+	// not-found handler rather than a "/*" route so no path parameters are
+	// built per request; the global middlewares above still run first.
+	r.NotFound(authn.Middleware(noteAuth(log, o.Metrics))(upstream).ServeHTTP)
 	return r, nil
 }
 

@@ -171,7 +171,8 @@ func TestEndpoints(t *testing.T) {
 		{"proxy needs auth", "GET", "/anything", nil, 401, "unauthorized"},
 		{"whoami ok", "GET", "/auth/whoami", bearer, 200, ""},
 		{"proxied", "GET", "/anything", bearer, 200, ""},
-		{"other method on healthz needs auth", "POST", "/healthz", nil, 401, "unauthorized"},
+		{"healthz wrong method", "POST", "/healthz", nil, 405, "method_not_allowed"},
+		{"unknown admin path not proxied", "GET", "/admin/nope", bearer, 404, "not_found"},
 		{"forged XFF from loopback untrusted", "GET", "/auth/whoami", with(bearer, "X-Forwarded-For", "1.2.3.4"), 403, "untrusted_proxy"},
 	}
 	for _, tt := range tests {
