@@ -102,7 +102,7 @@ func New(o Options) *Proxy {
 		// Without a pool ReverseProxy allocates a fresh 32 KiB copy
 		// buffer per response: the largest source of GC work in profiles.
 		BufferPool: bufferPool{},
-		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	return p
 }
