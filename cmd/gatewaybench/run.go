@@ -97,6 +97,7 @@ func run(c benchConfig) error {
 	printTable(targets, results)
 	if c.coldStarts > 0 {
 		coldStart(tmp, upURL, c.coldStarts)
+		auditTime(tmp, c.coldStarts)
 	}
 	if c.soak > 0 {
 		soak(tmp, c.soak)
