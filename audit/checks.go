@@ -343,18 +343,25 @@ func listPaths(p []string) string {
 	return strings.Join(p, ", ")
 }
 
-func checkCredentialsDir(s *Snapshot) []Finding {
-	w, r := treePerms(s.under("credentials"))
+// permFindings turns a subtree's loose modes into the writable (critical)
+// and readable (warn) findings of one check family.
+func permFindings(family, what string, files []File, fix string) []Finding {
+	w, r := treePerms(files)
 	var out []Finding
 	if len(w) > 0 {
-		out = append(out, f("fs.credentials_dir.perms_writable", Critical, "Credentials are writable by others",
-			"Other users can change tokens, sessions or allowlists: "+listPaths(w), "Directories 0700, files 0600 under credentials/ (the fix does this)."))
+		out = append(out, f(family+".perms_writable", Critical, what+" are writable by others",
+			"Other users can change these: "+listPaths(w), fix))
 	}
 	if len(r) > 0 {
-		out = append(out, f("fs.credentials_dir.perms_readable", Warn, "Credentials are readable by others",
-			"Other users can read tokens, sessions or allowlists: "+listPaths(r), "Directories 0700, files 0600 under credentials/ (the fix does this)."))
+		out = append(out, f(family+".perms_readable", Warn, what+" are readable by others",
+			"Other users can read these: "+listPaths(r), fix))
 	}
 	return out
+}
+
+func checkCredentialsDir(s *Snapshot) []Finding {
+	return permFindings("fs.credentials_dir", "Credentials (tokens, sessions, allowlists)", s.under("credentials"),
+		"Directories 0700, files 0600 under credentials/ (the fix does this).")
 }
 
 func checkAuthProfiles(s *Snapshot) []Finding {
@@ -364,15 +371,5 @@ func checkAuthProfiles(s *Snapshot) []Finding {
 			files = append(files, fl)
 		}
 	}
-	w, r := treePerms(files)
-	var out []Finding
-	if len(w) > 0 {
-		out = append(out, f("fs.auth_profiles.perms_writable", Critical, "Agent auth profiles are writable by others",
-			"Other users can replace the agent's provider credentials: "+listPaths(w), "chmod 600 (the fix does this)."))
-	}
-	if len(r) > 0 {
-		out = append(out, f("fs.auth_profiles.perms_readable", Warn, "Agent auth profiles are readable by others",
-			"Other users can read the agent's provider API keys: "+listPaths(r), "chmod 600 (the fix does this)."))
-	}
-	return out
+	return permFindings("fs.auth_profiles", "Agent auth profiles (provider API keys)", files, "chmod 600 (the fix does this).")
 }

@@ -337,56 +337,49 @@ func changed(path string, mod *time.Time, size *int64) (bool, bool, error) {
 	return true, true, nil
 }
 
-func (d *DeviceStore) loadPaired() error {
-	ch, exists, err := changed(d.path(PairedFile), &d.pairedMod, &d.pairedSize)
+// reload re-reads path into m (through fill) when its mtime or size
+// changed. A file that does not parse leaves m nil, so every later call
+// fails again: the store fails closed until the file is fixed.
+func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, name string, fill func(map[string]T, []byte) error) error {
+	ch, exists, err := changed(path, mod, size)
 	if err != nil {
 		return err
 	}
-	if !ch && d.paired != nil {
+	if !ch && *m != nil {
 		return nil
 	}
-	d.paired = map[string]PairedDevice{}
-	if !exists {
-		return nil
+	fresh := map[string]T{}
+	if exists {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			*m = nil
+			return err
+		}
+		if err := fill(fresh, data); err != nil {
+			*m = nil
+			return fmt.Errorf("%s: %w", name, err)
+		}
 	}
-	data, err := os.ReadFile(d.path(PairedFile))
-	if err != nil {
-		return err
-	}
-	f, err := decodeFile[pairedFile](data, PairedFile)
-	if err != nil {
-		d.paired = nil
-		return err
-	}
-	for _, p := range f.Devices {
-		d.paired[p.DeviceID] = p
-	}
+	*m = fresh
 	return nil
 }
 
+func (d *DeviceStore) loadPaired() error {
+	return reload(d.path(PairedFile), &d.pairedMod, &d.pairedSize, &d.paired, PairedFile, func(m map[string]PairedDevice, data []byte) error {
+		f, err := decodeFile[pairedFile](data, PairedFile)
+		for _, p := range f.Devices {
+			m[p.DeviceID] = p
+		}
+		return err
+	})
+}
+
 func (d *DeviceStore) loadRevoked() error {
-	ch, exists, err := changed(d.path(RevokedFile), &d.revokedMod, &d.revokedSize)
-	if err != nil {
+	return reload(d.path(RevokedFile), &d.revokedMod, &d.revokedSize, &d.revoked, RevokedFile, func(m map[string]int64, data []byte) error {
+		f, err := decodeFile[revokedFile](data, RevokedFile)
+		for _, t := range f.Tokens {
+			m[t.JTI] = t.ExpiresAtMs
+		}
 		return err
-	}
-	if !ch && d.revoked != nil {
-		return nil
-	}
-	d.revoked = map[string]int64{}
-	if !exists {
-		return nil
-	}
-	data, err := os.ReadFile(d.path(RevokedFile))
-	if err != nil {
-		return err
-	}
-	f, err := decodeFile[revokedFile](data, RevokedFile)
-	if err != nil {
-		d.revoked = nil
-		return err
-	}
-	for _, t := range f.Tokens {
-		d.revoked[t.JTI] = t.ExpiresAtMs
-	}
-	return nil
+	})
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -119,16 +118,8 @@ func clientFrom(src string) *http.Client {
 	}
 }
 
-type whoami struct {
-	User     string `json:"user"`
-	Method   string `json:"method"`
-	Client   string `json:"client"`
-	Peer     string `json:"peer"`
-	ViaProxy bool   `json:"viaProxy"`
-	Local    bool   `json:"local"`
-	Proto    string `json:"proto"`
-	Host     string `json:"host"`
-}
+// whoami is the /auth/whoami body.
+type whoami = server.Whoami
 
 type errorBody struct {
 	Error string `json:"error"`
@@ -208,26 +199,7 @@ http {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitListening(t, addr, func() string {
-		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		return out.String() + string(b)
-	})
+	runProxy(t, "nginx", cmd, addr, filepath.Join(dir, "error.log"))
 	return &nginx{addr: addr}
 }
 

@@ -3,26 +3,13 @@ package server
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func TestLogWriterFlushes(t *testing.T) {
-	var out lockedBuf
-	w := NewLogWriter(&out, 10*time.Millisecond)
+	out := &syncWriter{w: &bytes.Buffer{}}
+	w := NewLogWriter(out, 10*time.Millisecond)
 	_, _ = w.Write([]byte("line one\n"))
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(out.String(), "line one") && time.Now().Before(deadline) {

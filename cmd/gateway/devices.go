@@ -27,26 +27,58 @@ Works on the state directory while the gateway runs (changes are made under
 a file lock and picked up by the server on the next request).
 `
 
-func devicesCmd(args []string, e *env) int {
+// stateCmd is the shared front of the `devices` and `pairing` commands:
+// usage without a subcommand, and a flag set with --state-dir and --json.
+type stateCmd struct {
+	sub      string
+	fs       *flag.FlagSet
+	stateDir *string
+	asJSON   *bool
+}
+
+// newStateCmd returns the command, or done=true with the exit code when
+// args asked for help or were empty.
+func newStateCmd(group, usage string, args []string, e *env) (c *stateCmd, rc int, done bool) {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprint(e.stdout, devicesUsage)
+		fmt.Fprint(e.stdout, usage)
 		if len(args) == 0 {
-			return exitUsage
+			return nil, exitUsage, true
 		}
-		return exitOK
+		return nil, exitOK, true
 	}
-	sub := args[0]
-	fs := flag.NewFlagSet("gateway devices "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	stateDir := fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
-	asJSON := fs.Bool("json", false, "print JSON")
-	latest := fs.Bool("latest", false, "approve the newest pending request")
-	fs.Usage = func() { fmt.Fprint(e.stderr, devicesUsage) }
-	if err := fs.Parse(reorder(args[1:], map[string]bool{"latest": true, "json": true})); err != nil {
+	c = &stateCmd{sub: args[0], fs: flag.NewFlagSet("gateway "+group+" "+args[0], flag.ContinueOnError)}
+	c.fs.SetOutput(e.stderr)
+	c.fs.Usage = func() { fmt.Fprint(e.stderr, usage) }
+	c.stateDir = c.fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+	c.asJSON = c.fs.Bool("json", false, "print JSON")
+	return c, 0, false
+}
+
+// parse parses the flags after the subcommand (they may follow the
+// positional arguments); boolFlags names the flags that take no value.
+func (c *stateCmd) parse(args []string, boolFlags ...string) (rc int, ok bool) {
+	bools := map[string]bool{"json": true}
+	for _, b := range boolFlags {
+		bools[b] = true
+	}
+	if err := c.fs.Parse(reorder(args, bools)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return exitOK, false
 		}
-		return exitUsage
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func devicesCmd(args []string, e *env) int {
+	c, rc, done := newStateCmd("devices", devicesUsage, args, e)
+	if done {
+		return rc
+	}
+	sub, fs, stateDir, asJSON := c.sub, c.fs, c.stateDir, c.asJSON
+	latest := fs.Bool("latest", false, "approve the newest pending request")
+	if rc, ok := c.parse(args[1:], "latest"); !ok {
+		return rc
 	}
 	dir, err := state.ResolveDir(*stateDir, e.getenv)
 	if err != nil {

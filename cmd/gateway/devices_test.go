@@ -24,7 +24,13 @@ import (
 func postJSON(t *testing.T, url string, body any, h map[string]string) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	return sendJSON(t, url, b, h)
+}
+
+// sendJSON posts a raw JSON body and decodes the JSON answer.
+func sendJSON(t *testing.T, url string, body []byte, h map[string]string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range h {
 		req.Header.Set(k, v)

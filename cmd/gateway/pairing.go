@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -22,24 +20,13 @@ Works on the state directory while the gateway runs (file lock).
 `
 
 func pairingCmd(args []string, e *env) int {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprint(e.stdout, pairingUsage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	c, rc, done := newStateCmd("pairing", pairingUsage, args, e)
+	if done {
+		return rc
 	}
-	sub := args[0]
-	fs := flag.NewFlagSet("gateway pairing "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	stateDir := fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
-	asJSON := fs.Bool("json", false, "print JSON (list)")
-	fs.Usage = func() { fmt.Fprint(e.stderr, pairingUsage) }
-	if err := fs.Parse(reorder(args[1:], map[string]bool{"json": true})); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	sub, fs, stateDir, asJSON := c.sub, c.fs, c.stateDir, c.asJSON
+	if rc, ok := c.parse(args[1:]); !ok {
+		return rc
 	}
 	want := map[string]int{"list": 1, "approve": 2, "reject": 2}
 	n, ok := want[sub]

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,18 +77,7 @@ func startPolicyGateway(t *testing.T, extra string) (base, stateDir string, up *
 
 func inbound(t *testing.T, base, ch, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/channels/"+ch+"/inbound", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+ownerToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	data, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(data, &out)
-	return resp.StatusCode, out
+	return sendJSON(t, base+"/channels/"+ch+"/inbound", []byte(body), map[string]string{"Authorization": "Bearer " + ownerToken})
 }
 
 // TestWhatsAppPairingFlow: a new sender messages, gets a code, nothing
