@@ -121,3 +121,34 @@ func TestRefuseInsecure(t *testing.T) {
 		t.Fatalf("serve = %v", err)
 	}
 }
+
+func TestAuditDeepCLI(t *testing.T) {
+	stateDir := filepath.Join(t.TempDir(), "state")
+	_ = os.MkdirAll(stateDir, 0o700)
+	_ = os.WriteFile(filepath.Join(stateDir, "openclaw.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}}`), 0o600)
+	e, _, _ := testEnv(nil)
+	addr, stop := startServe(t, commonFlags{stateDir: stateDir}, config.Overrides{Port: freePort(t)}, e)
+	defer func() { _ = stop() }()
+	// The token is read from the state dir, as an operator's would be.
+	rc, out := auditRun(t, "--state-dir", stateDir, "--deep", "--url", "http://"+addr, "--json")
+	var rep struct {
+		Deep struct {
+			Probes []struct{ ID, Status string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, p := range rep.Deep.Probes {
+		got[p.ID] = p.Status
+	}
+	for _, id := range []string{"gateway.probe_unauth_http", "gateway.probe_unauth_ws", "gateway.probe_xff_spoof", "gateway.probe_exposed", "gateway.probe_no_lockout"} {
+		if got[id] != "pass" {
+			t.Errorf("%s = %q (rc %d)\n%s", id, got[id], rc, out)
+		}
+	}
+	if rc != 0 {
+		t.Fatalf("rc %d\n%s", rc, out)
+	}
+}
