@@ -180,13 +180,24 @@ func (t *LeanTransport) roundTrip(r *http.Request, lc *leanConn, addr string) (*
 		return nil, wrapCtx(ctx, err)
 	}
 	_ = lc.c.SetReadDeadline(time.Now().Add(headerTO))
-	resp, err := http.ReadResponse(lc.br, r)
-	if err != nil {
-		stop()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%w: %v", errStale, err)
+	var resp *http.Response
+	var err error
+	for {
+		resp, err = http.ReadResponse(lc.br, r)
+		if err != nil {
+			stop()
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("%w: %v", errStale, err)
+			}
+			return nil, wrapCtx(ctx, err)
 		}
-		return nil, wrapCtx(ctx, err)
+		// Informational answers (100 Continue, 103 Early Hints) precede
+		// the real one; like http.Transport without a trace hook, skip
+		// them. 101 is never expected here (upgrades take the fallback).
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		break
 	}
 	_ = lc.c.SetReadDeadline(time.Time{})
 	if resp.StatusCode == http.StatusSwitchingProtocols {

@@ -223,3 +223,20 @@ func withHeader(r *http.Request, k, v string) *http.Request {
 	r.Header.Set(k, v)
 	return r
 }
+
+func TestLeanTransportSkipsInformational(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.WriteString(w, "final")
+	}))
+	defer s.Close()
+	lt := NewLeanTransport()
+	code, body, _ := do(t, lt, "GET", s.URL, nil)
+	if code != 200 || body != "final" {
+		t.Fatalf("got %d %q, want the final 200", code, body)
+	}
+	if code, body, _ := do(t, lt, "GET", s.URL, nil); code != 200 || body != "final" {
+		t.Fatalf("connection unusable after a 103: %d %q", code, body)
+	}
+}
