@@ -28,7 +28,9 @@ const token = "integration-token-0123456789abcdef"
 // Makefile installs it) and a skip with instructions elsewhere.
 func requireBinary(t *testing.T, name string, extra ...string) string {
 	t.Helper()
-	candidates := append([]string{name}, extra...)
+	// Debian puts nginx and haproxy in /usr/sbin, which a non-login PATH
+	// may lack.
+	candidates := append([]string{name, "/usr/sbin/" + name, "/usr/bin/" + name}, extra...)
 	for _, c := range candidates {
 		if p, err := exec.LookPath(c); err == nil {
 			return p
