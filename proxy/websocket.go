@@ -3,7 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,10 +35,12 @@ func removeHopHeaders(h http.Header) {
 
 // serveUpgrade proxies a WebSocket upgrade itself instead of through
 // httputil.ReverseProxy, to hold idle connections cheaply: after the
-// handshake the two TCP connections are joined with io.Copy, which on
-// Linux splices kernel to kernel (no 32 KiB user-space buffer per
-// direction), and the handshake's buffers are released. The outgoing
-// request gets exactly the same Rewrite as every other proxied request.
+// handshake the handler returns (releasing the request and net/http's
+// per-connection buffers) and two small goroutines join the TCP
+// connections, borrowing a buffer only while bytes are in flight (see
+// pump). The outgoing request gets exactly the same Rewrite as every other
+// proxied request, and the 101 is checked as httputil.ReverseProxy checks
+// it.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	out := r.Clone(ctx)
@@ -78,10 +80,15 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, err)
 		return
 	}
-	ok := false
+	// Until the tunnel owns them, every exit closes what is open.
+	var client net.Conn
+	handedOff := false
 	defer func() {
-		if !ok {
+		if !handedOff {
 			_ = up.Close()
+			if client != nil {
+				_ = client.Close()
+			}
 		}
 	}()
 	_ = up.SetDeadline(time.Now().Add(30 * time.Second)) // the handshake only
@@ -100,6 +107,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, err)
 		return
 	}
+	switchedTo := resp.Header.Get("Upgrade")
 	removeHopHeaders(resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade: relay its answer.
@@ -109,8 +117,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, p.maxBody))
 		return
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "") && !strings.EqualFold(resp.Header.Get("Upgrade"), r.Header.Get("Upgrade")) {
-		p.errorHandler(w, r, errors.New("upstream switched to an unexpected protocol"))
+	if !strings.EqualFold(switchedTo, r.Header.Get("Upgrade")) {
+		p.errorHandler(w, r, fmt.Errorf("upstream switched to protocol %q when %q was requested", switchedTo, r.Header.Get("Upgrade")))
 		return
 	}
 	client, cbuf, err := http.NewResponseController(w).Hijack()
@@ -118,12 +126,6 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, err)
 		return
 	}
-	hijacked := false
-	defer func() {
-		if !hijacked {
-			_ = client.Close()
-		}
-	}()
 	_ = up.SetDeadline(time.Time{})
 	// The 101 goes straight to the client connection.
 	resp.Header.Set("Connection", "Upgrade")
@@ -146,7 +148,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ok = true
+	handedOff = true
 	// Hand the two connections to the tunnel and return: the request,
 	// its middleware state and net/http's buffers for this connection are
 	// then garbage, which is most of what an idle WebSocket would
@@ -154,7 +156,6 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if p.opts.OnTunnel != nil {
 		p.opts.OnTunnel(1)
 	}
-	hijacked = true
 	go func() {
 		tunnel(client, up)
 		if p.opts.OnTunnel != nil {
