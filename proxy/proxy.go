@@ -193,6 +193,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			stripProtocolToken(h)
 		}
 	}
+	// The session cookie is the gateway's whatever authenticated this
+	// request; other cookies belong to the agent and pass.
+	stripCookie(h, auth.SessionCookie)
 }
 
 // stripProtocolToken removes the bearer.<token> entry from
@@ -210,6 +213,32 @@ func stripProtocolToken(h http.Header) {
 	h.Del("Sec-WebSocket-Protocol")
 	if len(keep) > 0 {
 		h.Set("Sec-WebSocket-Protocol", strings.Join(keep, ", "))
+	}
+}
+
+// stripCookie removes one cookie from the Cookie header(s), keeping the
+// rest byte for byte.
+func stripCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var keep []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			if k, _, _ := strings.Cut(p, "="); strings.TrimSpace(k) == name {
+				continue
+			}
+			keep = append(keep, p)
+		}
+	}
+	h.Del("Cookie")
+	if len(keep) > 0 {
+		h.Set("Cookie", strings.Join(keep, "; "))
 	}
 }
 

@@ -61,3 +61,22 @@ func TestStripProtocolToken(t *testing.T) {
 		}
 	}
 }
+
+func TestStripCookie(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"gateway_session=secret"}, ""},
+		{[]string{"a=1; gateway_session=secret; b=2"}, "a=1; b=2"},
+		{[]string{"a=1", "gateway_session=secret"}, "a=1"},
+		{[]string{"gateway_sessionx=keep"}, "gateway_sessionx=keep"},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Cookie": tt.in}
+		stripCookie(h, "gateway_session")
+		if got := h.Get("Cookie"); got != tt.want {
+			t.Errorf("strip(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

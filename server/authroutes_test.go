@@ -80,12 +80,16 @@ func TestPasswordLoginEndpoint(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("after logout: %d", resp.StatusCode)
 	}
-	// The upstream never sees the session cookie's token via Authorization.
+	// The upstream never sees the session token, as bearer or cookie.
 	_, body = f.do(t, "POST", "/auth/login", jsonH, strings.NewReader(`{"password":"a-long-enough-password"}`))
 	_ = json.Unmarshal(body, &lr)
 	f.do(t, "GET", "/x", map[string]string{"Authorization": "Bearer " + lr.Token}, nil)
 	if got := f.upstream.lastHeader(); got.Get("Authorization") != "" || got.Get("X-Gateway-Auth") != "password" {
 		t.Fatalf("upstream headers: %v", got)
+	}
+	f.do(t, "GET", "/x", map[string]string{"Cookie": "theme=dark; gateway_session=" + lr.Token}, nil)
+	if got := f.upstream.lastHeader(); got.Get("Cookie") != "theme=dark" || got.Get("X-Gateway-Auth") != "password" {
+		t.Fatalf("upstream cookie: %q", got.Get("Cookie"))
 	}
 }
 
