@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gateway/auth"
+	"gateway/config"
 	"gateway/httperr"
 	"gateway/trust"
 )
@@ -144,19 +145,16 @@ func (p *Proxy) originAllowed(r *http.Request) bool {
 	if p.opts.AllowAnyOrigin {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
+	norm, err := config.NormalizeOrigin(origin)
+	if err != nil {
+		return false // "null", garbage: not an origin we can allow
 	}
-	norm := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
-	norm = strings.TrimSuffix(strings.TrimSuffix(norm, ":80"), ":443")
 	if p.opts.AllowedOrigins[norm] {
 		return true
 	}
 	if res, ok := trust.FromContext(r.Context()); ok {
-		self := res.Proto + "://" + strings.ToLower(res.Host)
-		self = strings.TrimSuffix(strings.TrimSuffix(self, ":80"), ":443")
-		return norm == self
+		self, err := config.NormalizeOrigin(res.Proto + "://" + res.Host)
+		return err == nil && norm == self
 	}
 	return false
 }
