@@ -61,6 +61,11 @@ func child(args []string) int {
 	case "bare":
 		h = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: proxy.NewTransport(),
 			ErrorLog: log.New(io.Discard, "", 0)} // wrk cutting connections at the end is not news
+	case "barelean":
+		// Diagnostic: ReverseProxy with the gateway's transport and
+		// buffer pool but none of its middleware, to see what the chain
+		// itself costs.
+		h = proxy.New(proxy.Options{Upstream: u})
 	case "wsupstream":
 		// Accepts WebSockets and keeps them idle (the soak's agent).
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
