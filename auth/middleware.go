@@ -94,8 +94,11 @@ type Options struct {
 // is an error here, at startup: it never degrades to a weaker one.
 func NewAuthenticator(o Options) (*Authenticator, error) {
 	cfg := o.Config
+	tp := cfg.Gateway.Auth.TrustedProxy
+	// Canonicalise header names once, not on every request.
+	tp.UserHeader = http.CanonicalHeaderKey(strings.TrimSpace(tp.UserHeader))
 	a := &Authenticator{
-		mode: cfg.Gateway.Auth.Mode, deps: o.Deps, tp: cfg.Gateway.Auth.TrustedProxy,
+		mode: cfg.Gateway.Auth.Mode, deps: o.Deps, tp: tp,
 		trusted: len(cfg.Typed.TrustedProxies) > 0, device: cfg.Typed.DeviceEnabled,
 		autoLoc: cfg.Typed.AutoApproveLocal, tokenTTL: cfg.Typed.DeviceTokenTTL,
 		// Argon2id costs 64 MiB and tens of milliseconds: cap concurrent
@@ -328,7 +331,7 @@ func unauthorized(cause error) error {
 // nor the upstream can be fooled by a client that sets it.
 func (a *Authenticator) StripUserHeader(r *http.Request) {
 	if res := resultOf(r); !res.PeerTrusted && a.tp.UserHeader != "" {
-		r.Header.Del(a.tp.UserHeader)
+		delete(r.Header, a.tp.UserHeader)
 	}
 }
 

@@ -55,6 +55,9 @@ func (rv *Resolver) ResolveRequest(r *http.Request) (Result, error) {
 // the client were chosen by the client and are dropped, so an upstream that
 // naively reads the leftmost entry still gets the right answer.
 func forwardedFor(res *Result, h http.Header) string {
+	if res.Source == SourcePeer {
+		return res.Peer.Addr().String() // the common, direct case
+	}
 	var b strings.Builder
 	add := func(a netip.Addr) {
 		if b.Len() > 0 {
