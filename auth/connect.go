@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"gateway/httperr"
@@ -74,12 +73,13 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	if err != nil {
 		return ConnectResult{}, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
 	}
+	autoApproved := false
 	if !paired && a.autoLoc && res.Local {
 		dev = PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"}
 		if err := a.deps.Devices.Pair(ctx, dev); err != nil {
 			return ConnectResult{}, err
 		}
-		paired = true
+		paired, autoApproved = true, true
 	}
 	if !paired {
 		p, err := a.deps.Devices.AddPending(ctx, PendingRequest{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role,
@@ -97,6 +97,5 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	if err != nil {
 		return ConnectResult{}, err
 	}
-	return ConnectResult{Status: "paired", DeviceID: id, Role: req.Role, Token: tok, ExpiresAt: exp,
-		AutoApproved: dev.ApprovedBy == "auto-local" && strings.EqualFold(dev.PublicKey, req.PublicKey) && dev.ApprovedAtMs == now.UnixMilli()}, nil
+	return ConnectResult{Status: "paired", DeviceID: id, Role: req.Role, Token: tok, ExpiresAt: exp, AutoApproved: autoApproved}, nil
 }
