@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"gateway/policy"
+)
+
+func TestRoute(t *testing.T) {
+	tests := []struct {
+		path, upgrade, want string
+	}{
+		{"/healthz", "", RouteHealth},
+		{"/readyz", "", RouteHealth},
+		{"/metrics", "", RouteMetrics},
+		{"/auth/whoami", "", RouteAuth},
+		{"/admin/audit", "", RouteAdmin},
+		{"/channels/whatsapp/inbound", "", RouteChannels},
+		{"/ws", "websocket", RouteWS},
+		{"/anything", "", RouteProxy},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", tt.path, nil)
+		if tt.upgrade != "" {
+			r.Header.Set("Upgrade", tt.upgrade)
+		}
+		if got := Route(r); got != tt.want {
+			t.Errorf("Route(%s) = %s, want %s", tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestExposition(t *testing.T) {
+	counters := &policy.Counters{}
+	counters.Inc("whatsapp", policy.Pairing)
+	m := New(Sources{Policy: counters, Lockouts: func() float64 { return 3 }})
+	m.Request(RouteProxy, 200, time.Millisecond)
+	m.Request(RouteProxy, 502, time.Millisecond)
+	m.Request(RouteAuth, 999, time.Millisecond) // out of range: counted as 5xx, no panic
+	m.Auth("token", "success")
+	m.UpstreamError()
+	m.WebSocket(1)
+	m.Reload("ok")
+	var nilM *Metrics
+	nilM.Request(RouteProxy, 200, 0) // a nil Metrics is a no-op
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`gateway_requests_total{code="2xx",route="proxy"} 1`,
+		`gateway_requests_total{code="5xx",route="proxy"} 1`,
+		`gateway_auth_total{method="token",result="success"} 1`,
+		`gateway_policy_decisions_total{action="pairing",channel="whatsapp"} 1`,
+		"gateway_lockouts_total 3", "gateway_upstream_errors_total 1", "gateway_websockets_open 1",
+		`gateway_config_reloads_total{result="ok"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("exposition lacks %q", want)
+		}
+	}
+	if rec.Code != http.StatusOK {
+		t.Fatal(rec.Code)
+	}
+}
