@@ -9,6 +9,28 @@ import (
 	"time"
 )
 
+// rawExchange writes raw bytes on a fresh connection and reads the first
+// response; the reader is returned for any response that follows.
+func rawExchange(t *testing.T, addr, raw string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response (hang or reset): %v", err)
+	}
+	resp.Body.Close()
+	return resp, br
+}
+
 // TestRequestSmugglingRefused sends ambiguous or malformed HTTP/1.1 framing
 // straight down a socket. Client-facing parsing is net/http's; this pins
 // down that every such request is refused with a 4xx before anything
@@ -32,20 +54,7 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := f.upstream.n
-			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Write([]byte(tt.raw)); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatalf("no response (hang or reset): %v", err)
-			}
-			resp.Body.Close()
+			resp, _ := rawExchange(t, addr, tt.raw)
 			// net/http answers 501 for a transfer coding it does not
 			// implement; everything else here is a 400.
 			if resp.StatusCode < 400 || resp.StatusCode > 501 {
@@ -64,20 +73,8 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// requests outright.)
 	t.Run("CL and TE: chunked wins, no smuggled request", func(t *testing.T) {
 		before := f.upstream.n
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 		smuggled := "GET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
-		_, _ = c.Write([]byte("POST /x HTTP/1.1\r\nHost: gw\r\n" + auth + "Content-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled))
-		br := bufio.NewReader(c)
-		first, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first.Body.Close()
+		_, br := rawExchange(t, addr, "POST /x HTTP/1.1\r\nHost: gw\r\n"+auth+"Content-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
 		second, err := http.ReadResponse(br, nil)
 		if err == nil {
 			second.Body.Close()
@@ -92,18 +89,7 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// obs-fold: net/http replaces the fold with a space, as RFC 9112 5.2
 	// allows; the value arrives as one line.
 	t.Run("obs-fold unfolded", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = c.Write([]byte("GET /x HTTP/1.1\r\nHost: gw\r\n" + auth + "X-A: 1\r\n  folded\r\n\r\n"))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: gw\r\n"+auth+"X-A: 1\r\n  folded\r\n\r\n")
 		if v := f.upstream.lastHeader().Get("X-A"); resp.StatusCode == 200 && strings.ContainsAny(v, "\r\n") {
 			t.Fatalf("folded value kept a line break: %q", v)
 		}
@@ -111,18 +97,7 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// Bare LF line endings are tolerated by net/http (RFC 9112 allows a
 	// recipient to accept them); the request is still parsed as one.
 	t.Run("bare LF is one request", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = c.Write([]byte("GET /x HTTP/1.1\nHost: gw\nAuthorization: Bearer " + testToken + "\n\n"))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\nHost: gw\nAuthorization: Bearer "+testToken+"\n\n")
 		if resp.StatusCode != 200 && (resp.StatusCode < 400 || resp.StatusCode > 499) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
