@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -215,7 +214,7 @@ func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, erro
 		}
 		kid := make([]byte, 8)
 		_, _ = rand.Read(kid)
-		return marshal(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
+		return state.EncodeJSON(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
@@ -224,9 +223,12 @@ func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, erro
 	if err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
-	var f keysFile
-	if err := json.Unmarshal(data, &f); err != nil || len(f.Keys) == 0 {
-		return nil, fmt.Errorf("device keys: %s is corrupt", path)
+	f, err := state.DecodeJSON[keysFile](data, path)
+	if err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	if len(f.Keys) == 0 {
+		return nil, fmt.Errorf("device keys: %w: %s holds no key", state.ErrCorrupt, path)
 	}
 	t := &TokenIssuer{keys: map[string]ed25519.PrivateKey{}, now: now}
 	for _, k := range f.Keys {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -105,25 +103,6 @@ func NewDeviceStore(stateDir string, now func() time.Time) (*DeviceStore, error)
 
 func (d *DeviceStore) path(rel string) string { return filepath.Join(d.dir, rel) }
 
-func decodeFile[T any](data []byte, name string) (T, error) {
-	var v T
-	if len(data) == 0 {
-		return v, nil
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, fmt.Errorf("%s is corrupt: %w", name, err)
-	}
-	return v, nil
-}
-
-func marshal(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
-
 func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -136,7 +115,7 @@ func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest) (Pendi
 	req.RequestID = newRequestID()
 	req.CreatedAtMs = now.UnixMilli()
 	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[pendingFile](old, PendingFile)
+		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +129,7 @@ func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest) (Pendi
 		if len(keep) > maxPending {
 			keep = keep[len(keep)-maxPending:]
 		}
-		return marshal(pendingFile{Version: 1, Requests: keep})
+		return state.EncodeJSON(pendingFile{Version: 1, Requests: keep})
 	})
 	return req, err
 }
@@ -161,7 +140,7 @@ func (d *DeviceStore) Pending() ([]PendingRequest, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	f, err := decodeFile[pendingFile](data, PendingFile)
+	f, err := state.DecodeJSON[pendingFile](data, d.path(PendingFile))
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +161,7 @@ func (d *DeviceStore) Approve(ctx context.Context, requestID string, latest bool
 	var taken PendingRequest
 	now := d.now()
 	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[pendingFile](old, PendingFile)
+		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +183,7 @@ func (d *DeviceStore) Approve(ctx context.Context, requestID string, latest bool
 		}
 		taken = f.Requests[idx]
 		f.Requests = append(f.Requests[:idx], f.Requests[idx+1:]...)
-		return marshal(pendingFile{Version: 1, Requests: f.Requests})
+		return state.EncodeJSON(pendingFile{Version: 1, Requests: f.Requests})
 	})
 	if err != nil {
 		return PairedDevice{}, err
@@ -218,7 +197,7 @@ func (d *DeviceStore) Pair(ctx context.Context, dev PairedDevice) error { return
 
 func (d *DeviceStore) pair(ctx context.Context, dev PairedDevice) error {
 	return state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[pairedFile](old, PairedFile)
+		f, err := state.DecodeJSON[pairedFile](old, d.path(PairedFile))
 		if err != nil {
 			return nil, err
 		}
@@ -229,21 +208,21 @@ func (d *DeviceStore) pair(ctx context.Context, dev PairedDevice) error {
 			}
 		}
 		keep = append(keep, dev)
-		return marshal(pairedFile{Version: 1, Devices: keep})
+		return state.EncodeJSON(pairedFile{Version: 1, Devices: keep})
 	})
 }
 
 // Reject drops a pending request.
 func (d *DeviceStore) Reject(ctx context.Context, requestID string) error {
 	return state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[pendingFile](old, PendingFile)
+		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
 		if err != nil {
 			return nil, err
 		}
 		for i, r := range f.Requests {
 			if r.RequestID == requestID {
 				f.Requests = append(f.Requests[:i], f.Requests[i+1:]...)
-				return marshal(pendingFile{Version: 1, Requests: f.Requests})
+				return state.EncodeJSON(pendingFile{Version: 1, Requests: f.Requests})
 			}
 		}
 		return nil, ErrNoRequest
@@ -254,14 +233,14 @@ func (d *DeviceStore) Reject(ctx context.Context, requestID string) error {
 // token check looks the device up.
 func (d *DeviceStore) Revoke(ctx context.Context, deviceID string) error {
 	return state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[pairedFile](old, PairedFile)
+		f, err := state.DecodeJSON[pairedFile](old, d.path(PairedFile))
 		if err != nil {
 			return nil, err
 		}
 		for i, p := range f.Devices {
 			if p.DeviceID == deviceID {
 				f.Devices = append(f.Devices[:i], f.Devices[i+1:]...)
-				return marshal(pairedFile{Version: 1, Devices: f.Devices})
+				return state.EncodeJSON(pairedFile{Version: 1, Devices: f.Devices})
 			}
 		}
 		return nil, ErrNoDevice
@@ -272,7 +251,7 @@ func (d *DeviceStore) Revoke(ctx context.Context, deviceID string) error {
 func (d *DeviceStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
 	now := d.now()
 	return state.Update(ctx, d.path(RevokedFile), func(old []byte) ([]byte, error) {
-		f, err := decodeFile[revokedFile](old, RevokedFile)
+		f, err := state.DecodeJSON[revokedFile](old, d.path(RevokedFile))
 		if err != nil {
 			return nil, err
 		}
@@ -283,7 +262,7 @@ func (d *DeviceStore) RevokeToken(ctx context.Context, jti string, expires time.
 			}
 		}
 		keep = append(keep, RevokedToken{JTI: jti, ExpiresAtMs: expires.UnixMilli()})
-		return marshal(revokedFile{Version: 1, Tokens: keep})
+		return state.EncodeJSON(revokedFile{Version: 1, Tokens: keep})
 	})
 }
 
@@ -340,7 +319,7 @@ func changed(path string, mod *time.Time, size *int64) (bool, bool, error) {
 // reload re-reads path into m (through fill) when its mtime or size
 // changed. A file that does not parse leaves m nil, so every later call
 // fails again: the store fails closed until the file is fixed.
-func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, name string, fill func(map[string]T, []byte) error) error {
+func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, fill func(map[string]T, []byte) error) error {
 	ch, exists, err := changed(path, mod, size)
 	if err != nil {
 		return err
@@ -357,7 +336,7 @@ func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, na
 		}
 		if err := fill(fresh, data); err != nil {
 			*m = nil
-			return fmt.Errorf("%s: %w", name, err)
+			return err
 		}
 	}
 	*m = fresh
@@ -365,8 +344,8 @@ func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, na
 }
 
 func (d *DeviceStore) loadPaired() error {
-	return reload(d.path(PairedFile), &d.pairedMod, &d.pairedSize, &d.paired, PairedFile, func(m map[string]PairedDevice, data []byte) error {
-		f, err := decodeFile[pairedFile](data, PairedFile)
+	return reload(d.path(PairedFile), &d.pairedMod, &d.pairedSize, &d.paired, func(m map[string]PairedDevice, data []byte) error {
+		f, err := state.DecodeJSON[pairedFile](data, d.path(PairedFile))
 		for _, p := range f.Devices {
 			m[p.DeviceID] = p
 		}
@@ -375,8 +354,8 @@ func (d *DeviceStore) loadPaired() error {
 }
 
 func (d *DeviceStore) loadRevoked() error {
-	return reload(d.path(RevokedFile), &d.revokedMod, &d.revokedSize, &d.revoked, RevokedFile, func(m map[string]int64, data []byte) error {
-		f, err := decodeFile[revokedFile](data, RevokedFile)
+	return reload(d.path(RevokedFile), &d.revokedMod, &d.revokedSize, &d.revoked, func(m map[string]int64, data []byte) error {
+		f, err := state.DecodeJSON[revokedFile](data, d.path(RevokedFile))
 		for _, t := range f.Tokens {
 			m[t.JTI] = t.ExpiresAtMs
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -85,14 +84,11 @@ func sessionID(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func decodeSessions(data []byte) (map[string]Session, error) {
+func decodeSessions(data []byte, path string) (map[string]Session, error) {
 	out := map[string]Session{}
-	if len(data) == 0 {
-		return out, nil
-	}
-	var f sessionsFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("sessions file is corrupt: %w", err)
+	f, err := state.DecodeJSON[sessionsFile](data, path)
+	if err != nil {
+		return nil, err
 	}
 	for _, se := range f.Sessions {
 		out[se.ID] = se
@@ -115,9 +111,9 @@ func (s *SessionStore) reload() error {
 	if err != nil {
 		return fmt.Errorf("sessions: %w", err)
 	}
-	m, err := decodeSessions(data)
+	m, err := decodeSessions(data, s.path)
 	if err != nil {
-		return fmt.Errorf("sessions: %s: %w", s.path, err)
+		return fmt.Errorf("sessions: %w", err)
 	}
 	s.byID, s.modTime = m, fi.ModTime()
 	return nil
@@ -128,7 +124,7 @@ func (s *SessionStore) reload() error {
 func (s *SessionStore) update(fn func(map[string]Session)) error {
 	now := s.now()
 	err := state.Update(context.Background(), s.path, func(old []byte) ([]byte, error) {
-		m, err := decodeSessions(old)
+		m, err := decodeSessions(old, s.path)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +155,7 @@ func (s *SessionStore) update(fn func(map[string]Session)) error {
 		for _, se := range f.Sessions {
 			s.byID[se.ID] = se
 		}
-		return json.MarshalIndent(f, "", "  ")
+		return state.EncodeJSON(f)
 	})
 	if err != nil {
 		return fmt.Errorf("sessions: %w", err)

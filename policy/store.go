@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -31,7 +30,7 @@ var (
 	ErrBadChannel  = errors.New("invalid channel name")
 	ErrNoCode      = errors.New("no such pending pairing code (expired?)")
 	ErrPendingFull = errors.New("too many pending pairing requests")
-	ErrCorrupt     = errors.New("state file is corrupt")
+	ErrCorrupt     = state.ErrCorrupt
 )
 
 // PairingRequest is one pending pairing, in OpenClaw's format.
@@ -95,33 +94,6 @@ func (s *Store) paths(channel string) (pairing, allow string, err error) {
 	return filepath.Join(s.dir, channel+"-pairing.json"), filepath.Join(s.dir, channel+"-allowFrom.json"), nil
 }
 
-func decodePairing(data []byte, path string) (pairingFile, error) {
-	var f pairingFile
-	if len(data) == 0 {
-		return pairingFile{Version: 1}, nil
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return f, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	}
-	return f, nil
-}
-
-func decodeAllow(data []byte, path string) (allowFromFile, error) {
-	var f allowFromFile
-	if len(data) == 0 {
-		return allowFromFile{Version: 1}, nil
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return f, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	}
-	return f, nil
-}
-
-func encode(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	return append(b, '\n'), err
-}
-
 // AllowFrom returns the channel's approved senders, normalised. Entries that
 // cannot be normalised are skipped (they can match nobody) and "*" is
 // ignored: a wildcard is only ever configured, never stored.
@@ -147,7 +119,7 @@ func (s *Store) AllowFrom(channel string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := decodeAllow(data, path)
+	f, err := state.DecodeJSON[allowFromFile](data, path)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +163,7 @@ func (s *Store) Request(ctx context.Context, channel, sender string) (code strin
 	}
 	now := s.now().UTC()
 	err = state.Update(ctx, path, func(old []byte) ([]byte, error) {
-		f, err := decodePairing(old, path)
+		f, err := state.DecodeJSON[pairingFile](old, path)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +195,7 @@ func (s *Store) Request(ctx context.Context, channel, sender string) (code strin
 			created = true
 			keep = append(keep, PairingRequest{ID: sender, Code: code, CreatedAt: now, LastSeenAt: now})
 		}
-		return encode(pairingFile{Version: 1, Requests: nonNil(keep)})
+		return state.EncodeJSON(pairingFile{Version: 1, Requests: nonNil(keep)})
 	})
 	return code, created, err
 }
@@ -245,7 +217,7 @@ func (s *Store) Pending(channel string) ([]PairingRequest, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	f, err := decodePairing(data, path)
+	f, err := state.DecodeJSON[pairingFile](data, path)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +242,7 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (sender strin
 	now := s.now().UTC()
 	// Lock order is always pairing file, then allowFrom file.
 	err = state.Update(ctx, pPath, func(old []byte) ([]byte, error) {
-		f, err := decodePairing(old, pPath)
+		f, err := state.DecodeJSON[pairingFile](old, pPath)
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +257,7 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (sender strin
 		if f.Requests[idx].ApprovedAt == nil {
 			f.Requests[idx].ApprovedAt = &now
 		}
-		return encode(f)
+		return state.EncodeJSON(f)
 	})
 	return sender, err
 }
@@ -295,17 +267,17 @@ func (s *Store) addAllowed(ctx context.Context, channel, path, sender string) er
 		return errors.New("refusing to store a wildcard")
 	}
 	return state.Update(ctx, path, func(old []byte) ([]byte, error) {
-		f, err := decodeAllow(old, path)
+		f, err := state.DecodeJSON[allowFromFile](old, path)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range f.AllowFrom {
 			if n, err := Normalize(channel, id); err == nil && n == sender {
-				return encode(allowFromFile{Version: 1, AllowFrom: nonNil(f.AllowFrom)})
+				return state.EncodeJSON(allowFromFile{Version: 1, AllowFrom: nonNil(f.AllowFrom)})
 			}
 		}
 		f.AllowFrom = append(f.AllowFrom, sender)
-		return encode(allowFromFile{Version: 1, AllowFrom: f.AllowFrom})
+		return state.EncodeJSON(allowFromFile{Version: 1, AllowFrom: f.AllowFrom})
 	})
 }
 
@@ -318,7 +290,7 @@ func (s *Store) Reject(ctx context.Context, channel, code string) error {
 	code = strings.ToUpper(strings.TrimSpace(code))
 	now := s.now()
 	return state.Update(ctx, path, func(old []byte) ([]byte, error) {
-		f, err := decodePairing(old, path)
+		f, err := state.DecodeJSON[pairingFile](old, path)
 		if err != nil {
 			return nil, err
 		}
@@ -329,6 +301,6 @@ func (s *Store) Reject(ctx context.Context, channel, code string) error {
 			return nil, ErrNoCode
 		}
 		f.Requests = slices.Delete(f.Requests, idx, idx+1)
-		return encode(pairingFile{Version: 1, Requests: nonNil(f.Requests)})
+		return state.EncodeJSON(pairingFile{Version: 1, Requests: nonNil(f.Requests)})
 	})
 }

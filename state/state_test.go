@@ -3,11 +3,13 @@ package state
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,5 +173,28 @@ func TestAcquireHonoursContext(t *testing.T) {
 	defer cancel()
 	if _, err := Acquire(ctx, path); err == nil {
 		t.Fatal("second Acquire while held: want error after ctx deadline")
+	}
+}
+
+func TestJSONStateFiles(t *testing.T) {
+	type file struct {
+		Version int      `json:"version"`
+		Items   []string `json:"items"`
+	}
+	got, err := DecodeJSON[file](nil, "x.json")
+	if err != nil || got.Version != 0 || got.Items != nil {
+		t.Fatalf("empty data: %+v, %v", got, err)
+	}
+	b, err := EncodeJSON(file{Version: 1, Items: []string{"a"}})
+	if err != nil || !strings.HasSuffix(string(b), "}\n") || !strings.Contains(string(b), "\n  \"version\": 1") {
+		t.Fatalf("encode: %q, %v", b, err)
+	}
+	if got, err = DecodeJSON[file](b, "x.json"); err != nil || got.Version != 1 || got.Items[0] != "a" {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	_, err = DecodeJSON[file]([]byte("{nope"), "/state/x.json")
+	var se *json.SyntaxError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &se) || !strings.Contains(err.Error(), "/state/x.json") {
+		t.Fatalf("corrupt: %v", err)
 	}
 }
