@@ -40,7 +40,7 @@ func FromContext(ctx context.Context) (*Result, bool) {
 func (rv *Resolver) ResolveRequest(r *http.Request) (Result, error) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return Result{}, wrap(ErrBadPeer, err)
+		return Result{}, wrap(ErrBadPeer)
 	}
 	res, err := rv.Resolve(peer, r.Header, r.TLS != nil, r.Host)
 	if err != nil {

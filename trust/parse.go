@@ -9,7 +9,7 @@ import (
 
 // wrap turns a sentinel into an *httperr.Error with the status and public
 // message the client sees. errors.Is(err, sentinel) keeps working.
-func wrap(sentinel error, _ error) error {
+func wrap(sentinel error) error {
 	switch sentinel {
 	case ErrUntrustedProxy:
 		return httperr.New(http.StatusForbidden, "untrusted_proxy",
@@ -26,8 +26,8 @@ func wrap(sentinel error, _ error) error {
 	return httperr.New(http.StatusBadRequest, "bad_forwarding_header", "malformed forwarding header", sentinel)
 }
 
-// entries is a fixed-capacity list of X-Forwarded-For entries; a value on
-// the stack keeps Resolve free of allocations.
+// entries is a fixed-capacity list of X-Forwarded-For entries, for
+// building the outgoing header (Resolve itself scans in place).
 type entries struct {
 	s [MaxHops]string
 	n int
@@ -44,7 +44,7 @@ func splitXFF(lines []string, out *entries) error {
 				continue
 			}
 			if out.n == MaxHops {
-				return wrap(ErrTooLarge, nil)
+				return wrap(ErrTooLarge)
 			}
 			out.s[out.n] = trimOWS(line[start:i])
 			out.n++
@@ -72,10 +72,10 @@ func trimOWS(s string) string {
 func parseNode(s string, forwarded bool) (netip.Addr, error) {
 	s = trimOWS(s)
 	if s == "" {
-		return netip.Addr{}, wrap(ErrMalformed, nil)
+		return netip.Addr{}, wrap(ErrMalformed)
 	}
 	if forwarded && (s[0] == '_' || equalFold(s, "unknown")) {
-		return netip.Addr{}, wrap(ErrUnknownClient, nil)
+		return netip.Addr{}, wrap(ErrUnknownClient)
 	}
 	host := s
 	port := ""
@@ -95,17 +95,17 @@ func parseNode(s string, forwarded bool) (netip.Addr, error) {
 			}
 		}
 		if end < 0 {
-			return netip.Addr{}, wrap(ErrMalformed, nil)
+			return netip.Addr{}, wrap(ErrMalformed)
 		}
 		host = s[1:end]
 		rest := s[end+1:]
 		if rest != "" {
 			if rest[0] != ':' {
-				return netip.Addr{}, wrap(ErrMalformed, nil)
+				return netip.Addr{}, wrap(ErrMalformed)
 			}
 			port = rest[1:]
 			if port == "" {
-				return netip.Addr{}, wrap(ErrMalformed, nil)
+				return netip.Addr{}, wrap(ErrMalformed)
 			}
 		}
 	case colons == 1:
@@ -117,24 +117,24 @@ func parseNode(s string, forwarded bool) (netip.Addr, error) {
 			}
 		}
 		if port == "" {
-			return netip.Addr{}, wrap(ErrMalformed, nil)
+			return netip.Addr{}, wrap(ErrMalformed)
 		}
 	}
 	if port != "" && !validPort(port, forwarded) {
-		return netip.Addr{}, wrap(ErrMalformed, nil)
+		return netip.Addr{}, wrap(ErrMalformed)
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, wrap(ErrMalformed, nil)
+		return netip.Addr{}, wrap(ErrMalformed)
 	}
 	if s[0] == '[' && !a.Is6() {
-		return netip.Addr{}, wrap(ErrMalformed, nil)
+		return netip.Addr{}, wrap(ErrMalformed)
 	}
 	if a.Is4In6() {
 		a = a.Unmap()
 	}
 	if a.IsUnspecified() {
-		return netip.Addr{}, wrap(ErrMalformed, nil)
+		return netip.Addr{}, wrap(ErrMalformed)
 	}
 	return a, nil
 }
@@ -193,7 +193,7 @@ func parseForwarded(lines []string, out *elements) error {
 		i := 0
 		for {
 			if out.n == MaxHops {
-				return wrap(ErrTooLarge, nil)
+				return wrap(ErrTooLarge)
 			}
 			el := &out.e[out.n]
 			*el = element{}
@@ -209,7 +209,7 @@ func parseForwarded(lines []string, out *elements) error {
 					}
 					key := line[ks:i]
 					if key == "" || i >= len(line) || line[i] != '=' {
-						return wrap(ErrMalformed, nil)
+						return wrap(ErrMalformed)
 					}
 					i++
 					var val string
@@ -218,12 +218,12 @@ func parseForwarded(lines []string, out *elements) error {
 						j := vs
 						for j < len(line) && line[j] != '"' {
 							if line[j] == '\\' || line[j] < 0x20 && line[j] != '\t' || line[j] == 0x7f {
-								return wrap(ErrMalformed, nil)
+								return wrap(ErrMalformed)
 							}
 							j++
 						}
 						if j >= len(line) {
-							return wrap(ErrMalformed, nil)
+							return wrap(ErrMalformed)
 						}
 						val = line[vs:j]
 						i = j + 1
@@ -234,23 +234,23 @@ func parseForwarded(lines []string, out *elements) error {
 						}
 						val = line[vs:i]
 						if val == "" {
-							return wrap(ErrMalformed, nil)
+							return wrap(ErrMalformed)
 						}
 					}
 					switch {
 					case equalFold(key, "for"):
 						if el.hasFor {
-							return wrap(ErrMalformed, nil)
+							return wrap(ErrMalformed)
 						}
 						el.forv, el.hasFor = val, true
 					case equalFold(key, "proto"):
 						if seenProto {
-							return wrap(ErrMalformed, nil)
+							return wrap(ErrMalformed)
 						}
 						el.proto, seenProto = val, true
 					case equalFold(key, "host"):
 						if seenHost {
-							return wrap(ErrMalformed, nil)
+							return wrap(ErrMalformed)
 						}
 						el.host, seenHost = val, true
 					}
@@ -260,7 +260,7 @@ func parseForwarded(lines []string, out *elements) error {
 					break
 				}
 				if line[i] != ';' {
-					return wrap(ErrMalformed, nil)
+					return wrap(ErrMalformed)
 				}
 				i++
 			}

@@ -158,7 +158,7 @@ func Strip(h http.Header) {
 func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host string) (Result, error) {
 	pa := peer.Addr().Unmap()
 	if !pa.IsValid() || pa.IsUnspecified() {
-		return Result{}, wrap(ErrBadPeer, nil)
+		return Result{}, wrap(ErrBadPeer)
 	}
 	peer = netip.AddrPortFrom(pa, peer.Port())
 	// Each header is looked up once; map lookups dominate this function.
@@ -181,7 +181,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 			// A same-host proxy nobody configured: guessing either way
 			// is wrong (believing lets anyone forge; ignoring makes every
 			// client look local), so refuse and say what to configure.
-			return Result{}, wrap(ErrUntrustedProxy, nil)
+			return Result{}, wrap(ErrUntrustedProxy)
 		}
 		return res, nil
 	}
@@ -192,7 +192,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	for _, lines := range [...][]string{fwd, xff, xfp, xfh, xri} {
 		for _, line := range lines {
 			if len(line) > MaxLineBytes {
-				return Result{}, wrap(ErrTooLarge, nil)
+				return Result{}, wrap(ErrTooLarge)
 			}
 		}
 	}
@@ -218,7 +218,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 		}
 		if hv := els.e[idx].host; hv != "" {
 			if !validHost(hv) {
-				return Result{}, wrap(ErrMalformed, nil)
+				return Result{}, wrap(ErrMalformed)
 			}
 			res.Host = hv
 		}
@@ -230,7 +230,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 		res.Client, res.Source, res.chainHops = client, SourceXForwardedFor, hops
 	case r.allowRealIPFallback && len(xri) > 0:
 		if len(xri) != 1 {
-			return Result{}, wrap(ErrMalformed, nil)
+			return Result{}, wrap(ErrMalformed)
 		}
 		a, err := parseNode(xri[0], false)
 		if err != nil {
@@ -248,7 +248,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	}
 	if v := lastValue(xfh); v != "" {
 		if !validHost(v) {
-			return Result{}, wrap(ErrMalformed, nil)
+			return Result{}, wrap(ErrMalformed)
 		}
 		res.Host = v
 	}
@@ -268,7 +268,7 @@ func (r *Resolver) walkXFF(lines []string) (netip.Addr, int, error) {
 		total += strings.Count(line, ",") + 1
 	}
 	if total > MaxHops {
-		return netip.Addr{}, 0, wrap(ErrTooLarge, nil)
+		return netip.Addr{}, 0, wrap(ErrTooLarge)
 	}
 	seen := 0
 	for li := len(lines) - 1; li >= 0; li-- {
@@ -289,7 +289,7 @@ func (r *Resolver) walkXFF(lines []string) (netip.Addr, int, error) {
 			end = i
 		}
 	}
-	return netip.Addr{}, 0, wrap(ErrMalformed, nil)
+	return netip.Addr{}, 0, wrap(ErrMalformed)
 }
 
 func (r *Resolver) walkForwarded(els *elements) (netip.Addr, int, error) {
@@ -297,7 +297,7 @@ func (r *Resolver) walkForwarded(els *elements) (netip.Addr, int, error) {
 		if !els.e[i].hasFor {
 			// An element without for= hides the node just like
 			// "unknown" does.
-			return netip.Addr{}, 0, wrap(ErrUnknownClient, nil)
+			return netip.Addr{}, 0, wrap(ErrUnknownClient)
 		}
 		a, err := parseNode(els.e[i].forv, true)
 		if err != nil {
@@ -307,7 +307,7 @@ func (r *Resolver) walkForwarded(els *elements) (netip.Addr, int, error) {
 			return a, i, nil
 		}
 	}
-	return netip.Addr{}, 0, wrap(ErrMalformed, nil)
+	return netip.Addr{}, 0, wrap(ErrMalformed)
 }
 
 // normProto accepts http and https, and the ws/wss that Traefik sends on
@@ -319,7 +319,7 @@ func normProto(v string) (string, error) {
 	case equalFold(v, "http"), equalFold(v, "ws"):
 		return "http", nil
 	}
-	return "", wrap(ErrMalformed, nil)
+	return "", wrap(ErrMalformed)
 }
 
 // equalFold is an ASCII-only case-insensitive compare (no allocation, no
