@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -54,11 +53,8 @@ func auditCmd(args []string, e *env) int {
 	via := fs.String("via", "", "public proxy URL to send a canary through (--deep)")
 	timeout := fs.Duration("timeout", 5*time.Second, "total time budget for --deep probes")
 	fs.Usage = func() { fmt.Fprint(e.stderr, auditUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if rc, ok := parseFlags(fs, args); !ok {
+		return rc
 	}
 	if *token != "" && *password != "" {
 		fmt.Fprintln(e.stderr, "gateway security audit: --token and --password are exclusive")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -61,13 +60,7 @@ func (c *stateCmd) parse(args []string, boolFlags ...string) (rc int, ok bool) {
 	for _, b := range boolFlags {
 		bools[b] = true
 	}
-	if err := c.fs.Parse(reorder(args, bools)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	return 0, true
+	return parseFlags(c.fs, reorder(args, bools))
 }
 
 func devicesCmd(args []string, e *env) int {

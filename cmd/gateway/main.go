@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -76,4 +78,17 @@ func dispatch(args []string, e *env) int {
 	}
 	fmt.Fprintf(e.stderr, "gateway: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
+}
+
+// parseFlags parses args into fs. ok is false when the command should end
+// with rc: 0 after --help, 2 on a usage error (the flag package has already
+// said what was wrong).
+func parseFlags(fs *flag.FlagSet, args []string) (rc int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
 }

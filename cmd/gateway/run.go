@@ -96,11 +96,8 @@ func runCmd(args []string, e *env) int {
 		fmt.Fprint(e.stderr, "usage: gateway [run] [flags]\n\nStarts the gateway. With no configuration it listens on 127.0.0.1:18789\nin token mode, generating a token on first start.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if rc, ok := parseFlags(fs, args); !ok {
+		return rc
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "gateway run: unexpected argument %q\n", fs.Arg(0))
@@ -330,11 +327,8 @@ func validateCmd(args []string, e *env) int {
 		fmt.Fprint(e.stderr, "usage: gateway config validate [--config FILE] [--state-dir DIR]\n\nPrints OK, or every problem with its key path and exits 1.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if rc, ok := parseFlags(fs, args); !ok {
+		return rc
 	}
 	dir, err := state.ResolveDir(c.stateDir, e.getenv)
 	if err != nil {
@@ -371,11 +365,8 @@ func healthcheckCmd(args []string, e *env) int {
 	fs := flag.NewFlagSet("gateway healthcheck", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	url := fs.String("url", "", "health URL; default http://127.0.0.1:<port>/healthz from OPENCLAW_GATEWAY_PORT or 18789")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if rc, ok := parseFlags(fs, args); !ok {
+		return rc
 	}
 	target := *url
 	if target == "" {
