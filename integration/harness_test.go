@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"gateway/auth"
 	"gateway/config"
-	"gateway/policy"
 	"gateway/server"
 )
 
@@ -89,11 +87,11 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	deps, err := auth.NewDeps(t.TempDir(), cfg, nil)
+	st, err := server.NewState(t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := server.NewHandler(server.Options{Config: cfg, Token: token, Logger: log, Auth: deps, Pairing: pairingStore(t)})
+	h, err := server.NewHandler(st.Options(cfg, token, log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +201,4 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	runProxy(t, "nginx", cmd, addr, filepath.Join(dir, "error.log"))
 	return &nginx{addr: addr}
-}
-
-func pairingStore(t *testing.T) *policy.Store {
-	t.Helper()
-	s, err := policy.NewStore(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

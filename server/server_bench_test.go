@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gateway/auth"
 	"gateway/config"
-	"gateway/metrics"
-	"gateway/policy"
 )
 
 // stubUpstream answers every request in memory, so the benchmark measures
@@ -36,12 +33,13 @@ func BenchmarkProxyRequest(b *testing.B) {
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	dir := b.TempDir()
-	deps, _ := auth.NewDeps(dir, cfg, nil)
-	store, _ := policy.NewStore(dir, nil)
-	m := metrics.New(metrics.Sources{})
-	h, err := NewHandler(Options{Config: cfg, Token: testToken, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Auth: deps, Pairing: store, Metrics: m, UpstreamTransport: stubUpstream{}})
+	st, err := NewState(b.TempDir(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := st.Options(cfg, testToken, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	o.UpstreamTransport = stubUpstream{}
+	h, err := NewHandler(o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,10 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"gateway/auth"
 	"gateway/config"
-	"gateway/metrics"
-	"gateway/policy"
 )
 
 const testToken = "server-test-token-0123456789abcdef"
@@ -92,12 +89,11 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))
-	deps, err := auth.NewDeps(t.TempDir(), cfg, nil)
+	st, err := NewState(t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New(metrics.Sources{Policy: &policy.Counters{}, Lockouts: func() float64 { _, _, n := deps.Limiter.Stats(); return float64(n) }})
-	h, err := NewHandler(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Logger: log, Auth: deps, Pairing: pairingStore(t), Metrics: m})
+	h, err := NewHandler(st.Options(cfg, cfg.Gateway.Auth.Token, log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,40 +486,3 @@ func TestGracefulShutdownDrains(t *testing.T) {
 }
 
 var _ = url.Parse
-
-func pairingStore(t *testing.T) *policy.Store {
-	t.Helper()
-	s, err := policy.NewStore(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func TestMetricsEndpoint(t *testing.T) {
-	f := newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
-	f.do(t, "GET", "/x", bearer, nil)
-	f.do(t, "GET", "/x", map[string]string{"Authorization": "Bearer wrong"}, nil)
-	resp, body := f.do(t, "GET", "/metrics", nil, nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("local metrics: %d", resp.StatusCode)
-	}
-	for _, want := range []string{`gateway_requests_total{code="2xx",route="proxy"} 1`, `gateway_auth_total{method="token",result="success"} 1`,
-		`gateway_auth_total{method="any",result="failure"} 1`, "gateway_upstream_duration_seconds_count 1", "gateway_lockouts_total 0", "gateway_websockets_open 0"} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q", want)
-		}
-	}
-	if strings.Contains(string(body), testToken) || strings.Contains(string(body), "127.0.0.1") {
-		t.Error("metrics leak a token or an address")
-	}
-	// Through a proxy it is not local: admin credentials needed.
-	resp, _ = f.do(t, "GET", "/metrics", map[string]string{"X-Forwarded-For": "203.0.113.9"}, nil)
-	if resp.StatusCode != 401 {
-		t.Fatalf("proxied metrics without auth: %d", resp.StatusCode)
-	}
-	resp, _ = f.do(t, "GET", "/metrics", with(bearer, "X-Forwarded-For", "203.0.113.9"), nil)
-	if resp.StatusCode != 200 {
-		t.Fatalf("proxied metrics as admin: %d", resp.StatusCode)
-	}
-}

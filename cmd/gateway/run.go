@@ -18,7 +18,6 @@ import (
 	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
-	"gateway/metrics"
 	"gateway/policy"
 	"gateway/server"
 	"gateway/state"
@@ -125,13 +124,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return startupError(err)
 	}
 	logLoaded(log, l)
-	// Lockout counters, challenges, sessions and device state outlive
-	// reloads: a SIGHUP must not unlock anyone.
-	deps, err := auth.NewDeps(l.stateDir, l.cfg, nil)
-	if err != nil {
-		return err
-	}
-	store, err := policy.NewStore(l.stateDir, nil)
+	st, err := server.NewState(l.stateDir, l.cfg)
 	if err != nil {
 		return err
 	}
@@ -143,12 +136,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
-	counters := &policy.Counters{}
-	m := metrics.New(metrics.Sources{Policy: counters, Lockouts: func() float64 {
-		_, _, n := deps.Limiter.Stats()
-		return float64(n)
-	}})
-	shared := sharedState{auth: deps, pairing: store, counters: counters, selfURL: selfURL(addr), metrics: m}
+	shared := sharedState{State: st, selfURL: selfURL(addr)}
 	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
 		_ = ln.Close()
@@ -191,18 +179,18 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, shared sharedState) {
 	l, err := load(c, o, e, true)
 	if err != nil {
-		shared.metrics.Reload("rejected")
+		shared.Metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
 	if err := startupAudit(log, l); err != nil {
-		shared.metrics.Reload("rejected")
+		shared.Metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
 	h, err := server.NewHandler(shared.options(l, log))
 	if err != nil {
-		shared.metrics.Reload("rejected")
+		shared.Metrics.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
@@ -211,23 +199,21 @@ func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running
 			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr))
 	}
 	swap.Store(h)
-	shared.metrics.Reload("ok")
+	shared.Metrics.Reload("ok")
 	logLoaded(log, l)
 	log.Info("config reloaded")
 }
 
-// sharedState is what outlives a config reload.
+// sharedState is what outlives a config reload, plus the listener's URL.
 type sharedState struct {
-	auth     *auth.Deps
-	pairing  *policy.Store
-	counters *policy.Counters
-	selfURL  string
-	metrics  *metrics.Metrics
+	*server.State
+	selfURL string
 }
 
 func (s sharedState) options(l *loaded, log *slog.Logger) server.Options {
-	return server.Options{Config: l.cfg, Token: l.token, Logger: log, Auth: s.auth, Pairing: s.pairing,
-		PolicyCounters: s.counters, StateDir: l.stateDir, SelfURL: s.selfURL, Metrics: s.metrics}
+	o := s.State.Options(l.cfg, l.token, log)
+	o.SelfURL = s.selfURL
+	return o
 }
 
 // selfURL is how the gateway reaches its own listener (for deep audits).

@@ -20,10 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"gateway/auth"
 	"gateway/config"
-	"gateway/metrics"
-	"gateway/policy"
 	"gateway/proxy"
 	"gateway/server"
 )
@@ -119,17 +116,11 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(server.NewLogWriter(devnull, 100*time.Millisecond), nil))
-	deps, err := auth.NewDeps(dir, cfg, nil)
+	st, err := server.NewState(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	store, err := policy.NewStore(dir, nil)
-	if err != nil {
-		return nil, err
-	}
-	counters := &policy.Counters{}
-	m := metrics.New(metrics.Sources{Policy: counters})
-	return server.NewHandler(server.Options{Config: cfg, Token: benchToken, Logger: log, Auth: deps, Pairing: store, PolicyCounters: counters, Metrics: m, StateDir: dir})
+	return server.NewHandler(st.Options(cfg, benchToken, log))
 }
 
 // raiseNoFile lifts the open-file limit for the soak: as root up to
