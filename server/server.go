@@ -80,10 +80,13 @@ func NewHandler(o Options) (http.Handler, error) {
 	if counters == nil {
 		counters = &policy.Counters{}
 	}
+	// One upstream connection pool, timed, for proxied requests and
+	// channel deliveries alike.
+	transport := o.Metrics.Transport(upstreamTransport(o.UpstreamTransport))
 	cr := channelRoutes{
 		engine:   &policy.Engine{Channels: channels, Store: o.Pairing, Counters: counters},
 		upstream: cfg.Typed.Upstream,
-		client:   &http.Client{Transport: upstreamTransport(o.UpstreamTransport)},
+		client:   &http.Client{Transport: transport},
 		log:      log,
 		redact:   cfg.Logging.RedactSensitive != "off",
 	}
@@ -94,7 +97,7 @@ func NewHandler(o Options) (http.Handler, error) {
 			AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
 			AllowedOrigins: cfg.Typed.AllowedOrigins,
 			MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
-			Transport:      o.Metrics.Transport(upstreamTransport(o.UpstreamTransport)),
+			Transport:      transport,
 			Logger:         log,
 			OnError:        func(error) { o.Metrics.UpstreamError() },
 			OnTunnel:       func(d int) { o.Metrics.WebSocket(float64(d)) },
