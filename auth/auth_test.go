@@ -1,7 +1,7 @@
 package auth
 
 import (
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,32 +34,31 @@ func TestTokenVerifier(t *testing.T) {
 	}
 }
 
-func TestBearerToken(t *testing.T) {
+func TestCredentialCarriers(t *testing.T) {
 	tests := []struct {
-		name     string
-		url      string
-		h        map[string]string
-		want     string
-		wantCred string
+		name string
+		h    map[string]string
+		want string // "" = no bearer found
 	}{
-		{"header", "/", map[string]string{"Authorization": "Bearer abc"}, "abc", "authorization"},
-		{"scheme case", "/", map[string]string{"Authorization": "bearer abc"}, "abc", "authorization"},
-		{"basic is not bearer", "/", map[string]string{"Authorization": "Basic abc"}, "", "authorization"},
-		{"query never", "/?token=abc&access_token=abc", nil, "", ""},
-		{"ws protocol", "/", map[string]string{"Upgrade": "websocket", "Sec-WebSocket-Protocol": "chat, bearer.abc"}, "abc", "websocket-protocol"},
-		{"protocol ignored without upgrade", "/", map[string]string{"Sec-WebSocket-Protocol": "bearer.abc"}, "", ""},
+		{"Authorization", map[string]string{"Authorization": "Bearer abc"}, "abc"},
+		{"scheme case", map[string]string{"Authorization": "bearer abc"}, "abc"},
+		{"Basic is not ours", map[string]string{"Authorization": "Basic abc"}, ""},
+		{"empty bearer", map[string]string{"Authorization": "Bearer  "}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", tt.url, nil)
-			for k, v := range tt.h {
-				r.Header.Set(k, v)
-			}
-			got, cred := BearerToken(r)
-			if got != tt.want || cred != tt.wantCred {
-				t.Errorf("BearerToken = %q, %q; want %q, %q", got, cred, tt.want, tt.wantCred)
+			got, ok := bearer(tt.h["Authorization"])
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("bearer = %q %v, want %q", got, ok, tt.want)
 			}
 		})
+	}
+	h := http.Header{"Sec-Websocket-Protocol": {"chat, bearer.abc", "bearer.second"}}
+	if got, ok := ProtocolToken(h); !ok || got != "abc" {
+		t.Errorf("ProtocolToken = %q %v", got, ok)
+	}
+	if _, ok := ProtocolToken(http.Header{"Sec-Websocket-Protocol": {"bearer."}}); ok {
+		t.Error("empty bearer. entry taken as a token")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gateway/httperr"
+	"gateway/request"
 )
 
 // ConnectResult is the answer to POST /auth/device/connect.
@@ -23,7 +24,7 @@ type ConnectResult struct {
 }
 
 func (a *Authenticator) deviceEnabled() error {
-	if !a.device {
+	if !a.device.Enabled {
 		return httperr.New(http.StatusNotFound, "device_auth_disabled", "device auth is not enabled", nil)
 	}
 	return nil
@@ -34,32 +35,41 @@ func (a *Authenticator) Challenge(r *http.Request) (string, time.Time, error) {
 	if err := a.deviceEnabled(); err != nil {
 		return "", time.Time{}, err
 	}
-	nonce, exp, err := a.deps.Nonces.Issue()
+	nonce, exp, err := a.st.Nonces.Issue(recordOf(r).Client)
 	if errors.Is(err, ErrTooManyChallenges) {
 		return "", time.Time{}, httperr.New(http.StatusTooManyRequests, "busy", "too many outstanding challenges; retry shortly", err)
 	}
 	return nonce, exp, err
 }
 
+// autoApprove reports whether a connect may be paired without the owner:
+// only a clean local request (this host, no proxy, loopback Host, not from
+// another site's page) with autoApproveLocal on, and never for the admin
+// role, which only the owner grants.
+func (a *Authenticator) autoApprove(rec *request.Record, role string) bool {
+	return a.device.AutoApproveLocal && rec.Local && role != request.RoleAdmin
+}
+
 // Connect verifies a signed challenge. A paired device gets a token; an
-// unknown one gets a pending pairing request, approved silently only for a
-// clean local request with autoApproveLocal (never through a proxy).
+// unknown one gets a pending pairing request, or is paired at once when
+// autoApprove allows.
 func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req ConnectRequest) (ConnectResult, error) {
 	if err := a.deviceEnabled(); err != nil {
 		return ConnectResult{}, err
 	}
-	res := resultOf(r)
-	if err := a.checkLocked(ScopeDevice, res); err != nil {
+	rec := recordOf(r)
+	att, err := a.reserve(ScopeDevice, rec)
+	if err != nil {
 		return ConnectResult{}, err
 	}
-	now := a.deps.Now()
-	pub, err := VerifyConnect(req, a.deps.Nonces, now)
+	now := a.st.Now()
+	pub, err := VerifyConnect(req, a.st.Nonces, now)
 	if err != nil {
 		// Every one of these is a wrong credential (a forged or
 		// replayed proof), so each counts toward the lockout.
-		e := a.failed(ScopeDevice, res, ErrBadCredentials)
+		e := a.failed(att)
 		var he *httperr.Error
-		if errors.As(e, &he) && he.Status == http.StatusUnauthorized {
+		if errors.As(e, &he) {
 			he.Msg = "device proof refused: " + err.Error()
 			if errors.Is(err, ErrBadDeviceRequest) {
 				he.Status, he.Code = http.StatusBadRequest, "bad_request"
@@ -67,33 +77,36 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 		}
 		return ConnectResult{}, e
 	}
-	a.deps.Limiter.Succeed(ScopeDevice, res.Client)
+	att.Succeed()
 	id := DeviceID(pub)
-	dev, paired, _, err := a.deps.Devices.Lookup(id, "")
+	dev, paired, _, err := a.st.Devices.Lookup(id, "")
 	if err != nil {
 		return ConnectResult{}, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
 	}
 	autoApproved := false
-	if !paired && a.autoLoc && res.Local {
-		dev = PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"}
-		if err := a.deps.Devices.Pair(ctx, dev); err != nil {
+	if !paired && a.autoApprove(rec, req.Role) {
+		dev, err = a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"})
+		if err != nil {
 			return ConnectResult{}, err
 		}
 		paired, autoApproved = true, true
 	}
 	if !paired {
-		p, err := a.deps.Devices.AddPending(ctx, PendingRequest{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role,
-			Client: res.Client.String(), ViaProxy: res.ViaProxy})
+		p, err := a.st.Devices.AddPending(ctx, PendingRequest{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ViaProxy: rec.ViaProxy}, rec.Client)
+		if errors.Is(err, ErrTooManyPending) {
+			return ConnectResult{}, httperr.New(http.StatusTooManyRequests, "too_many_pending",
+				"too many pairing requests are waiting for the owner; retry after they are approved, rejected or expire (5 minutes)", err)
+		}
 		if err != nil {
 			return ConnectResult{}, err
 		}
 		return ConnectResult{Status: "pending", DeviceID: id, Role: req.Role, RequestID: p.RequestID,
 			ExpiresAt: time.UnixMilli(p.CreatedAtMs).Add(PendingTTL)}, nil
 	}
-	if req.Role != dev.Role && dev.Role != RoleAdmin {
+	if req.Role != dev.Role && dev.Role != request.RoleAdmin {
 		return ConnectResult{}, httperr.New(http.StatusForbidden, "role_not_approved", "role "+req.Role+" was not approved for this device", ErrRoleNotApproved)
 	}
-	tok, exp, err := a.deps.Tokens.Issue(id, req.Role, a.tokenTTL)
+	tok, exp, err := a.st.Tokens.Issue(dev, req.Role, a.device.TokenTTL)
 	if err != nil {
 		return ConnectResult{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"gateway/request"
 	"gateway/state"
 )
 
@@ -25,23 +27,23 @@ import (
 const (
 	NonceTTL     = 60 * time.Second
 	MaxClockSkew = 120 * time.Second
-	// maxNonces bounds outstanding challenges; past it, expired ones are
-	// pruned and, if none expired, new challenges are refused (429).
-	maxNonces = 10_000
+	// maxNonces bounds outstanding challenges in all; maxNoncesPerClient
+	// and maxNoncesPerNet bound them per client bucket (an address, IPv6
+	// /64) and per coarse bucket (IPv4 /24, IPv6 /48), so one client
+	// flooding challenges never starves another's. Past a bound, expired
+	// ones are pruned and, if none expired, new challenges are refused
+	// (429).
+	maxNonces          = 10_000
+	maxNoncesPerClient = 16
+	maxNoncesPerNet    = 64
 	// KeysFile holds the device-token signing keys, relative to the state dir.
 	KeysFile    = "identity/device-token-keys.json"
 	tokenIssuer = "gateway"
 )
 
-// Device roles.
-const (
-	RoleOperator = "operator"
-	RoleNode     = "node"
-)
-
 // ValidRole reports whether a device may ask for role.
 func ValidRole(role string) bool {
-	return role == RoleOperator || role == RoleNode || role == RoleAdmin
+	return role == request.RoleOperator || role == request.RoleNode || role == request.RoleAdmin
 }
 
 // Device auth errors. All are wrong credentials (they count toward the
@@ -68,11 +70,18 @@ func SignedPayload(deviceID, role string, signedAtMs int64, nonce string) []byte
 	return []byte("v1|" + deviceID + "|" + role + "|" + strconv.FormatInt(signedAtMs, 10) + "|" + nonce)
 }
 
-// Nonces issues single-use challenges with bounded storage.
+// Nonces issues single-use challenges with bounded storage, bounded per
+// client too.
 type Nonces struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[string]time.Time
+	mu     sync.Mutex
+	now    func() time.Time
+	m      map[string]issuedNonce
+	counts map[netip.Prefix]int // outstanding per fine and per coarse bucket
+}
+
+type issuedNonce struct {
+	exp          time.Time
+	fine, coarse netip.Prefix
 }
 
 // NewNonces returns an empty challenge store.
@@ -80,21 +89,49 @@ func NewNonces(now func() time.Time) *Nonces {
 	if now == nil {
 		now = time.Now
 	}
-	return &Nonces{now: now, m: map[string]time.Time{}}
+	return &Nonces{now: now, m: map[string]issuedNonce{}, counts: map[netip.Prefix]int{}}
 }
 
-// Issue returns a new nonce and its expiry.
-func (n *Nonces) Issue() (string, time.Time, error) {
+// ClientBuckets returns the buckets a client address is counted in: its
+// own (IPv4 /32, IPv6 /64, the unit an attacker is usually handed) and its
+// network's (IPv4 /24, IPv6 /48).
+func ClientBuckets(a netip.Addr) (fine, coarse netip.Prefix) {
+	a = a.Unmap().WithZone("")
+	fb, cb := 32, 24
+	if a.Is6() {
+		fb, cb = 64, 48
+	}
+	fine, _ = a.Prefix(fb)
+	coarse, _ = a.Prefix(cb)
+	return fine, coarse
+}
+
+func (n *Nonces) full(fine, coarse netip.Prefix) bool {
+	return len(n.m) >= maxNonces || n.counts[fine] >= maxNoncesPerClient || n.counts[coarse] >= maxNoncesPerNet
+}
+
+func (n *Nonces) drop(k string, e issuedNonce) {
+	delete(n.m, k)
+	for _, p := range [2]netip.Prefix{e.fine, e.coarse} {
+		if n.counts[p]--; n.counts[p] <= 0 {
+			delete(n.counts, p)
+		}
+	}
+}
+
+// Issue returns a new nonce for client and its expiry.
+func (n *Nonces) Issue(client netip.Addr) (string, time.Time, error) {
+	fine, coarse := ClientBuckets(client)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	if len(n.m) >= maxNonces {
-		for k, exp := range n.m {
-			if !now.Before(exp) {
-				delete(n.m, k)
+	if n.full(fine, coarse) {
+		for k, e := range n.m {
+			if !now.Before(e.exp) {
+				n.drop(k, e)
 			}
 		}
-		if len(n.m) >= maxNonces {
+		if n.full(fine, coarse) {
 			return "", time.Time{}, ErrTooManyChallenges
 		}
 	}
@@ -102,27 +139,25 @@ func (n *Nonces) Issue() (string, time.Time, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", time.Time{}, err
 	}
-	nonce := base64.RawURLEncoding.EncodeToString(b[:])
+	k := base64.RawURLEncoding.EncodeToString(b[:])
 	exp := now.Add(NonceTTL)
-	n.m[nonce] = exp
-	return nonce, exp, nil
+	n.m[k] = issuedNonce{exp: exp, fine: fine, coarse: coarse}
+	n.counts[fine]++
+	n.counts[coarse]++
+	return k, exp, nil
 }
 
 // Consume reports whether nonce was issued and unexpired, and removes it
 // either way: a nonce is good for exactly one attempt.
-func (n *Nonces) Consume(nonce string) bool {
+func (n *Nonces) Consume(k string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	exp, ok := n.m[nonce]
-	delete(n.m, nonce)
-	return ok && n.now().Before(exp)
-}
-
-// Len reports outstanding challenges.
-func (n *Nonces) Len() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.m)
+	e, ok := n.m[k]
+	if !ok {
+		return false
+	}
+	n.drop(k, e)
+	return n.now().Before(e.exp)
 }
 
 // ConnectRequest is the body of POST /auth/device/connect.
@@ -248,16 +283,22 @@ func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, erro
 // DeviceClaims are a device token's claims.
 type DeviceClaims struct {
 	Role string `json:"role"`
+	// PairingID names the pairing the token was issued under. Every
+	// pairing gets a fresh one, so a revocation kills every token issued
+	// before it, even when the device pairs again within the same
+	// millisecond (iat has second granularity and could not tell).
+	PairingID string `json:"pid"`
 	jwt.RegisteredClaims
 }
 
 // Issue signs a token for a paired device.
-func (t *TokenIssuer) Issue(deviceID, role string, ttl time.Duration) (string, time.Time, error) {
+func (t *TokenIssuer) Issue(dev PairedDevice, role string, ttl time.Duration) (string, time.Time, error) {
 	now := t.now()
 	var jti [16]byte
 	_, _ = rand.Read(jti[:])
 	exp := now.Add(ttl)
-	claims := DeviceClaims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+	deviceID := dev.DeviceID
+	claims := DeviceClaims{Role: role, PairingID: dev.PairingID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenIssuer}, Subject: deviceID,
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
 		ExpiresAt: jwt.NewNumericDate(exp), ID: hex.EncodeToString(jti[:]),

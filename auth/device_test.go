@@ -5,13 +5,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"gateway/config"
+	"gateway/request"
 )
 
 type testDevice struct {
@@ -67,7 +69,7 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nonces := NewNonces(clk.Now)
-			n, _, _ := nonces.Issue()
+			n, _, _ := nonces.Issue(testClient)
 			r := dev.connect(n, "operator", clk.Now())
 			tt.mutate(&r, n)
 			_, err := VerifyConnect(r, nonces, clk.Now())
@@ -78,7 +80,7 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	}
 	t.Run("replayed nonce", func(t *testing.T) {
 		nonces := NewNonces(clk.Now)
-		n, _, _ := nonces.Issue()
+		n, _, _ := nonces.Issue(testClient)
 		r := dev.connect(n, "operator", clk.Now())
 		if _, err := VerifyConnect(r, nonces, clk.Now()); err != nil {
 			t.Fatal(err)
@@ -89,15 +91,15 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	})
 	t.Run("expired nonce", func(t *testing.T) {
 		nonces := NewNonces(clk.Now)
-		n, _, _ := nonces.Issue()
+		n, _, _ := nonces.Issue(testClient)
 		c2 := &clock{t: clk.Now().Add(61 * time.Second)}
-		if _, err := VerifyConnect(dev.connect(n, "operator", c2.Now()), &Nonces{now: c2.Now, m: nonces.m}, c2.Now()); err != ErrBadNonce {
+		if _, err := VerifyConnect(dev.connect(n, "operator", c2.Now()), &Nonces{now: c2.Now, m: nonces.m, counts: nonces.counts}, c2.Now()); err != ErrBadNonce {
 			t.Fatalf("expired: %v", err)
 		}
 	})
 	t.Run("nonce burned by a failed attempt", func(t *testing.T) {
 		nonces := NewNonces(clk.Now)
-		n, _, _ := nonces.Issue()
+		n, _, _ := nonces.Issue(testClient)
 		bad := dev.connect(n, "operator", clk.Now())
 		bad.Signature = b64(make([]byte, 64))
 		_, _ = VerifyConnect(bad, nonces, clk.Now())
@@ -107,57 +109,88 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	})
 }
 
+var testClient = netip.MustParseAddr("203.0.113.1")
+
 func TestNoncesBounded(t *testing.T) {
 	clk := newClock()
 	n := NewNonces(clk.Now)
-	for range maxNonces {
-		if _, _, err := n.Issue(); err != nil {
+	// One client is bounded long before the store is.
+	flood := netip.MustParseAddr("203.0.113.66")
+	for range maxNoncesPerClient {
+		if _, _, err := n.Issue(flood); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := n.Issue(); err != ErrTooManyChallenges {
-		t.Fatalf("past the cap: %v", err)
+	if _, _, err := n.Issue(flood); err != ErrTooManyChallenges {
+		t.Fatalf("past the per-client cap: %v", err)
+	}
+	// Its network neighbours share a coarser bound; others are untouched.
+	neighbours := 0
+	for i := range 256 {
+		if _, _, err := n.Issue(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})); err == nil {
+			neighbours++
+		}
+	}
+	if neighbours+maxNoncesPerClient > maxNoncesPerNet {
+		t.Fatalf("the /24 got %d challenges, bound %d", neighbours+maxNoncesPerClient, maxNoncesPerNet)
+	}
+	if _, _, err := n.Issue(netip.MustParseAddr("198.51.100.1")); err != nil {
+		t.Fatalf("another client starved: %v", err)
+	}
+	// The global bound holds against many networks.
+	issued := 0
+	for i := range maxNonces + 10 {
+		if _, _, err := n.Issue(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1})); err == nil {
+			issued++
+		}
+	}
+	if len(n.m) > maxNonces {
+		t.Fatalf("%d outstanding, bound %d", len(n.m), maxNonces)
 	}
 	clk.Advance(NonceTTL + time.Second)
-	if _, _, err := n.Issue(); err != nil || n.Len() != 1 {
-		t.Fatalf("expired not pruned: %v len=%d", err, n.Len())
+	if _, _, err := n.Issue(flood); err != nil {
+		t.Fatalf("expired not pruned: %v", err)
+	}
+	if len(n.m) != 1 {
+		t.Fatalf("%d outstanding after pruning", len(n.m))
 	}
 }
 
 func TestDeviceTokens(t *testing.T) {
 	clk := newClock()
-	a, _ := newAuth(t, nil, clk)
+	a := newAuth(t, nil, clk)
 	dev := newDevice(t)
 	ctx := context.Background()
-	d := a.deps
-	if err := d.Devices.Pair(ctx, PairedDevice{DeviceID: dev.id, PublicKey: b64(dev.pub), Role: RoleOperator, ApprovedAtMs: clk.Now().UnixMilli()}); err != nil {
+	st := a.st
+	paired, err := st.Devices.Pair(ctx, PairedDevice{DeviceID: dev.id, PublicKey: b64(dev.pub), Role: request.RoleOperator, ApprovedAtMs: clk.Now().UnixMilli()})
+	if err != nil {
 		t.Fatal(err)
 	}
-	good, _, err := d.Tokens.Issue(dev.id, RoleOperator, time.Hour)
+	good, _, err := st.Tokens.Issue(paired, request.RoleOperator, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check := func(tok string) error {
-		_, err := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", map[string]string{"Authorization": "Bearer " + tok}))
+		_, err := a.Authenticate(req("GET", remote("203.0.113.1:1"), map[string]string{"Authorization": "Bearer " + tok}))
 		return err
 	}
 	if err := check(good); err != nil {
 		t.Fatalf("good token: %v", err)
 	}
-	id, _ := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", map[string]string{"Authorization": "Bearer " + good}))
+	id, _ := a.Authenticate(req("GET", remote("203.0.113.1:1"), map[string]string{"Authorization": "Bearer " + good}))
 	if id.Method != "device" || id.IsAdmin() {
 		t.Fatalf("device identity = %+v (operator must not be admin)", id)
 	}
 
 	parts := strings.Split(good, ".")
 	otherIssuer, _ := LoadOrCreateKeys(t.TempDir(), clk.Now)
-	foreign, _, _ := otherIssuer.Issue(dev.id, RoleOperator, time.Hour)
+	foreign, _, _ := otherIssuer.Issue(paired, request.RoleOperator, time.Hour)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
-	hsTok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": dev.id, "role": "admin", "iss": "gateway", "aud": "gateway", "exp": clk.Now().Add(time.Hour).Unix(), "iat": clk.Now().Unix(), "jti": "x"})
-	hsTok.Header["kid"] = d.Tokens.signer.KID
-	hs, _ := hsTok.SignedString([]byte(d.Tokens.keys[d.Tokens.signer.KID].Public().(ed25519.PublicKey)))
-	expired, _, _ := d.Tokens.Issue(dev.id, RoleOperator, time.Minute)
-	adminClaim, _, _ := d.Tokens.Issue(dev.id, RoleAdmin, time.Hour)
+	hsTok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": dev.id, "role": "admin", "iss": "gateway", "aud": "gateway", "exp": clk.Now().Add(time.Hour).Unix(), "iat": clk.Now().Unix(), "jti": "x", "pid": paired.PairingID})
+	hsTok.Header["kid"] = st.Tokens.signer.KID
+	hs, _ := hsTok.SignedString([]byte(st.Tokens.keys[st.Tokens.signer.KID].Public().(ed25519.PublicKey)))
+	expired, _, _ := st.Tokens.Issue(paired, request.RoleOperator, time.Minute)
+	adminClaim, _, _ := st.Tokens.Issue(paired, request.RoleAdmin, time.Hour)
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"role":"admin","sub":"`+dev.id+`"}`)) + "." + parts[2]
 
 	attacks := map[string]string{
@@ -178,90 +211,174 @@ func TestDeviceTokens(t *testing.T) {
 		t.Error("expired token accepted")
 	}
 	// Revoking the jti kills that token only.
-	c, _ := d.Tokens.Parse(good)
-	if err := d.Devices.RevokeToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
+	c, _ := st.Tokens.Parse(good)
+	if err := st.Devices.RevokeToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
 		t.Fatal(err)
 	}
 	if err := check(good); err == nil {
 		t.Error("revoked jti accepted")
 	}
-	fresh, _, _ := d.Tokens.Issue(dev.id, RoleOperator, time.Hour)
+	fresh, _, _ := st.Tokens.Issue(paired, request.RoleOperator, time.Hour)
 	if err := check(fresh); err != nil {
 		t.Fatalf("fresh token after jti revoke: %v", err)
 	}
-	// Revoking the device kills every token; re-pairing does not revive them.
-	if err := d.Devices.Revoke(ctx, dev.id); err != nil {
+	// Revoking the device kills every token, and pairing it again at
+	// once (the same millisecond: the clock does not move) does not
+	// revive them.
+	if err := st.Devices.Revoke(ctx, dev.id); err != nil {
 		t.Fatal(err)
 	}
 	if err := check(fresh); err == nil {
 		t.Fatal("token of a revoked device accepted")
 	}
-	clk.Advance(2 * time.Second)
-	_ = d.Devices.Pair(ctx, PairedDevice{DeviceID: dev.id, PublicKey: b64(dev.pub), Role: RoleOperator, ApprovedAtMs: clk.Now().UnixMilli()})
+	again, err := st.Devices.Pair(ctx, PairedDevice{DeviceID: dev.id, PublicKey: b64(dev.pub), Role: request.RoleOperator, ApprovedAtMs: clk.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := check(fresh); err == nil {
-		t.Fatal("token from before re-pairing accepted")
+		t.Fatal("token from before re-pairing (same millisecond) accepted")
+	}
+	newTok, _, _ := st.Tokens.Issue(again, request.RoleOperator, time.Hour)
+	if err := check(newTok); err != nil {
+		t.Fatalf("token of the new pairing: %v", err)
+	}
+}
+
+func TestApprovedRole(t *testing.T) {
+	tests := []struct {
+		requested, confirmed, want string
+		err                        error
+	}{
+		{"operator", "", "operator", nil},
+		{"node", "", "node", nil},
+		{"admin", "", "", ErrAdminNotConfirmed},
+		{"admin", "admin", "admin", nil},
+		{"admin", "operator", "operator", nil},
+		{"operator", "admin", "admin", nil},
+		{"operator", "root", "", ErrBadRole},
+	}
+	for _, tt := range tests {
+		got, err := ApprovedRole(tt.requested, tt.confirmed)
+		if got != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("ApprovedRole(%q, %q) = %q, %v; want %q, %v", tt.requested, tt.confirmed, got, err, tt.want, tt.err)
+		}
 	}
 }
 
 func TestConnectFlow(t *testing.T) {
 	clk := newClock()
-	a, _ := newAuth(t, func(c *config.Config) { c.Gateway.Auth.RateLimit.MaxAttempts = 3 }, clk)
+	a := newAuth(t, func(o *Options) { o.Lockout.MaxAttempts = 3 }, clk)
 	dev := newDevice(t)
 	ctx := context.Background()
-	remote := func() ConnectResult {
+	connect := func(f from, d testDevice, role string) (ConnectResult, error) {
 		t.Helper()
-		n, _, err := a.Challenge(req("POST", "203.0.113.1:1", false, false, "", nil))
+		n, _, err := a.Challenge(req("POST", f, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := a.Connect(ctx, req("POST", "203.0.113.1:1", false, false, "", nil), dev.connect(n, RoleOperator, clk.Now()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return a.Connect(ctx, req("POST", f, nil), d.connect(n, role, clk.Now()))
 	}
-	first := remote()
-	if first.Status != "pending" || first.RequestID == "" || first.Token != "" {
-		t.Fatalf("unknown device: %+v", first)
+	stranger := remote("203.0.113.1:1")
+	first, err := connect(stranger, dev, request.RoleOperator)
+	if err != nil || first.Status != "pending" || first.RequestID == "" || first.Token != "" {
+		t.Fatalf("unknown device: %+v %v", first, err)
 	}
 	// Same device again replaces its request.
-	second := remote()
-	p, _ := a.deps.Devices.Pending()
-	if len(p) != 1 || p[0].RequestID != second.RequestID {
+	second, _ := connect(stranger, dev, request.RoleOperator)
+	p, _ := a.st.Devices.Pending()
+	if len(p) != 1 || p[0].RequestID != second.RequestID || p[0].Client != "203.0.113.1" {
 		t.Fatalf("pending = %+v", p)
 	}
-	if _, err := a.deps.Devices.Approve(ctx, second.RequestID, false, "test"); err != nil {
+	if _, err := a.st.Devices.Approve(ctx, second.RequestID, "", "test"); err != nil {
 		t.Fatal(err)
 	}
-	third := remote()
-	if third.Status != "paired" || third.Token == "" {
-		t.Fatalf("approved device: %+v", third)
+	if third, err := connect(stranger, dev, request.RoleOperator); err != nil || third.Status != "paired" || third.Token == "" {
+		t.Fatalf("approved device: %+v %v", third, err)
 	}
-	// Local auto-approval, but never through a proxy.
-	local, proxied := newDevice(t), newDevice(t)
+	// Auto-approval: a clean local request for a non-admin role only;
+	// never through a proxy, never from another site's page, never for
+	// admin.
 	for _, tc := range []struct {
-		d    testDevice
-		r    func() *reqT
+		name string
+		f    from
+		role string
 		want string
 	}{
-		{local, func() *reqT { return req("POST", "127.0.0.1:1", false, false, "", nil) }, "paired"},
-		{proxied, func() *reqT { return req("POST", "127.0.0.1:1", true, true, "198.51.100.2", nil) }, "pending"},
+		{"local operator", local, request.RoleOperator, "paired"},
+		{"local node", local, request.RoleNode, "paired"},
+		{"local asking for admin", local, request.RoleAdmin, "pending"},
+		{"through a proxy on loopback", proxied("198.51.100.2"), request.RoleOperator, "pending"},
+		{"cross-site page on loopback", from{peer: "127.0.0.1:1", cross: true}, request.RoleOperator, "pending"},
+		{"rebinding host", from{peer: "127.0.0.1:1", host: "agent.example.com"}, request.RoleOperator, "pending"},
 	} {
-		n, _, _ := a.Challenge(tc.r())
-		res, err := a.Connect(ctx, tc.r(), tc.d.connect(n, RoleOperator, clk.Now()))
+		res, err := connect(tc.f, newDevice(t), tc.role)
 		if err != nil || res.Status != tc.want {
-			t.Fatalf("connect = %+v, %v; want %s", res, err, tc.want)
+			t.Errorf("%s: connect = %+v, %v; want %s", tc.name, res, err, tc.want)
+		}
+		if res.Status == "paired" && res.Role == request.RoleAdmin {
+			t.Errorf("%s: auto-approved as admin", tc.name)
 		}
 	}
-	// Bad proofs count toward the lockout.
-	for i := range 3 {
-		n, _, _ := a.Challenge(req("POST", "198.51.100.9:1", false, false, "", nil))
-		bad := dev.connect(n, RoleOperator, clk.Now())
+	// Bad proofs count toward the lockout (the 3rd still 401).
+	for i := range 4 {
+		f := remote("198.51.100.9:1")
+		n, _, _ := a.Challenge(req("POST", f, nil))
+		bad := dev.connect(n, request.RoleOperator, clk.Now())
 		bad.Signature = b64(make([]byte, 64))
-		_, err := a.Connect(ctx, req("POST", "198.51.100.9:1", false, false, "", nil), bad)
-		if s, _ := status(err); (i < 2 && s != 401) || (i == 2 && s != 429) {
+		_, err := a.Connect(ctx, req("POST", f, nil), bad)
+		if s, _ := status(err); (i < 3 && s != 401) || (i == 3 && s != 429) {
 			t.Fatalf("bad proof %d: %d", i, s)
 		}
+	}
+}
+
+// TestPendingBounded: a flood of pairing requests from one client never
+// evicts another client's request, and "approve the only one" refuses
+// when several wait.
+func TestPendingBounded(t *testing.T) {
+	clk := newClock()
+	a := newAuth(t, func(o *Options) { o.Device.AutoApproveLocal = false }, clk)
+	ctx := context.Background()
+	connect := func(f from) (ConnectResult, error) {
+		n, _, err := a.Challenge(req("POST", f, nil))
+		if err != nil {
+			return ConnectResult{}, err
+		}
+		return a.Connect(ctx, req("POST", f, nil), newDevice(t).connect(n, request.RoleAdmin, clk.Now()))
+	}
+	owner, err := connect(local)
+	if err != nil || owner.Status != "pending" {
+		t.Fatalf("owner: %+v %v", owner, err)
+	}
+	if dev, err := a.st.Devices.ApproveOnly(ctx, "", "cli"); !errors.Is(err, ErrAdminNotConfirmed) {
+		t.Fatalf("admin approved without confirmation: %+v %v", dev, err)
+	}
+	refused := 0
+	for range 101 {
+		if _, err := connect(remote("203.0.113.66:1")); err != nil {
+			if s, code := status(err); s != 429 || code != "too_many_pending" {
+				t.Fatalf("flood refusal %d %s", s, code)
+			}
+			refused++
+		}
+	}
+	if refused < 101-maxPendingPerClient {
+		t.Fatalf("one client placed %d requests", 101-refused)
+	}
+	pending, _ := a.st.Devices.Pending()
+	found := false
+	for _, p := range pending {
+		found = found || p.RequestID == owner.RequestID
+	}
+	if !found {
+		t.Fatal("the flood evicted the owner's request")
+	}
+	var amb *AmbiguousError
+	if _, err := a.st.Devices.ApproveOnly(ctx, request.RoleAdmin, "cli"); !errors.As(err, &amb) || len(amb.Pending) != len(pending) {
+		t.Fatalf("approve-only with %d pending: %v", len(pending), err)
+	}
+	if dev, err := a.st.Devices.Approve(ctx, owner.RequestID, request.RoleAdmin, "cli"); err != nil || dev.Role != request.RoleAdmin {
+		t.Fatalf("owner approved by id: %+v %v", dev, err)
 	}
 }
 
@@ -270,12 +387,13 @@ func TestConnectFlow(t *testing.T) {
 func FuzzVerifyConnect(f *testing.F) {
 	dev := newDevice(f)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	good := dev.connect("nonce-1", RoleOperator, now)
+	good := dev.connect("nonce-1", request.RoleOperator, now)
 	f.Add(good.DeviceID, good.PublicKey, good.Nonce, good.SignedAtMs, good.Role, good.Signature)
 	f.Add("", "", "", int64(0), "", "")
 	f.Add(dev.id, "AAAA", "nonce-1", now.UnixMilli(), "admin", "====")
 	f.Fuzz(func(t *testing.T, id, pub, nonce string, at int64, role, sig string) {
-		n := &Nonces{now: func() time.Time { return now }, m: map[string]time.Time{"nonce-1": now.Add(time.Minute)}}
+		n := NewNonces(func() time.Time { return now })
+		n.m["nonce-1"] = issuedNonce{exp: now.Add(time.Minute)}
 		r := ConnectRequest{DeviceID: id, PublicKey: pub, Nonce: nonce, SignedAtMs: at, Role: role, Signature: sig}
 		k, err := VerifyConnect(r, n, now)
 		if err != nil {
@@ -293,7 +411,7 @@ func FuzzParseDeviceToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good, _, _ := iss.Issue("dev", RoleOperator, time.Hour)
+	good, _, _ := iss.Issue(PairedDevice{DeviceID: "dev", PairingID: "p"}, request.RoleOperator, time.Hour)
 	f.Add(good)
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
 	f.Add("a.b.c")

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
+	"gateway/request"
 	"gateway/state"
 )
 
@@ -24,13 +26,24 @@ const (
 // PendingTTL is how long a pairing request waits for the owner.
 const PendingTTL = 5 * time.Minute
 
-// maxPending bounds pending requests; the oldest go first.
-const maxPending = 100
+// Bounds on pending requests: in all, per client bucket and per network
+// bucket (see ClientBuckets). A client at its bound is refused; nobody
+// else's request is ever evicted to make room, so a flood cannot replace
+// the owner's request with the attacker's.
+const (
+	maxPending          = 100
+	maxPendingPerClient = 3
+	maxPendingPerNet    = 10
+)
 
 // Errors from the device store.
 var (
-	ErrNoRequest = errors.New("no such pending request")
-	ErrNoDevice  = errors.New("no such paired device")
+	ErrNoRequest         = errors.New("no such pending request")
+	ErrNoDevice          = errors.New("no such paired device")
+	ErrTooManyPending    = errors.New("too many pending pairing requests")
+	ErrAdminNotConfirmed = errors.New("the request asks for the admin role; confirm it explicitly")
+	ErrAmbiguousLatest   = errors.New("more than one pairing request is pending")
+	ErrBadRole           = errors.New("unknown role")
 )
 
 // PendingRequest is a device waiting for the owner's approval.
@@ -51,6 +64,8 @@ type PairedDevice struct {
 	Role         string `json:"role"`
 	ApprovedAtMs int64  `json:"approvedAtMs"`
 	ApprovedBy   string `json:"approvedBy"`
+	// PairingID is fresh for every pairing; device tokens carry it.
+	PairingID string `json:"pairingId,omitempty"`
 }
 
 // RevokedToken is a device token refused before its expiry.
@@ -76,18 +91,13 @@ type revokedFile struct {
 
 // DeviceStore reads and writes the device files. Every change is a
 // read-modify-write under the state lock, so the CLI and a running server
-// can approve and revoke at the same time. Reads are cached by mtime.
+// can approve and revoke at the same time. Reads are cached until the file
+// changes.
 type DeviceStore struct {
-	dir string
-	now func() time.Time
-
-	mu          sync.Mutex
-	paired      map[string]PairedDevice
-	pairedMod   time.Time
-	pairedSize  int64
-	revoked     map[string]int64
-	revokedMod  time.Time
-	revokedSize int64
+	dir     string
+	now     func() time.Time
+	paired  *state.Cached[map[string]PairedDevice]
+	revoked *state.Cached[map[string]int64]
 }
 
 // NewDeviceStore opens the store in <stateDir>/devices (created 0700).
@@ -98,37 +108,73 @@ func NewDeviceStore(stateDir string, now func() time.Time) (*DeviceStore, error)
 	if _, err := state.EnsureSubdir(stateDir, "devices"); err != nil {
 		return nil, err
 	}
-	return &DeviceStore{dir: stateDir, now: now}, nil
+	d := &DeviceStore{dir: stateDir, now: now}
+	d.paired = state.NewCached(d.path(PairedFile), func(data []byte) (map[string]PairedDevice, error) {
+		f, err := state.DecodeJSON[pairedFile](data, d.path(PairedFile))
+		m := map[string]PairedDevice{}
+		for _, p := range f.Devices {
+			m[p.DeviceID] = p
+		}
+		return m, err
+	})
+	d.revoked = state.NewCached(d.path(RevokedFile), func(data []byte) (map[string]int64, error) {
+		f, err := state.DecodeJSON[revokedFile](data, d.path(RevokedFile))
+		m := map[string]int64{}
+		for _, t := range f.Tokens {
+			m[t.JTI] = t.ExpiresAtMs
+		}
+		return m, err
+	})
+	return d, nil
 }
 
 func (d *DeviceStore) path(rel string) string { return filepath.Join(d.dir, rel) }
 
-func newRequestID() string {
+func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// AddPending records (or replaces) the device's pairing request.
-func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest) (PendingRequest, error) {
+// live reports whether a pending request has not expired.
+func live(r PendingRequest, now time.Time) bool {
+	return now.Sub(time.UnixMilli(r.CreatedAtMs)) < PendingTTL
+}
+
+// AddPending records the device's pairing request, replacing an earlier one
+// of the same device. It refuses (ErrTooManyPending) when the client, its
+// network or the store is at its bound.
+func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest, client netip.Addr) (PendingRequest, error) {
 	now := d.now()
-	req.RequestID = newRequestID()
+	req.RequestID = randomID()
 	req.CreatedAtMs = now.UnixMilli()
+	req.Client = client.String()
+	fine, coarse := ClientBuckets(client)
 	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
 		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
 		if err != nil {
 			return nil, err
 		}
 		keep := []PendingRequest{}
+		nFine, nCoarse := 0, 0
 		for _, r := range f.Requests {
-			if r.DeviceID != req.DeviceID && now.Sub(time.UnixMilli(r.CreatedAtMs)) < PendingTTL {
-				keep = append(keep, r)
+			if r.DeviceID == req.DeviceID || !live(r, now) {
+				continue
+			}
+			keep = append(keep, r)
+			if a, err := netip.ParseAddr(r.Client); err == nil {
+				if fine.Contains(a.Unmap()) {
+					nFine++
+				}
+				if coarse.Contains(a.Unmap()) {
+					nCoarse++
+				}
 			}
 		}
-		keep = append(keep, req)
-		if len(keep) > maxPending {
-			keep = keep[len(keep)-maxPending:]
+		if len(keep) >= maxPending || nFine >= maxPendingPerClient || nCoarse >= maxPendingPerNet {
+			return nil, ErrTooManyPending
 		}
+		keep = append(keep, req)
 		return state.EncodeJSON(pendingFile{Version: 1, Requests: keep})
 	})
 	return req, err
@@ -155,48 +201,101 @@ func (d *DeviceStore) Pending() ([]PendingRequest, error) {
 	return out, nil
 }
 
-// Approve pairs the device of requestID ("" with latest=true: the newest
-// request) and returns it. by names the approver for the record.
-func (d *DeviceStore) Approve(ctx context.Context, requestID string, latest bool, by string) (PairedDevice, error) {
-	var taken PendingRequest
+// ApprovedRole decides the role a request is approved for: confirmed, the
+// role the owner named ("" when they named none). A request for admin is
+// approved only with the role confirmed; a client never chooses its own
+// privilege.
+func ApprovedRole(requested, confirmed string) (string, error) {
+	switch {
+	case confirmed != "" && !ValidRole(confirmed):
+		return "", fmt.Errorf("%w %q (operator, node or admin)", ErrBadRole, confirmed)
+	case confirmed != "":
+		return confirmed, nil
+	case requested == request.RoleAdmin:
+		return "", ErrAdminNotConfirmed
+	}
+	return requested, nil
+}
+
+// Approve pairs the device of requestID for role (see ApprovedRole) and
+// returns it. by names the approver for the record.
+func (d *DeviceStore) Approve(ctx context.Context, requestID, role, by string) (PairedDevice, error) {
+	return d.approve(ctx, func(reqs []PendingRequest, now time.Time) (int, error) {
+		for i, r := range reqs {
+			if r.RequestID == requestID && live(r, now) {
+				return i, nil
+			}
+		}
+		return -1, ErrNoRequest
+	}, role, by)
+}
+
+// ApproveOnly approves the one pending request. With more than one pending
+// it refuses with an *AmbiguousError listing them: "the latest" is whatever
+// a flood made it, so the owner must name the request.
+func (d *DeviceStore) ApproveOnly(ctx context.Context, role, by string) (PairedDevice, error) {
+	return d.approve(ctx, func(reqs []PendingRequest, now time.Time) (int, error) {
+		idx := -1
+		var all []PendingRequest
+		for i, r := range reqs {
+			if live(r, now) {
+				idx = i
+				all = append(all, r)
+			}
+		}
+		switch len(all) {
+		case 0:
+			return -1, ErrNoRequest
+		case 1:
+			return idx, nil
+		}
+		return -1, &AmbiguousError{Pending: all}
+	}, role, by)
+}
+
+// AmbiguousError is ApproveOnly's refusal when several requests wait.
+type AmbiguousError struct{ Pending []PendingRequest }
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%d pairing requests are pending; approve one by its requestId", len(e.Pending))
+}
+
+func (e *AmbiguousError) Unwrap() error { return ErrAmbiguousLatest }
+
+// approve removes the request pick chooses and pairs its device, in one
+// locked update of the pending file, then the paired file.
+func (d *DeviceStore) approve(ctx context.Context, pick func([]PendingRequest, time.Time) (int, error), role, by string) (PairedDevice, error) {
+	var dev PairedDevice
 	now := d.now()
 	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
 		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
 		if err != nil {
 			return nil, err
 		}
-		idx := -1
-		for i, r := range f.Requests {
-			if now.Sub(time.UnixMilli(r.CreatedAtMs)) >= PendingTTL {
-				continue
-			}
-			if latest {
-				if idx < 0 || r.CreatedAtMs >= f.Requests[idx].CreatedAtMs {
-					idx = i
-				}
-			} else if r.RequestID == requestID {
-				idx = i
-			}
+		idx, err := pick(f.Requests, now)
+		if err != nil {
+			return nil, err
 		}
-		if idx < 0 {
-			return nil, ErrNoRequest
+		taken := f.Requests[idx]
+		granted, err := ApprovedRole(taken.Role, role)
+		if err != nil {
+			return nil, err
 		}
-		taken = f.Requests[idx]
+		dev = PairedDevice{DeviceID: taken.DeviceID, PublicKey: taken.PublicKey, Role: granted, ApprovedAtMs: now.UnixMilli(), ApprovedBy: by}
 		f.Requests = append(f.Requests[:idx], f.Requests[idx+1:]...)
 		return state.EncodeJSON(pendingFile{Version: 1, Requests: f.Requests})
 	})
 	if err != nil {
 		return PairedDevice{}, err
 	}
-	dev := PairedDevice{DeviceID: taken.DeviceID, PublicKey: taken.PublicKey, Role: taken.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: by}
-	return dev, d.pair(ctx, dev)
+	return d.Pair(ctx, dev)
 }
 
-// Pair adds or replaces a paired device directly (silent local approval).
-func (d *DeviceStore) Pair(ctx context.Context, dev PairedDevice) error { return d.pair(ctx, dev) }
-
-func (d *DeviceStore) pair(ctx context.Context, dev PairedDevice) error {
-	return state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
+// Pair adds or replaces a paired device under a fresh pairing id, which
+// makes every token of an earlier pairing of the device invalid.
+func (d *DeviceStore) Pair(ctx context.Context, dev PairedDevice) (PairedDevice, error) {
+	dev.PairingID = randomID() + randomID()
+	err := state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
 		f, err := state.DecodeJSON[pairedFile](old, d.path(PairedFile))
 		if err != nil {
 			return nil, err
@@ -210,6 +309,7 @@ func (d *DeviceStore) pair(ctx context.Context, dev PairedDevice) error {
 		keep = append(keep, dev)
 		return state.EncodeJSON(pairedFile{Version: 1, Devices: keep})
 	})
+	return dev, err
 }
 
 // Reject drops a pending request.
@@ -268,13 +368,12 @@ func (d *DeviceStore) RevokeToken(ctx context.Context, jti string, expires time.
 
 // Paired lists paired devices.
 func (d *DeviceStore) Paired() ([]PairedDevice, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.loadPaired(); err != nil {
+	m, err := d.paired.Get()
+	if err != nil {
 		return nil, err
 	}
-	out := make([]PairedDevice, 0, len(d.paired))
-	for _, p := range d.paired {
+	out := make([]PairedDevice, 0, len(m))
+	for _, p := range m {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ApprovedAtMs < out[j].ApprovedAtMs })
@@ -284,81 +383,15 @@ func (d *DeviceStore) Paired() ([]PairedDevice, error) {
 // Lookup returns a paired device and whether token jti is revoked. A store
 // that cannot be read is an error: the caller refuses (fail closed).
 func (d *DeviceStore) Lookup(deviceID, jti string) (PairedDevice, bool, bool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.loadPaired(); err != nil {
+	paired, err := d.paired.Get()
+	if err != nil {
 		return PairedDevice{}, false, false, err
 	}
-	if err := d.loadRevoked(); err != nil {
+	revoked, err := d.revoked.Get()
+	if err != nil {
 		return PairedDevice{}, false, false, err
 	}
-	p, ok := d.paired[deviceID]
-	_, revoked := d.revoked[jti]
-	return p, ok, revoked, nil
-}
-
-// changed stats path and reports whether it differs from the cached mtime
-// and size (both, since mtime granularity can hide a quick rewrite).
-func changed(path string, mod *time.Time, size *int64) (bool, bool, error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		ch := !mod.IsZero() || *size != -1
-		*mod, *size = time.Time{}, -1
-		return ch, false, nil
-	}
-	if err != nil {
-		return false, false, err
-	}
-	if fi.ModTime().Equal(*mod) && fi.Size() == *size {
-		return false, true, nil
-	}
-	*mod, *size = fi.ModTime(), fi.Size()
-	return true, true, nil
-}
-
-// reload re-reads path into m (through fill) when its mtime or size
-// changed. A file that does not parse leaves m nil, so every later call
-// fails again: the store fails closed until the file is fixed.
-func reload[T any](path string, mod *time.Time, size *int64, m *map[string]T, fill func(map[string]T, []byte) error) error {
-	ch, exists, err := changed(path, mod, size)
-	if err != nil {
-		return err
-	}
-	if !ch && *m != nil {
-		return nil
-	}
-	fresh := map[string]T{}
-	if exists {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			*m = nil
-			return err
-		}
-		if err := fill(fresh, data); err != nil {
-			*m = nil
-			return err
-		}
-	}
-	*m = fresh
-	return nil
-}
-
-func (d *DeviceStore) loadPaired() error {
-	return reload(d.path(PairedFile), &d.pairedMod, &d.pairedSize, &d.paired, func(m map[string]PairedDevice, data []byte) error {
-		f, err := state.DecodeJSON[pairedFile](data, d.path(PairedFile))
-		for _, p := range f.Devices {
-			m[p.DeviceID] = p
-		}
-		return err
-	})
-}
-
-func (d *DeviceStore) loadRevoked() error {
-	return reload(d.path(RevokedFile), &d.revokedMod, &d.revokedSize, &d.revoked, func(m map[string]int64, data []byte) error {
-		f, err := state.DecodeJSON[revokedFile](data, d.path(RevokedFile))
-		for _, t := range f.Tokens {
-			m[t.JTI] = t.ExpiresAtMs
-		}
-		return err
-	})
+	p, ok := paired[deviceID]
+	_, isRevoked := revoked[jti]
+	return p, ok, isRevoked, nil
 }

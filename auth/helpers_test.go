@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"gateway/config"
-	"gateway/trust"
+	"gateway/request"
 )
 
 // clock is an injectable, advanceable clock.
@@ -32,44 +31,80 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// defaultOptions are the embedded defaults in token mode.
+func defaultOptions() Options {
+	return Options{
+		Mode:     ModeToken,
+		Token:    tok,
+		Lockout:  LockoutPolicy{MaxAttempts: 10, Window: time.Minute, Lockout: 5 * time.Minute},
+		Sessions: SessionPolicy{Idle: 24 * time.Hour, Absolute: 168 * time.Hour},
+		Device:   DeviceOptions{Enabled: true, AutoApproveLocal: true, TokenTTL: 24 * time.Hour},
+	}
+}
+
 // newAuth builds an Authenticator over a fresh state dir.
-func newAuth(t *testing.T, mutate func(*config.Config), clk *clock) (*Authenticator, *config.Config) {
+func newAuth(t *testing.T, mutate func(*Options), clk *clock) *Authenticator {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Gateway.Auth.Token = tok
-	if mutate != nil {
-		mutate(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	if clk == nil {
 		clk = newClock()
 	}
-	deps, err := NewDeps(t.TempDir(), cfg, clk.Now)
+	st, err := OpenStores(t.TempDir(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAuthenticator(Options{Config: cfg, Token: cfg.Gateway.Auth.Token, Deps: deps})
+	o := defaultOptions()
+	o.Stores = st
+	if mutate != nil {
+		mutate(&o)
+	}
+	a, err := NewAuthenticator(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, cfg
+	return a
 }
 
-// req builds a request as the trust middleware would leave it.
-type reqT = http.Request
+// from describes where a test request comes from, as trust would decide.
+type from struct {
+	peer    string // TCP peer
+	trusted bool   // peer in trustedProxies
+	client  string // resolved client ("" = the peer)
+	via     bool   // forwarding headers present
+	cross   bool   // a browser page of another site sent it
+	host    string // Host ("" = 127.0.0.1:18780)
+}
 
-func req(method, peer string, trusted, via bool, client string, h map[string]string) *http.Request {
+// local is a clean request from this host.
+var local = from{peer: "127.0.0.1:1"}
+
+// remote is a stranger on the network.
+func remote(peer string) from { return from{peer: peer} }
+
+// proxied came through a trusted proxy on this host.
+func proxied(client string) from {
+	return from{peer: "127.0.0.1:1", trusted: true, client: client, via: true}
+}
+
+// req builds a request whose record is filled as the trust middleware
+// would fill it (Local by the SPEC rule).
+func req(method string, f from, h map[string]string) *http.Request {
 	r := httptest.NewRequest(method, "http://gw/x", nil)
 	for k, v := range h {
 		r.Header.Set(k, v)
 	}
-	p := netip.MustParseAddrPort(peer)
+	p := netip.MustParseAddrPort(f.peer)
+	client := f.client
 	if client == "" {
 		client = p.Addr().String()
 	}
-	res := &trust.Result{Peer: p, Client: netip.MustParseAddr(client), PeerTrusted: trusted, ViaProxy: via,
-		Local: p.Addr().IsLoopback() && !via, Proto: "http", Host: "gw"}
-	return r.WithContext(trust.WithResult(r.Context(), res))
+	host := f.host
+	if host == "" {
+		host = "127.0.0.1:18780"
+	}
+	ctx, rec := request.NewContext(r.Context())
+	rec.Upgrade = request.UpgradeOf(r)
+	loopHost := host == "127.0.0.1:18780" || host == "localhost"
+	rec.Trust = request.Trust{Peer: p, Client: netip.MustParseAddr(client), PeerTrusted: f.trusted, ViaProxy: f.via,
+		CrossSite: f.cross, Local: p.Addr().IsLoopback() && !f.via && !f.cross && loopHost, Proto: "http", Host: host}
+	return r.WithContext(ctx)
 }

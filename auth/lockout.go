@@ -7,32 +7,52 @@ import (
 	"time"
 )
 
-// DefaultLimiterCap bounds how many clients the limiter tracks in each of
+// DefaultLimiterCap bounds how many buckets the limiter tracks in each of
 // its two tables (counting and locked).
 const DefaultLimiterCap = 10_000
 
-// Limiter counts failed authentication attempts per client and credential
-// scope and locks a client out past the limit. Memory is bounded: partial
-// counts live in an LRU that evicts the oldest, and lockouts live in a
-// separate table that only expiry empties, so a flood of fresh addresses
-// cannot push a locked client out and unlock it. If the locked table itself
-// fills (thousands of addresses each failing maxAttempts times: a botnet),
-// the limiter fails closed: every non-local client is refused until the
-// newest lockout would have ended. Availability for remote users is traded
-// for not letting the attack continue untracked.
+// LockoutPolicy is the failure rule of one configuration. It is passed with
+// every call instead of being stored in the Limiter, so building a handler
+// for a configuration that is then rejected changes nothing (a reload is
+// validated first and committed in one step).
+type LockoutPolicy struct {
+	// MaxAttempts failures within Window engage the lockout. 0 turns the
+	// limiter off.
+	MaxAttempts int
+	// Window is the sliding window failures are counted in.
+	Window time.Duration
+	// Lockout is how long an engaged lockout lasts.
+	Lockout time.Duration
+}
+
+func (p LockoutPolicy) off() bool { return p.MaxAttempts <= 0 }
+
+// Limiter counts failed authentication attempts per client bucket and
+// credential scope in a sliding window, and locks a bucket out once
+// MaxAttempts failures fall in the window (OpenClaw's semantics: the
+// MaxAttempts-th failure is still answered 401 and engages the lockout; every
+// later attempt is refused until it ends).
+//
+// An attempt is reserved before the credential is verified and the
+// reservation counts against the limit, so a burst of concurrent guesses
+// never verifies more than MaxAttempts credentials.
+//
+// Memory is bounded. Counting buckets live in an LRU of at most cap entries
+// (the least recently used partial count is forgotten first); lockouts live
+// in a separate table that address rotation cannot flush. A client is
+// bucketed by its address (IPv4 /32, IPv6 /64, the unit an attacker is
+// usually handed); once the counting table is half full, new buckets are
+// coarse (IPv4 /24, IPv6 /48), so an attacker rotating through a /48 is
+// counted as one client instead of filling the table and locking everyone
+// else out. A lock on either the fine or the coarse bucket refuses.
 type Limiter struct {
 	mu       sync.Mutex
 	now      func() time.Time
-	max      int
-	window   time.Duration
-	lockout  time.Duration
 	cap      int
-	counts   map[limKey]*list.Element
-	lru      *list.List // of *counter, front = most recent
+	counts   map[limKey]*list.Element // of *counter
+	lru      *list.List               // front = most recent
 	locked   map[limKey]time.Time
 	lockouts uint64
-	// saturatedUntil is set when the locked table overflows.
-	saturatedUntil time.Time
 }
 
 type limKey struct {
@@ -41,141 +61,221 @@ type limKey struct {
 }
 
 type counter struct {
-	key   limKey
-	start time.Time
-	n     int
+	key      limKey
+	failures []time.Time // oldest first, at most MaxAttempts
+	inflight int         // reserved attempts not yet settled
 }
 
-// NewLimiter returns a limiter allowing max failures per window before a
-// lockout of the given length. max 0 disables it. now may be nil.
-func NewLimiter(max int, window, lockout time.Duration, cap int, now func() time.Time) *Limiter {
+// NewLimiter returns an empty limiter tracking at most cap buckets per
+// table (0: DefaultLimiterCap). now may be nil.
+func NewLimiter(cap int, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
 	if cap <= 0 {
 		cap = DefaultLimiterCap
 	}
-	return &Limiter{now: now, max: max, window: window, lockout: lockout, cap: cap,
-		counts: map[limKey]*list.Element{}, lru: list.New(), locked: map[limKey]time.Time{}}
+	return &Limiter{now: now, cap: cap, counts: map[limKey]*list.Element{}, lru: list.New(), locked: map[limKey]time.Time{}}
 }
 
-// Configure changes the limits (on config reload); state is kept.
-func (l *Limiter) Configure(max int, window, lockout time.Duration) {
-	l.mu.Lock()
-	l.max, l.window, l.lockout = max, window, lockout
-	l.mu.Unlock()
+// buckets returns a client's fine and coarse bucket keys for scope.
+func buckets(scope string, a netip.Addr) (fine, coarse limKey) {
+	f, c := ClientBuckets(a)
+	return limKey{scope, f}, limKey{scope, c}
 }
 
-// clientKey groups IPv6 clients by /64, the unit an attacker is usually
-// handed, so rotating through one's own /64 buys nothing.
-func clientKey(scope string, a netip.Addr) limKey {
-	a = a.Unmap().WithZone("")
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return limKey{scope: scope, client: p}
-}
-
-// Locked reports whether the client is locked out for scope and, if so, for
-// how much longer.
-func (l *Limiter) Locked(scope string, a netip.Addr) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.max <= 0 {
-		return false, 0
-	}
-	k := clientKey(scope, a)
-	now := l.now()
-	if now.Before(l.saturatedUntil) {
-		return true, l.saturatedUntil.Sub(now)
-	}
+// lockedLeft returns how long k stays locked, dropping an expired lock.
+// Caller holds l.mu.
+func (l *Limiter) lockedLeft(k limKey, now time.Time) time.Duration {
 	until, ok := l.locked[k]
 	if !ok {
-		return false, 0
+		return 0
 	}
 	left := until.Sub(now)
 	if left <= 0 {
 		delete(l.locked, k)
-		return false, 0
+		return 0
 	}
-	return true, left
+	return left
 }
 
-// Fail records a wrong credential and reports whether it locked the client.
-func (l *Limiter) Fail(scope string, a netip.Addr) bool {
+// Locked reports how much longer the client is locked out for scope; 0
+// means it is not.
+func (l *Limiter) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
+	if p.off() {
+		return 0
+	}
+	fine, coarse := buckets(scope, a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.max <= 0 {
-		return false
-	}
 	now := l.now()
-	k := clientKey(scope, a)
-	if until, ok := l.locked[k]; ok && until.After(now) {
-		return true
+	return max(l.lockedLeft(fine, now), l.lockedLeft(coarse, now))
+}
+
+// Attempt is a reserved credential check. Exactly one of Fail, Succeed or
+// Cancel settles it; the zero Attempt (limiter off, local request) settles
+// as a no-op.
+type Attempt struct {
+	l   *Limiter
+	p   LockoutPolicy
+	key limKey
+}
+
+// Reserve claims one attempt for the client before its credential is
+// verified. It returns the remaining lockout when the client is locked out,
+// or when reserved and recorded attempts already reach the limit (the
+// attempt would be past it).
+func (l *Limiter) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
+	if p.off() {
+		return Attempt{}, 0
 	}
-	var c *counter
-	if el, ok := l.counts[k]; ok {
-		c = el.Value.(*counter)
-		l.lru.MoveToFront(el)
-		if now.Sub(c.start) > l.window {
-			c.start, c.n = now, 0
-		}
-	} else {
-		if l.lru.Len() >= l.cap {
-			oldest := l.lru.Back()
-			delete(l.counts, oldest.Value.(*counter).key)
-			l.lru.Remove(oldest)
-		}
-		c = &counter{key: k, start: now}
-		l.counts[k] = l.lru.PushFront(c)
+	fine, coarse := buckets(scope, a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if left := max(l.lockedLeft(fine, now), l.lockedLeft(coarse, now)); left > 0 {
+		return Attempt{}, left
 	}
-	c.n++
-	if c.n < l.max {
+	c := l.counter(fine, coarse, now, p)
+	if len(c.failures)+c.inflight >= p.MaxAttempts {
+		// Only reservations in flight can get here (recorded failures
+		// reaching the limit engage the lock): refuse as the lock that
+		// is about to engage would.
+		return Attempt{}, p.Lockout
+	}
+	c.inflight++
+	return Attempt{l: l, p: p, key: c.key}, 0
+}
+
+// counter finds the client's counting bucket, creating it (coarse under
+// pressure) when it has none. Caller holds l.mu.
+func (l *Limiter) counter(fine, coarse limKey, now time.Time, p LockoutPolicy) *counter {
+	el, ok := l.counts[fine]
+	if !ok {
+		el, ok = l.counts[coarse]
+	}
+	if !ok {
+		key := fine
+		if l.lru.Len() >= l.cap/2 {
+			key = coarse
+		}
+		l.evict()
+		el = l.lru.PushFront(&counter{key: key})
+		l.counts[key] = el
+	}
+	l.lru.MoveToFront(el)
+	c := el.Value.(*counter)
+	c.trim(now, p.Window)
+	return c
+}
+
+// evict makes room for one counting bucket by forgetting the least recently
+// used one that has no attempt in flight.
+func (l *Limiter) evict() {
+	for el := l.lru.Back(); el != nil && l.lru.Len() >= l.cap; {
+		prev := el.Prev()
+		if c := el.Value.(*counter); c.inflight == 0 {
+			delete(l.counts, c.key)
+			l.lru.Remove(el)
+		}
+		el = prev
+	}
+}
+
+// trim drops failures that slid out of the window.
+func (c *counter) trim(now time.Time, window time.Duration) {
+	i := 0
+	for i < len(c.failures) && now.Sub(c.failures[i]) >= window {
+		i++
+	}
+	c.failures = c.failures[i:]
+}
+
+// Fail records the attempt as a failure. It reports whether this failure
+// engaged the lockout (the caller still answers it 401).
+func (t Attempt) Fail() bool {
+	l := t.l
+	if l == nil {
 		return false
 	}
-	l.lru.Remove(l.counts[k])
-	delete(l.counts, k)
-	l.lock(k, now.Add(l.lockout), now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.counts[t.key]
+	if !ok {
+		return false
+	}
+	c := el.Value.(*counter)
+	c.inflight--
+	now := l.now()
+	c.trim(now, t.p.Window)
+	c.failures = append(c.failures, now)
+	if len(c.failures) < t.p.MaxAttempts {
+		return false
+	}
+	c.failures = c.failures[:0]
+	if c.inflight == 0 {
+		delete(l.counts, t.key)
+		l.lru.Remove(el)
+	}
+	l.lock(t.key, now.Add(t.p.Lockout), now)
 	return true
 }
 
+// Succeed records a verified credential: the bucket's count is reset.
+func (t Attempt) Succeed() {
+	l := t.l
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.counts[t.key]; ok {
+		c := el.Value.(*counter)
+		c.inflight--
+		c.failures = c.failures[:0]
+		if c.inflight == 0 {
+			delete(l.counts, t.key)
+			l.lru.Remove(el)
+		}
+	}
+}
+
+// Cancel returns an attempt that was never verified (the server was busy).
+func (t Attempt) Cancel() {
+	l := t.l
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.counts[t.key]; ok {
+		el.Value.(*counter).inflight--
+	}
+}
+
+// lock engages a lockout. When the lockout table is full even after
+// dropping expired entries (a botnet with more buckets than the table
+// holds), the lock that ends soonest makes room: one attacker bucket gets
+// its next guesses a little early, instead of every client being refused.
 func (l *Limiter) lock(k limKey, until, now time.Time) {
 	l.lockouts++
-	if len(l.locked) >= l.cap {
+	if _, ok := l.locked[k]; !ok && len(l.locked) >= l.cap {
+		var soonest limKey
+		var soonestAt time.Time
 		for kk, t := range l.locked {
 			if !t.After(now) {
 				delete(l.locked, kk)
+				continue
+			}
+			if soonestAt.IsZero() || t.Before(soonestAt) {
+				soonest, soonestAt = kk, t
 			}
 		}
-	}
-	if len(l.locked) >= l.cap {
-		if until.After(l.saturatedUntil) {
-			l.saturatedUntil = until
+		if len(l.locked) >= l.cap {
+			delete(l.locked, soonest)
 		}
-		return
 	}
 	l.locked[k] = until
-}
-
-// Saturated reports whether the limiter is refusing everyone because its
-// lockout table overflowed.
-func (l *Limiter) Saturated() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now().Before(l.saturatedUntil)
-}
-
-// Succeed resets the client's count for scope.
-func (l *Limiter) Succeed(scope string, a netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := clientKey(scope, a)
-	if el, ok := l.counts[k]; ok {
-		l.lru.Remove(el)
-		delete(l.counts, k)
-	}
 }
 
 // Stats reports the table sizes and the number of lockouts so far.

@@ -16,15 +16,24 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
+// fail records one settled failure, as a wrong credential does.
+func fail(l *Limiter, p LockoutPolicy, scope string, a netip.Addr) {
+	if att, left := l.Reserve(p, scope, a); left == 0 {
+		att.Fail()
+	}
+}
+
+var tenPerMinute = LockoutPolicy{MaxAttempts: 10, Window: time.Minute, Lockout: 5 * time.Minute}
+
 func TestLimiterBoundedAndLockedStaysLocked(t *testing.T) {
 	clk := newClock()
 	const cap = 1000
-	l := NewLimiter(10, time.Minute, 5*time.Minute, cap, clk.Now)
+	l := NewLimiter(cap, clk.Now)
 	victim := netip.MustParseAddr("198.51.100.1")
 	for range 10 {
-		l.Fail(ScopeToken, victim)
+		fail(l, tenPerMinute, ScopeToken, victim)
 	}
-	if locked, _ := l.Locked(ScopeToken, victim); !locked {
+	if l.Locked(tenPerMinute, ScopeToken, victim) == 0 {
 		t.Fatal("victim not locked after 10 failures")
 	}
 	// 100k distinct attacking addresses, each failing once.
@@ -32,79 +41,127 @@ func TestLimiterBoundedAndLockedStaysLocked(t *testing.T) {
 	for i := range 100_000 {
 		b := base
 		b[1], b[2], b[3] = byte(i>>16), byte(i>>8), byte(i)
-		l.Fail(ScopeToken, netip.AddrFrom4(b))
+		fail(l, tenPerMinute, ScopeToken, netip.AddrFrom4(b))
 	}
 	counting, locked, _ := l.Stats()
 	if counting > cap || locked > cap {
 		t.Fatalf("tables grew past cap: counting=%d locked=%d", counting, locked)
 	}
-	if isLocked, _ := l.Locked(ScopeToken, victim); !isLocked {
+	if l.Locked(tenPerMinute, ScopeToken, victim) == 0 {
 		t.Fatal("address rotation unlocked the victim")
 	}
-	// Even 100k lockouts (every attacker fails 10 times) keep the cap and
-	// do not free the earlier lockout.
-	for i := range 2 * cap {
-		clk.Advance(10 * time.Millisecond)
-		b := base
-		b[1], b[2], b[3] = 200, byte(i>>8), byte(i)
-		for range 10 {
-			l.Fail(ScopeToken, netip.AddrFrom4(b))
-		}
-	}
-	_, locked, _ = l.Stats()
-	if locked > cap {
-		t.Fatalf("locked table grew past cap: %d", locked)
-	}
-	if isLocked, _ := l.Locked(ScopeToken, victim); !isLocked {
-		t.Fatal("a flood of lockouts unlocked the earlier victim")
-	}
-	// Overflow fails closed: a fresh address is refused too.
-	if !l.Saturated() {
-		t.Fatal("overflow not reported")
-	}
-	if isLocked, _ := l.Locked(ScopeToken, netip.MustParseAddr("192.0.2.99")); !isLocked {
-		t.Fatal("overflowed limiter let an untracked client through")
+	// A fresh address elsewhere is not refused: the flood was coarsened
+	// into its own networks instead of saturating everyone.
+	if l.Locked(tenPerMinute, ScopeToken, netip.MustParseAddr("192.0.2.99")) != 0 {
+		t.Fatal("a flood locked out an uninvolved client")
 	}
 }
 
-func TestLimiterScopesWindowsAndV6(t *testing.T) {
+// TestLimiterCoarsensUnderPressure is the saturation attack: one wrong
+// attempt from each of 10k IPv6 /64s of a single /48 must not fill the
+// limiter and lock the owner out; once the table is under pressure the
+// /48 is counted as one client and locked as one.
+func TestLimiterCoarsensUnderPressure(t *testing.T) {
 	clk := newClock()
-	l := NewLimiter(3, time.Minute, time.Minute, 0, clk.Now)
-	a := netip.MustParseAddr("203.0.113.5")
-	l.Fail(ScopeToken, a)
-	l.Fail(ScopeToken, a)
-	clk.Advance(2 * time.Minute) // window passes: count restarts
-	l.Fail(ScopeToken, a)
-	if locked, _ := l.Locked(ScopeToken, a); locked {
-		t.Fatal("failures from an old window counted")
+	l := NewLimiter(DefaultLimiterCap, clk.Now)
+	attack := netip.MustParsePrefix("2001:db8:bad::/48").Addr().As16()
+	lockedAt := -1
+	for i := range 10_000 {
+		a := attack
+		a[6], a[7] = byte(i>>8), byte(i) // a fresh /64 every time
+		addr := netip.AddrFrom16(a)
+		att, left := l.Reserve(tenPerMinute, ScopeToken, addr)
+		if left > 0 {
+			lockedAt = i
+			break
+		}
+		att.Fail()
 	}
-	l.Fail(ScopeToken, a)
-	l.Succeed(ScopeToken, a) // success resets
-	l.Fail(ScopeToken, a)
-	l.Fail(ScopeToken, a)
-	if locked, _ := l.Locked(ScopeToken, a); locked {
+	if lockedAt < 0 {
+		t.Fatal("10k /64s of one /48 were never locked out")
+	}
+	owner := netip.MustParseAddr("2001:db8:600d::1")
+	if l.Locked(tenPerMinute, ScopeToken, owner) != 0 {
+		t.Fatal("the owner in another /48 is locked out")
+	}
+	if _, left := l.Reserve(tenPerMinute, ScopeToken, owner); left != 0 {
+		t.Fatal("the owner cannot attempt")
+	}
+	v4 := netip.MustParseAddr("203.0.113.200")
+	if l.Locked(tenPerMinute, ScopeToken, v4) != 0 {
+		t.Fatal("an IPv4 client is locked out")
+	}
+	counting, locked, _ := l.Stats()
+	t.Logf("locked after %d attempts; counting=%d locked=%d", lockedAt, counting, locked)
+}
+
+func TestLimiterScopesAndV6(t *testing.T) {
+	clk := newClock()
+	p := LockoutPolicy{MaxAttempts: 3, Window: time.Minute, Lockout: time.Minute}
+	l := NewLimiter(0, clk.Now)
+	a := netip.MustParseAddr("203.0.113.5")
+	fail(l, p, ScopeToken, a)
+	att, _ := l.Reserve(p, ScopeToken, a)
+	att.Succeed() // success resets
+	fail(l, p, ScopeToken, a)
+	fail(l, p, ScopeToken, a)
+	if l.Locked(p, ScopeToken, a) != 0 {
 		t.Fatal("success did not reset the count")
 	}
-	l.Fail(ScopeToken, a)
-	if locked, _ := l.Locked(ScopeToken, a); !locked {
+	fail(l, p, ScopeToken, a)
+	if l.Locked(p, ScopeToken, a) == 0 {
 		t.Fatal("not locked after 3 failures")
 	}
-	if locked, _ := l.Locked(ScopeDevice, a); locked {
+	if l.Locked(p, ScopeDevice, a) != 0 {
 		t.Fatal("lockout leaked into another scope")
 	}
 	// IPv6 addresses in one /64 share a bucket.
 	for i := range 3 {
-		l.Fail(ScopeToken, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
+		fail(l, p, ScopeToken, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
 	}
-	if locked, _ := l.Locked(ScopeToken, netip.MustParseAddr("2001:db8::ffff")); !locked {
+	if l.Locked(p, ScopeToken, netip.MustParseAddr("2001:db8::ffff")) == 0 {
 		t.Fatal("rotating within a /64 escaped the lockout")
 	}
-	// Disabled.
-	off := NewLimiter(0, time.Minute, time.Minute, 0, clk.Now)
-	for range 100 {
-		off.Fail(ScopeToken, a)
+	// A cancelled attempt counts nothing.
+	b := netip.MustParseAddr("203.0.113.6")
+	for range 10 {
+		att, _ := l.Reserve(p, ScopeToken, b)
+		att.Cancel()
 	}
-	if locked, _ := off.Locked(ScopeToken, a); locked {
+	if l.Locked(p, ScopeToken, b) != 0 {
+		t.Fatal("cancelled attempts counted")
+	}
+	// Disabled.
+	off := LockoutPolicy{}
+	for range 100 {
+		fail(l, off, ScopeToken, a)
+	}
+	if l.Locked(off, ScopeToken, netip.MustParseAddr("203.0.113.7")) != 0 {
 		t.Fatal("maxAttempts 0 still locks")
+	}
+}
+
+// TestLimiterReservesBeforeVerifying: reservations in flight count, so N
+// concurrent attempts cannot all be verified.
+func TestLimiterReservesBeforeVerifying(t *testing.T) {
+	l := NewLimiter(0, nil)
+	p := LockoutPolicy{MaxAttempts: 3, Window: time.Minute, Lockout: time.Minute}
+	a := netip.MustParseAddr("203.0.113.5")
+	var held []Attempt
+	for i := range 5 {
+		att, left := l.Reserve(p, ScopeToken, a)
+		if (i < 3) != (left == 0) {
+			t.Fatalf("reservation %d: left %v", i, left)
+		}
+		if left == 0 {
+			held = append(held, att)
+		}
+	}
+	engaged := false
+	for _, att := range held {
+		engaged = att.Fail() || engaged
+	}
+	if !engaged || l.Locked(p, ScopeToken, a) == 0 {
+		t.Fatal("three settled failures did not lock")
 	}
 }

@@ -2,15 +2,13 @@ package auth
 
 import (
 	"context"
-	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gateway/config"
+	"gateway/request"
 )
-
-func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
 func TestPasswordHashRoundTrip(t *testing.T) {
 	s, err := HashPassword("correct horse")
@@ -74,14 +72,13 @@ func FuzzParsePasswordHash(f *testing.F) {
 
 func TestPasswordLoginAndSessions(t *testing.T) {
 	clk := newClock()
-	a, _ := newAuth(t, func(c *config.Config) {
-		c.Gateway.Auth.Mode = "password"
-		c.Gateway.Auth.Password = "hunter2-but-longer"
-		c.Gateway.Auth.Token = ""
-		c.Gateway.Auth.RateLimit.MaxAttempts = 3
-		c.Gateway.Auth.Session = config.Session{IdleTimeout: "1h", AbsoluteTimeout: "3h"}
+	a := newAuth(t, func(o *Options) {
+		o.Mode, o.Token, o.Password = ModePassword, "", "hunter2-but-longer"
+		o.Lockout.MaxAttempts = 3
+		o.Sessions = SessionPolicy{Idle: time.Hour, Absolute: 3 * time.Hour}
 	}, clk)
-	r := req("POST", "203.0.113.1:1", false, false, "", nil)
+	stranger := remote("203.0.113.1:1")
+	r := req("POST", stranger, nil)
 	ctx := context.Background()
 	if _, _, err := a.Login(ctx, r, "wrong"); err == nil {
 		t.Fatal("wrong password accepted")
@@ -93,25 +90,31 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	if !exp.Equal(clk.Now().Add(3 * time.Hour)) {
 		t.Errorf("expires %v", exp)
 	}
-	bearer := map[string]string{"Authorization": "Bearer " + tokn}
+	bearerH := map[string]string{"Authorization": "Bearer " + tokn}
 	cookie := map[string]string{"Cookie": SessionCookie + "=" + tokn}
-	for _, h := range []map[string]string{bearer, cookie} {
-		id, err := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", h))
-		if err != nil || id.Method != "password" || !id.IsAdmin() {
+	for _, h := range []map[string]string{bearerH, cookie} {
+		id, err := a.Authenticate(req("GET", stranger, h))
+		if err != nil || id.Method != MethodSession || !id.IsAdmin() || id.SessionID != SessionID(tokn) {
 			t.Fatalf("session auth = %+v, %v", id, err)
 		}
 	}
+	// A valid cookie authenticates; an Authorization beside it is the
+	// upstream's and is left alone.
+	id, err := a.Authenticate(req("GET", stranger, map[string]string{"Cookie": SessionCookie + "=" + tokn, "Authorization": "Bearer for-the-upstream"}))
+	if err != nil || id.Credential != request.CredentialCookie {
+		t.Fatalf("cookie beside Authorization = %+v, %v", id, err)
+	}
 	// The session survives a restart: a new store over the same file.
-	s2, err := NewSessionStore(a.deps.Sessions.path[:len(a.deps.Sessions.path)-len(SessionsFile)-1], time.Hour, 3*time.Hour, clk.Now)
+	s2, err := NewSessionStore(filepath.Dir(filepath.Dir(a.st.Sessions.path)), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Check(tokn); err != nil {
+	if _, err := s2.Check(tokn, a.sessions); err != nil {
 		t.Fatalf("session lost across restart: %v", err)
 	}
 	// Idle expiry.
 	clk.Advance(61 * time.Minute)
-	if _, err := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", bearer)); err == nil {
+	if _, err := a.Authenticate(req("GET", stranger, bearerH)); err == nil {
 		t.Fatal("idle session accepted")
 	}
 	// Revocation.
@@ -119,33 +122,64 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.deps.Sessions.Revoke(tok2); err != nil {
+	if err := a.st.Sessions.Revoke(tok2, a.sessions); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", map[string]string{"Authorization": "Bearer " + tok2})); err == nil {
+	if _, err := a.Authenticate(req("GET", stranger, map[string]string{"Authorization": "Bearer " + tok2})); err == nil {
 		t.Fatal("revoked session accepted")
 	}
 	// Absolute expiry even when active.
 	tok3, _, _ := a.Login(ctx, r, "hunter2-but-longer")
 	for range 4 {
 		clk.Advance(50 * time.Minute)
-		_, _ = a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", map[string]string{"Authorization": "Bearer " + tok3}))
+		_, _ = a.Authenticate(req("GET", stranger, map[string]string{"Authorization": "Bearer " + tok3}))
 	}
-	if _, err := a.Authenticate(req("GET", "203.0.113.1:1", false, false, "", map[string]string{"Authorization": "Bearer " + tok3})); err == nil {
+	if _, err := a.Authenticate(req("GET", stranger, map[string]string{"Authorization": "Bearer " + tok3})); err == nil {
 		t.Fatal("session past absolute expiry accepted")
 	}
-	// Lockout on login.
-	for range 3 {
-		_, _, _ = a.Login(ctx, req("POST", "198.51.100.3:1", false, false, "", nil), "nope")
+	// Lockout on login: the 3rd failure is 401, then 429.
+	locked := remote("198.51.100.3:1")
+	for i := range 3 {
+		if _, _, err := a.Login(ctx, req("POST", locked, nil), "nope"); err == nil {
+			t.Fatal("wrong password accepted")
+		} else if s, _ := status(err); s != 401 {
+			t.Fatalf("failure %d: %d", i+1, s)
+		}
 	}
-	if _, _, err := a.Login(ctx, req("POST", "198.51.100.3:1", false, false, "", nil), "hunter2-but-longer"); err == nil {
+	if _, _, err := a.Login(ctx, req("POST", locked, nil), "hunter2-but-longer"); err == nil {
 		t.Fatal("locked-out client logged in")
 	} else if s, code := status(err); s != 429 || code != "rate_limited" {
 		t.Fatalf("locked login = %d %s", s, code)
 	}
 	// The file holds hashes, not tokens.
-	data := readFile(t, a.deps.Sessions.path)
+	data := readFile(t, a.st.Sessions.path)
 	if strings.Contains(data, tok3) {
 		t.Fatal("session token stored in clear")
+	}
+}
+
+// TestStaleCookieIsNoFailure: a browser keeps sending an expired session
+// cookie. However often, that is no credential and no failure: the owner
+// can still sign in from the same address.
+func TestStaleCookieIsNoFailure(t *testing.T) {
+	clk := newClock()
+	a := newAuth(t, func(o *Options) {
+		o.Mode, o.Token, o.Password = ModePassword, "", "hunter2-but-longer"
+		o.Sessions = SessionPolicy{Idle: time.Minute, Absolute: time.Hour}
+	}, clk)
+	owner := remote("203.0.113.1:1")
+	tokn, _, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	for i := range 12 {
+		_, err := a.Authenticate(req("GET", owner, map[string]string{"Cookie": SessionCookie + "=" + tokn}))
+		if s, code := status(err); s != 401 || code != "unauthorized" {
+			t.Fatalf("stale cookie %d: %d %s", i, s, code)
+		}
+	}
+	if _, _, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer"); err != nil {
+		t.Fatalf("owner cannot sign in after stale cookies: %v", err)
 	}
 }

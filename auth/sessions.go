@@ -8,27 +8,41 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
 	"gateway/state"
 )
 
-// SessionsFile is where password sessions are kept, relative to the state
-// dir. Only SHA-256 hashes of session tokens are stored: a copy of the file
-// does not let anyone log in.
+// SessionsFile is where sessions are kept, relative to the state dir. Only
+// SHA-256 hashes of session tokens are stored: a copy of the file does not
+// let anyone sign in.
 const SessionsFile = "credentials/gateway-sessions.json"
 
 // ErrNoSession means the session token is unknown, expired or revoked.
 var ErrNoSession = errors.New("no such session")
 
-// Session is one password login.
+// SessionPolicy is the session lifetime rule of one configuration, passed
+// with every call (see LockoutPolicy for why it is not stored).
+type SessionPolicy struct {
+	// Idle ends a session unused this long.
+	Idle time.Duration
+	// Absolute ends any session this long after sign-in.
+	Absolute time.Duration
+}
+
+// Session is one sign-in.
 type Session struct {
 	ID        string    `json:"id"` // hex SHA-256 of the token
 	CreatedAt time.Time `json:"createdAt"`
 	LastSeen  time.Time `json:"lastSeen"`
-	ExpiresAt time.Time `json:"expiresAt"` // absolute expiry
+	ExpiresAt time.Time `json:"expiresAt"` // absolute expiry at creation
+}
+
+func (se Session) alive(p SessionPolicy, now time.Time) bool {
+	return now.Before(se.ExpiresAt) && now.Before(se.CreatedAt.Add(p.Absolute)) && now.Sub(se.LastSeen) < p.Idle
 }
 
 type sessionsFile struct {
@@ -44,42 +58,38 @@ const touchEvery = time.Minute
 // maxSessions bounds the store; the oldest sessions go first.
 const maxSessions = 1000
 
-// SessionStore keeps password sessions in memory and in the state dir, so
-// they survive a restart. Writes merge with the file under the state lock,
-// so two processes sharing a state dir do not lose each other's sessions.
+// SessionStore keeps sessions in the state dir, so they survive a restart
+// and are shared by every process on it. Writes merge with the file under
+// the state lock, so two processes do not lose each other's sessions.
 type SessionStore struct {
+	path string
+	now  func() time.Time
+	file *state.Cached[map[string]Session]
+
 	mu          sync.Mutex
-	path        string
-	now         func() time.Time
-	idle, abs   time.Duration
-	byID        map[string]Session
-	modTime     time.Time
+	touched     map[string]time.Time // last uses not yet written
 	lastPersist time.Time
 }
 
 // NewSessionStore opens the store at <stateDir>/credentials/gateway-sessions.json.
-func NewSessionStore(stateDir string, idle, absolute time.Duration, now func() time.Time) (*SessionStore, error) {
+func NewSessionStore(stateDir string, now func() time.Time) (*SessionStore, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if _, err := state.EnsureSubdir(stateDir, "credentials"); err != nil {
 		return nil, err
 	}
-	s := &SessionStore{path: stateDir + "/" + SessionsFile, now: now, idle: idle, abs: absolute, byID: map[string]Session{}}
-	if err := s.reload(); err != nil {
-		return nil, err
+	path := filepath.Join(stateDir, SessionsFile)
+	s := &SessionStore{path: path, now: now, touched: map[string]time.Time{},
+		file: state.NewCached(path, func(data []byte) (map[string]Session, error) { return decodeSessions(data, path) })}
+	if _, err := s.file.Get(); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	return s, nil
 }
 
-// SetTimeouts changes the idle and absolute lifetimes (config reload).
-func (s *SessionStore) SetTimeouts(idle, absolute time.Duration) {
-	s.mu.Lock()
-	s.idle, s.abs = idle, absolute
-	s.mu.Unlock()
-}
-
-func sessionID(token string) string {
+// SessionID is the stored form of a session token.
+func SessionID(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
@@ -96,129 +106,127 @@ func decodeSessions(data []byte, path string) (map[string]Session, error) {
 	return out, nil
 }
 
-func (s *SessionStore) reload() error {
-	fi, err := os.Stat(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("sessions: %w", err)
-	}
-	if fi.ModTime().Equal(s.modTime) {
-		return nil
-	}
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		return fmt.Errorf("sessions: %w", err)
-	}
-	m, err := decodeSessions(data, s.path)
-	if err != nil {
-		return fmt.Errorf("sessions: %w", err)
-	}
-	s.byID, s.modTime = m, fi.ModTime()
-	return nil
-}
-
-// update applies fn to the file's sessions under the lock, writes them back
-// and adopts the result in memory. Caller holds s.mu.
-func (s *SessionStore) update(fn func(map[string]Session)) error {
+// update applies fn to the file's sessions under the lock and writes them
+// back, dropping dead ones. Caller holds s.mu.
+func (s *SessionStore) update(p SessionPolicy, fn func(map[string]Session)) error {
 	now := s.now()
 	err := state.Update(context.Background(), s.path, func(old []byte) ([]byte, error) {
 		m, err := decodeSessions(old, s.path)
 		if err != nil {
 			return nil, err
 		}
-		// Keep in-memory idle updates not yet written.
-		for id, se := range s.byID {
-			if cur, ok := m[id]; ok && se.LastSeen.After(cur.LastSeen) {
-				cur.LastSeen = se.LastSeen
+		for id, seen := range s.touched {
+			if cur, ok := m[id]; ok && seen.After(cur.LastSeen) {
+				cur.LastSeen = seen
 				m[id] = cur
 			}
 		}
 		fn(m)
 		f := sessionsFile{Version: 1}
 		for _, se := range m {
-			if s.alive(se, now) {
+			if se.alive(p, now) {
 				f.Sessions = append(f.Sessions, se)
 			}
 		}
-		for len(f.Sessions) > maxSessions {
-			oldest := 0
-			for i, se := range f.Sessions {
-				if se.CreatedAt.Before(f.Sessions[oldest].CreatedAt) {
-					oldest = i
-				}
-			}
-			f.Sessions = append(f.Sessions[:oldest], f.Sessions[oldest+1:]...)
-		}
-		s.byID = map[string]Session{}
-		for _, se := range f.Sessions {
-			s.byID[se.ID] = se
+		sort.Slice(f.Sessions, func(i, j int) bool { return f.Sessions[i].CreatedAt.Before(f.Sessions[j].CreatedAt) })
+		if len(f.Sessions) > maxSessions {
+			f.Sessions = f.Sessions[len(f.Sessions)-maxSessions:]
 		}
 		return state.EncodeJSON(f)
 	})
+	s.file.Forget()
 	if err != nil {
 		return fmt.Errorf("sessions: %w", err)
 	}
-	if fi, err := os.Stat(s.path); err == nil {
-		s.modTime = fi.ModTime()
-	}
+	clear(s.touched)
 	s.lastPersist = now
 	return nil
 }
 
-func (s *SessionStore) alive(se Session, now time.Time) bool {
-	return now.Before(se.ExpiresAt) && now.Sub(se.LastSeen) < s.idle
-}
-
 // Create starts a session and returns its token (shown to the client once).
-func (s *SessionStore) Create() (token string, expires time.Time, err error) {
+func (s *SessionStore) Create(p SessionPolicy) (token string, expires time.Time, err error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("sessions: %w", err)
 	}
 	token = base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
-	se := Session{ID: sessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(s.abs)}
+	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(p.Absolute)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.update(func(m map[string]Session) { m[se.ID] = se }); err != nil {
+	if err := s.update(p, func(m map[string]Session) { m[se.ID] = se }); err != nil {
 		return "", time.Time{}, err
 	}
 	return token, se.ExpiresAt, nil
 }
 
 // Check validates a session token and records the use.
-func (s *SessionStore) Check(token string) (Session, error) {
-	id := sessionID(token)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Another process (or the CLI) may have logged in or revoked since;
-	// the stat is cheap and the file is re-read only when it changed.
-	if err := s.reload(); err != nil {
-		return Session{}, err
+func (s *SessionStore) Check(token string, p SessionPolicy) (Session, error) {
+	id := SessionID(token)
+	// Another process (or the CLI) may have signed in or out since; the
+	// stat is cheap and the file is re-read only when it changed.
+	m, err := s.file.Get()
+	if err != nil {
+		return Session{}, fmt.Errorf("sessions: %w", err)
 	}
-	se, ok := s.byID[id]
+	se, ok := m[id]
 	if !ok {
 		return Session{}, ErrNoSession
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seen, ok := s.touched[id]; ok && seen.After(se.LastSeen) {
+		se.LastSeen = seen
+	}
 	now := s.now()
-	if !s.alive(se, now) {
-		delete(s.byID, id)
+	if !se.alive(p, now) {
 		return Session{}, ErrNoSession
 	}
 	se.LastSeen = now
-	s.byID[id] = se
+	s.touched[id] = now
 	if now.Sub(s.lastPersist) > touchEvery {
-		_ = s.update(func(map[string]Session) {})
+		_ = s.update(p, func(map[string]Session) {})
 	}
 	return se, nil
 }
 
-// Revoke ends the session with this token.
-func (s *SessionStore) Revoke(token string) error {
-	id := sessionID(token)
+// List returns the live sessions, oldest first.
+func (s *SessionStore) List(p SessionPolicy) ([]Session, error) {
+	m, err := s.file.Get()
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.update(func(m map[string]Session) { delete(m, id) })
+	now := s.now()
+	out := []Session{}
+	for id, se := range m {
+		if seen, ok := s.touched[id]; ok && seen.After(se.LastSeen) {
+			se.LastSeen = seen
+		}
+		if se.alive(p, now) {
+			out = append(out, se)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// Revoke ends the session with this token.
+func (s *SessionStore) Revoke(token string, p SessionPolicy) error {
+	return s.RevokeID(SessionID(token), p)
+}
+
+// RevokeID ends the session with this stored id.
+func (s *SessionStore) RevokeID(id string, p SessionPolicy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.update(p, func(m map[string]Session) { delete(m, id) })
+}
+
+// RevokeAll ends every session.
+func (s *SessionStore) RevokeAll(p SessionPolicy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.update(p, func(m map[string]Session) { clear(m) })
 }

@@ -68,32 +68,29 @@ func (v *TokenVerifier) Verify(presented string) bool {
 // WebSocket: "Sec-WebSocket-Protocol: bearer.<token>, chat".
 const WebSocketProtocolPrefix = "bearer."
 
-// BearerToken extracts a bearer token from the Authorization header or, on a
-// WebSocket upgrade, from Sec-WebSocket-Protocol. Tokens are never taken from
-// the query string: URLs end up in logs and browser history.
-func BearerToken(r *http.Request) (token, credential string) {
-	if v := r.Header.Get("Authorization"); v != "" {
-		scheme, rest, ok := strings.Cut(v, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(rest), "authorization"
-		}
-		return "", "authorization"
+// bearer returns the token of an "Authorization: Bearer <token>" style
+// value. Tokens are never taken from the query string: URLs end up in logs
+// and browser history.
+func bearer(v string) (string, bool) {
+	scheme, rest, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
 	}
-	if isUpgrade(r) {
-		for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
-			for p := range strings.SplitSeq(line, ",") {
-				p = strings.TrimSpace(p)
-				if t, ok := strings.CutPrefix(p, WebSocketProtocolPrefix); ok {
-					return t, "websocket-protocol"
-				}
+	rest = strings.TrimSpace(rest)
+	return rest, rest != ""
+}
+
+// ProtocolToken returns the token of the first bearer.<token> entry of
+// Sec-WebSocket-Protocol.
+func ProtocolToken(h http.Header) (string, bool) {
+	for _, line := range h.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(line, ",") {
+			if t, ok := strings.CutPrefix(strings.TrimSpace(p), WebSocketProtocolPrefix); ok && t != "" {
+				return t, true
 			}
 		}
 	}
-	return "", ""
-}
-
-func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	return "", false
 }
 
 // TokenFile is where a generated token is kept, relative to the state dir.

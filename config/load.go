@@ -237,7 +237,10 @@ func applyEnv(cfg *Config, environ map[string]string) error {
 		cfg.Source.TokenSource = "env"
 	}
 	if o.Password != "" {
+		// The environment wins over the file's password and its hash
+		// alike, so rotating the password through the environment works.
 		cfg.Gateway.Auth.Password = o.Password
+		cfg.Gateway.Auth.PasswordHash = ""
 		cfg.Source.PasswordSource = "env"
 	}
 	if o.Port != nil {

@@ -47,6 +47,18 @@ type Gateway struct {
 	// trusted proxy sends both it and X-Forwarded-For. Default false
 	// (X-Forwarded-For wins), because most proxies only maintain XFF.
 	PreferForwarded bool `json:"preferForwarded"`
+	// AllowedHosts lists the Host names served besides "localhost" and IP
+	// literals: the gateway's public name behind a proxy. Any other name
+	// gets 421 host_not_allowed, which stops DNS rebinding (a web page on
+	// an attacker's name that resolves to this machine). "*" serves every
+	// name and gives that protection up. Default empty.
+	AllowedHosts []string `json:"allowedHosts"`
+	// UpstreamHeaders name the headers that hand the identity to the
+	// upstream. Default {user: X-Gateway-User, method: X-Gateway-Auth}.
+	UpstreamHeaders UpstreamHeaders `json:"upstreamHeaders"`
+	// PreserveHost sends the client's Host to the upstream (OpenClaw checks
+	// Origin against it). Default true.
+	PreserveHost *bool `json:"preserveHost"`
 	// AllowedOrigins lists the Origin values accepted on browser WebSocket
 	// upgrades, besides the gateway's own origin. "*" accepts any origin
 	// (the audit warns).
@@ -60,6 +72,14 @@ type Gateway struct {
 	Auth Auth `json:"auth"`
 	// Store selects where shared state lives. Default "file" (the state dir).
 	Store Store `json:"store"`
+}
+
+// UpstreamHeaders name the identity headers sent to the upstream.
+type UpstreamHeaders struct {
+	// User carries the authenticated user. Default "X-Gateway-User".
+	User string `json:"user"`
+	// Method carries how they authenticated. Default "X-Gateway-Auth".
+	Method string `json:"method"`
 }
 
 // Auth configures how callers prove who they are.
@@ -192,12 +212,29 @@ type Typed struct {
 	AllowAnyOrigin bool
 	// AllowedOrigins holds normalised "scheme://host[:port]" origins.
 	AllowedOrigins map[string]bool
+	// AllowedHosts holds the lower-case names of gateway.allowedHosts;
+	// AllowAnyHost is true when it contains "*".
+	AllowedHosts []string
+	AllowAnyHost bool
+	// PreserveHost resolves the optional boolean.
+	PreserveHost bool
+	// UpstreamUserHeader and UpstreamMethodHeader are canonical names.
+	UpstreamUserHeader, UpstreamMethodHeader string
+	// Channels are the channel policies with defaults filled in and every
+	// list entry normalised.
+	Channels map[string]ChannelPolicy
 	// RateWindow and Lockout come from RateLimit.
 	RateWindow, Lockout time.Duration
 	// DeviceTokenTTL, SessionIdle and SessionAbsolute come from their strings.
 	DeviceTokenTTL, SessionIdle, SessionAbsolute time.Duration
 	// DeviceEnabled and AutoApproveLocal resolve the optional booleans.
 	DeviceEnabled, AutoApproveLocal bool
+}
+
+// ChannelPolicy is one channel's validated policy.
+type ChannelPolicy struct {
+	DMPolicy, GroupPolicy     string
+	AllowFrom, GroupAllowFrom []string
 }
 
 // Source says where a configuration came from.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gateway/sender"
 )
 
 // Default returns the embedded defaults: loopback bind on 18789, token auth,
@@ -112,6 +115,24 @@ func (c *Config) Validate() error {
 		t.AllowedOrigins[n] = true
 	}
 
+	for i, h := range g.AllowedHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case h == "*":
+			t.AllowAnyHost = true
+		case !validHostName(h):
+			add(keyErr(fmt.Sprintf("gateway.allowedHosts[%d]", i), "must be a host name such as agent.example.com (no scheme, port or path), got %q", g.AllowedHosts[i]))
+		default:
+			t.AllowedHosts = append(t.AllowedHosts, h)
+		}
+	}
+	t.PreserveHost = g.PreserveHost == nil || *g.PreserveHost
+	t.UpstreamUserHeader = upstreamHeader(&errs, "gateway.upstreamHeaders.user", g.UpstreamHeaders.User, "X-Gateway-User")
+	t.UpstreamMethodHeader = upstreamHeader(&errs, "gateway.upstreamHeaders.method", g.UpstreamHeaders.Method, "X-Gateway-Auth")
+	if t.UpstreamUserHeader != "" && t.UpstreamUserHeader == t.UpstreamMethodHeader {
+		add(keyErr("gateway.upstreamHeaders", "user and method must be different headers"))
+	}
+
 	if g.MaxBodyBytes <= 0 {
 		add(keyErr("gateway.maxBodyBytes", "must be positive, got %d", g.MaxBodyBytes))
 	}
@@ -164,21 +185,10 @@ func (c *Config) Validate() error {
 		add(keyErr("logging.redactSensitive", "must be tools or off, got %q", c.Logging.RedactSensitive))
 	}
 
+	t.Channels = map[string]ChannelPolicy{}
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
-		ch := c.Channels[name]
-		p := "channels." + name
-		if !ChannelNamePattern.MatchString(name) {
-			add(keyErr(p, "channel names must match [a-z0-9_-]{1,64}"))
-		}
-		switch ch.DMPolicy {
-		case "", "pairing", "allowlist", "open", "disabled":
-		default:
-			add(keyErr(p+".dmPolicy", "must be pairing, allowlist, open or disabled, got %q", ch.DMPolicy))
-		}
-		switch ch.GroupPolicy {
-		case "", "allowlist", "open", "disabled":
-		default:
-			add(keyErr(p+".groupPolicy", "must be allowlist, open or disabled, got %q", ch.GroupPolicy))
+		if cp, ok := validateChannel(&errs, name, c.Channels[name]); ok {
+			t.Channels[name] = cp
 		}
 	}
 
@@ -248,4 +258,96 @@ func NormalizeOrigin(s string) (string, error) {
 		host = "[" + host + "]"
 	}
 	return strings.ToLower(u.Scheme) + "://" + host, nil
+}
+
+// validateChannel checks one channel and normalises its lists. A list entry
+// that cannot be normalised is an error naming it: a typo in an allowlist
+// must not silently lock someone out or let someone else in.
+func validateChannel(errs *[]error, name string, ch Channel) (ChannelPolicy, bool) {
+	n := len(*errs)
+	add := func(err error) { *errs = append(*errs, err) }
+	p := "channels." + name
+	if !ChannelNamePattern.MatchString(name) {
+		add(keyErr(p, "channel names must match [a-z0-9_-]{1,64}"))
+	}
+	cp := ChannelPolicy{DMPolicy: ch.DMPolicy, GroupPolicy: ch.GroupPolicy}
+	switch cp.DMPolicy {
+	case "":
+		cp.DMPolicy = "pairing"
+	case "pairing", "allowlist", "open", "disabled":
+	default:
+		add(keyErr(p+".dmPolicy", "must be pairing, allowlist, open or disabled, got %q", ch.DMPolicy))
+	}
+	switch cp.GroupPolicy {
+	case "":
+		cp.GroupPolicy = "allowlist"
+	case "allowlist", "open", "disabled":
+	default:
+		add(keyErr(p+".groupPolicy", "must be allowlist, open or disabled, got %q", ch.GroupPolicy))
+	}
+	for i, id := range ch.AllowFrom {
+		s, err := sender.Normalize(name, id)
+		if err != nil {
+			add(keyErr(fmt.Sprintf("%s.allowFrom[%d]", p, i), "%v", err))
+			continue
+		}
+		cp.AllowFrom = append(cp.AllowFrom, s)
+	}
+	for i, id := range ch.GroupAllowFrom {
+		s, err := sender.NormalizeGroupEntry(name, id)
+		if err != nil {
+			add(keyErr(fmt.Sprintf("%s.groupAllowFrom[%d]", p, i), "%v", err))
+			continue
+		}
+		cp.GroupAllowFrom = append(cp.GroupAllowFrom, s)
+	}
+	return cp, len(*errs) == n
+}
+
+// validHostName accepts a DNS name or an IP literal, lower case, with no
+// port, scheme or path.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+		return true
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// upstreamHeader validates an identity header name: an HTTP token without
+// "_" (the gateway drops such names on the way out, as nginx does), and
+// none of the headers the gateway manages itself.
+func upstreamHeader(errs *[]error, path, v, def string) string {
+	if v == "" {
+		v = def
+	}
+	canon := http.CanonicalHeaderKey(strings.TrimSpace(v))
+	ok := canon != "" && !strings.ContainsRune(canon, '_')
+	for i := 0; ok && i < len(canon); i++ {
+		c := canon[i]
+		ok = c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	switch canon {
+	case "Host", "Authorization", "Proxy-Authorization", "Cookie", "Connection", "Upgrade", "Content-Length",
+		"Transfer-Encoding", "Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip":
+		ok = false
+	}
+	if !ok {
+		*errs = append(*errs, keyErr(path, "must be a header name of letters, digits and '-' that the gateway does not manage itself, got %q", v))
+		return ""
+	}
+	return canon
 }

@@ -1,6 +1,8 @@
-// Package httperr writes the gateway's error responses: a fixed public
-// message and a machine code as JSON with a 4xx/5xx status. The cause is kept
-// apart for the log and never reaches the client.
+// Package httperr turns a refusal into the response the client sees and the
+// cause the log sees: a fixed public message and a machine code with a 4xx or
+// 5xx status, as JSON (or, for a browser navigation, through the page
+// renderer the server installs). The cause is recorded in the request's
+// record for its one access-log line and never reaches the client.
 package httperr
 
 import (
@@ -8,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"gateway/request"
 )
 
 // Error is an error with an HTTP meaning. Msg and Code are public; Err is
@@ -35,32 +39,46 @@ func New(status int, code, msg string, cause error) *Error {
 	return &Error{Status: status, Code: code, Msg: msg, Err: cause}
 }
 
-// body is the JSON error shape every endpoint uses.
-type body struct {
+// Body is the JSON error shape every endpoint uses.
+type Body struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
 }
 
-// Write sends err as a JSON error. Anything that is not an *Error becomes a
-// 500 with a fixed message, so internals never leak.
-func Write(w http.ResponseWriter, err error) {
+// Public returns the *Error a client sees for err: err itself when it is
+// one, otherwise a 500 with a fixed message, so internals never leak.
+func Public(err error) *Error {
 	var he *Error
-	if !errors.As(err, &he) {
-		he = &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error"}
+	if errors.As(err, &he) {
+		return he
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: err}
+}
+
+// Page renders an error as an HTML page for a browser navigation. It is
+// set once at startup by the package that owns the pages; nil means JSON
+// for everyone.
+var Page func(w http.ResponseWriter, r *http.Request, e *Error)
+
+// Write answers r with err and records err as the request's cause.
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	he := Public(err)
+	rec := request.FromContext(r.Context())
+	if rec != nil {
+		rec.Cause = err
 	}
 	for k, vs := range he.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
 	}
-	WriteJSON(w, he.Status, body{Error: he.Msg, Code: he.Code})
-}
-
-// WriteJSON sends v as a JSON response with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
+	if Page != nil && rec != nil && rec.Navigation {
+		Page(w, r, he)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	w.WriteHeader(he.Status)
+	_ = json.NewEncoder(w).Encode(Body{Error: he.Msg, Code: he.Code})
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"gateway/request"
 )
 
 func TestWrite(t *testing.T) {
@@ -27,7 +29,11 @@ func TestWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			Write(rec, tt.err)
+			r, record := request.Ensure(httptest.NewRequest("GET", "/", nil))
+			Write(rec, r, tt.err)
+			if record.Cause != tt.err {
+				t.Fatalf("cause %v not recorded for the access log", record.Cause)
+			}
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status %d, want %d", rec.Code, tt.wantStatus)
 			}

@@ -87,7 +87,7 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	st, err := server.NewState(t.TempDir(), cfg)
+	st, err := server.OpenShared(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

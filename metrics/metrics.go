@@ -5,7 +5,6 @@ package metrics
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,26 +83,6 @@ func New(src Sources) *Metrics {
 		reg.MustRegister(policyCollector{c: src.Policy})
 	}
 	return m
-}
-
-// Route classifies a request for labels.
-func Route(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/healthz" || p == "/readyz":
-		return RouteHealth
-	case p == "/metrics":
-		return RouteMetrics
-	case strings.HasPrefix(p, "/auth/"):
-		return RouteAuth
-	case strings.HasPrefix(p, "/admin/"):
-		return RouteAdmin
-	case strings.HasPrefix(p, "/channels/"):
-		return RouteChannels
-	case r.Header.Get("Upgrade") != "":
-		return RouteWS
-	}
-	return RouteProxy
 }
 
 // Request records one finished request.

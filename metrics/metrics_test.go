@@ -11,30 +11,6 @@ import (
 	"gateway/policy"
 )
 
-func TestRoute(t *testing.T) {
-	tests := []struct {
-		path, upgrade, want string
-	}{
-		{"/healthz", "", RouteHealth},
-		{"/readyz", "", RouteHealth},
-		{"/metrics", "", RouteMetrics},
-		{"/auth/whoami", "", RouteAuth},
-		{"/admin/audit", "", RouteAdmin},
-		{"/channels/whatsapp/inbound", "", RouteChannels},
-		{"/ws", "websocket", RouteWS},
-		{"/anything", "", RouteProxy},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequest("GET", tt.path, nil)
-		if tt.upgrade != "" {
-			r.Header.Set("Upgrade", tt.upgrade)
-		}
-		if got := Route(r); got != tt.want {
-			t.Errorf("Route(%s) = %s, want %s", tt.path, got, tt.want)
-		}
-	}
-}
-
 func TestExposition(t *testing.T) {
 	counters := &policy.Counters{}
 	counters.Inc("whatsapp", policy.Pairing)

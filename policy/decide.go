@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"fmt"
 	"slices"
 
 	"gateway/config"
+	"gateway/sender"
 )
 
 // Action is what happens to an inbound message.
@@ -40,8 +40,8 @@ type Channel struct {
 	Name           string
 	DMPolicy       string
 	GroupPolicy    string
-	AllowFrom      []string // normalised; may hold Wildcard
-	GroupAllowFrom []string // normalised group ids or senders; may hold Wildcard
+	AllowFrom      []string // normalised; may hold sender.Wildcard
+	GroupAllowFrom []string // normalised group ids or senders; may hold sender.Wildcard
 }
 
 // Message is an inbound chat message, sender already normalised.
@@ -58,58 +58,20 @@ type Decision struct {
 	Reason string
 }
 
-// NewChannel builds a Channel from config, normalising every list entry. A
-// list entry that cannot be normalised is an error naming it: a typo in an
-// allowlist must not silently lock someone out or let someone else in.
-func NewChannel(name string, c config.Channel) (Channel, error) {
-	ch := Channel{Name: name, DMPolicy: c.DMPolicy, GroupPolicy: c.GroupPolicy}
-	if ch.DMPolicy == "" {
-		ch.DMPolicy = DMPairing
+// Channels returns the configured channels' policies. config.Validate has
+// already normalised every list entry and refused the ones that do not
+// normalise, so this cannot fail.
+func Channels(cfg *config.Config) map[string]Channel {
+	out := make(map[string]Channel, len(cfg.Typed.Channels))
+	for name, c := range cfg.Typed.Channels {
+		out[name] = Channel{Name: name, DMPolicy: c.DMPolicy, GroupPolicy: c.GroupPolicy,
+			AllowFrom: c.AllowFrom, GroupAllowFrom: c.GroupAllowFrom}
 	}
-	if ch.GroupPolicy == "" {
-		ch.GroupPolicy = GroupAllowlist
-	}
-	for i, id := range c.AllowFrom {
-		n, err := Normalize(name, id)
-		if err != nil {
-			return Channel{}, fmt.Errorf("channels.%s.allowFrom[%d]: %w", name, i, err)
-		}
-		ch.AllowFrom = append(ch.AllowFrom, n)
-	}
-	for i, id := range c.GroupAllowFrom {
-		n, err := normalizeGroupEntry(name, id)
-		if err != nil {
-			return Channel{}, fmt.Errorf("channels.%s.groupAllowFrom[%d]: %w", name, i, err)
-		}
-		ch.GroupAllowFrom = append(ch.GroupAllowFrom, n)
-	}
-	return ch, nil
-}
-
-// normalizeGroupEntry accepts a group id (kept exact) or a sender id
-// (normalised like allowFrom), since groupAllowFrom may name either.
-func normalizeGroupEntry(channel, id string) (string, error) {
-	if n, err := Normalize(channel, id); err == nil {
-		return n, nil
-	}
-	return Normalize("", id)
-}
-
-// Channels builds every configured channel.
-func Channels(cfg *config.Config) (map[string]Channel, error) {
-	out := map[string]Channel{}
-	for name, c := range cfg.Channels {
-		ch, err := NewChannel(name, c)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = ch
-	}
-	return out, nil
+	return out
 }
 
 func allowed(list []string, id string) bool {
-	return id != "" && (slices.Contains(list, Wildcard) || slices.Contains(list, id))
+	return id != "" && (slices.Contains(list, sender.Wildcard) || slices.Contains(list, id))
 }
 
 // Decide is the whole policy. stored is the channel's approved allowFrom
@@ -132,7 +94,7 @@ func Decide(ch Channel, stored []string, m Message) Decision {
 	case DMDisabled:
 		return Decision{Drop, "direct messages are disabled"}
 	case DMOpen:
-		if slices.Contains(ch.AllowFrom, Wildcard) {
+		if slices.Contains(ch.AllowFrom, sender.Wildcard) {
 			return Decision{Deliver, "dm policy is open"}
 		}
 		// open without "*" in allowFrom is treated as allowlist, so a

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"gateway/sender"
 )
 
 // Counters counts decisions by channel and action, for the metrics
@@ -77,9 +79,9 @@ func (e *Engine) Inbound(ctx context.Context, channel string, from, chatType, gr
 	if !ok {
 		return Result{}, ErrUnknownChannel
 	}
-	n, err := Normalize(channel, from)
-	if err != nil || n == Wildcard {
-		return Result{}, fmt.Errorf("%w: from", ErrBadSender)
+	n, err := sender.Normalize(channel, from)
+	if err != nil || n == sender.Wildcard {
+		return Result{}, fmt.Errorf("%w: from", sender.ErrBadSender)
 	}
 	m := Message{From: n, ChatType: chatType, GroupID: groupID}
 	var stored []string

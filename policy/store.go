@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gateway/config"
+	"gateway/sender"
 	"gateway/state"
 )
 
@@ -125,7 +126,7 @@ func (s *Store) AllowFrom(channel string) ([]string, error) {
 	}
 	var list []string
 	for _, id := range f.AllowFrom {
-		if n, err := Normalize(channel, id); err == nil && n != Wildcard {
+		if n, err := sender.Normalize(channel, id); err == nil && n != sender.Wildcard {
 			list = append(list, n)
 		}
 	}
@@ -156,7 +157,7 @@ func (s *Store) live(r PairingRequest, now time.Time) bool { return now.Sub(r.Cr
 // Request returns the pairing code for sender on channel: the existing one
 // if the sender is already pending, else a new one. created says which.
 // With MaxPending others pending, a new sender gets ErrPendingFull.
-func (s *Store) Request(ctx context.Context, channel, sender string) (code string, created bool, err error) {
+func (s *Store) Request(ctx context.Context, channel, from string) (code string, created bool, err error) {
 	path, _, err := s.paths(channel)
 	if err != nil {
 		return "", false, err
@@ -173,7 +174,7 @@ func (s *Store) Request(ctx context.Context, channel, sender string) (code strin
 			if !s.live(r, now) {
 				continue
 			}
-			if r.ID == sender && r.ApprovedAt == nil {
+			if r.ID == from && r.ApprovedAt == nil {
 				r.LastSeenAt = now
 				code = r.Code
 			}
@@ -193,7 +194,7 @@ func (s *Store) Request(ctx context.Context, channel, sender string) (code strin
 				return nil, err
 			}
 			created = true
-			keep = append(keep, PairingRequest{ID: sender, Code: code, CreatedAt: now, LastSeenAt: now})
+			keep = append(keep, PairingRequest{ID: from, Code: code, CreatedAt: now, LastSeenAt: now})
 		}
 		return state.EncodeJSON(pairingFile{Version: 1, Requests: nonNil(keep)})
 	})
@@ -233,7 +234,7 @@ func (s *Store) Pending(channel string) ([]PairingRequest, error) {
 
 // Approve moves the sender of code (case-insensitive) into the channel's
 // allowFrom file. Approving an already approved code succeeds again.
-func (s *Store) Approve(ctx context.Context, channel, code string) (sender string, err error) {
+func (s *Store) Approve(ctx context.Context, channel, code string) (from string, err error) {
 	pPath, aPath, err := s.paths(channel)
 	if err != nil {
 		return "", err
@@ -250,8 +251,8 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (sender strin
 		if idx < 0 {
 			return nil, ErrNoCode
 		}
-		sender = f.Requests[idx].ID
-		if err := s.addAllowed(ctx, channel, aPath, sender); err != nil {
+		from = f.Requests[idx].ID
+		if err := s.addAllowed(ctx, channel, aPath, from); err != nil {
 			return nil, err
 		}
 		if f.Requests[idx].ApprovedAt == nil {
@@ -259,11 +260,11 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (sender strin
 		}
 		return state.EncodeJSON(f)
 	})
-	return sender, err
+	return from, err
 }
 
-func (s *Store) addAllowed(ctx context.Context, channel, path, sender string) error {
-	if sender == Wildcard {
+func (s *Store) addAllowed(ctx context.Context, channel, path, from string) error {
+	if from == sender.Wildcard {
 		return errors.New("refusing to store a wildcard")
 	}
 	return state.Update(ctx, path, func(old []byte) ([]byte, error) {
@@ -272,11 +273,11 @@ func (s *Store) addAllowed(ctx context.Context, channel, path, sender string) er
 			return nil, err
 		}
 		for _, id := range f.AllowFrom {
-			if n, err := Normalize(channel, id); err == nil && n == sender {
+			if n, err := sender.Normalize(channel, id); err == nil && n == from {
 				return state.EncodeJSON(allowFromFile{Version: 1, AllowFrom: nonNil(f.AllowFrom)})
 			}
 		}
-		f.AllowFrom = append(f.AllowFrom, sender)
+		f.AllowFrom = append(f.AllowFrom, from)
 		return state.EncodeJSON(allowFromFile{Version: 1, AllowFrom: f.AllowFrom})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gateway/config"
+	"gateway/sender"
 )
 
 type clock struct {
@@ -150,7 +151,7 @@ func TestWildcardNeverStored(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0] != "+15550000001" {
 		t.Fatalf("stored wildcard honoured: %v %v", list, err)
 	}
-	if err := s.addAllowed(context.Background(), "whatsapp", p, Wildcard); err == nil {
+	if err := s.addAllowed(context.Background(), "whatsapp", p, sender.Wildcard); err == nil {
 		t.Fatal("wildcard persisted")
 	}
 }
@@ -210,7 +211,7 @@ func TestOpenClawStateFixture(t *testing.T) {
 func TestEngineInbound(t *testing.T) {
 	s, _, _ := newStore(t)
 	counters := &Counters{}
-	ch, _ := NewChannel("whatsapp", ChannelConfigForTest())
+	ch := newChannel(t, "whatsapp", ChannelConfigForTest())
 	e := &Engine{Channels: map[string]Channel{"whatsapp": ch}, Store: s, Counters: counters}
 	ctx := context.Background()
 	res, err := e.Inbound(ctx, "whatsapp", "+1 555 000 0001", ChatDirect, "")
@@ -227,7 +228,7 @@ func TestEngineInbound(t *testing.T) {
 	if _, err := e.Inbound(ctx, "nope", "+15550000001", ChatDirect, ""); !errors.Is(err, ErrUnknownChannel) {
 		t.Fatalf("unknown channel: %v", err)
 	}
-	if _, err := e.Inbound(ctx, "whatsapp", "garbage", ChatDirect, ""); !errors.Is(err, ErrBadSender) {
+	if _, err := e.Inbound(ctx, "whatsapp", "garbage", ChatDirect, ""); !errors.Is(err, sender.ErrBadSender) {
 		t.Fatalf("bad sender: %v", err)
 	}
 	for i := 2; i <= 4; i++ {

@@ -13,13 +13,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/request"
 	"gateway/trust"
 )
 
@@ -27,6 +26,9 @@ import (
 type Options struct {
 	// Upstream is the agent's base URL. Required.
 	Upstream *url.URL
+	// Outgoing builds the upstream's request (identity header names,
+	// preserveHost, the trusted-proxy header to remove).
+	Outgoing *Outgoing
 	// AllowAnyOrigin accepts any Origin on WebSocket upgrades.
 	AllowAnyOrigin bool
 	// AllowedOrigins are accepted Origins ("scheme://host[:port]",
@@ -34,7 +36,8 @@ type Options struct {
 	AllowedOrigins map[string]bool
 	// MaxBodyBytes caps request bodies; 0 means 10 MiB.
 	MaxBodyBytes int64
-	// Transport is used for upstream requests; nil means NewTransport().
+	// Transport is used for upstream requests; nil means
+	// NewLeanTransport(0).
 	Transport http.RoundTripper
 	// Logger receives upstream errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -49,6 +52,7 @@ type Options struct {
 type Proxy struct {
 	rp      *httputil.ReverseProxy
 	opts    Options
+	out     *Outgoing
 	log     *slog.Logger
 	maxBody int64
 }
@@ -80,7 +84,10 @@ func NewTransport() *http.Transport {
 
 // New builds a Proxy.
 func New(o Options) *Proxy {
-	p := &Proxy{opts: o, log: o.Logger, maxBody: o.MaxBodyBytes}
+	p := &Proxy{opts: o, out: o.Outgoing, log: o.Logger, maxBody: o.MaxBodyBytes}
+	if p.out == nil {
+		p.out = &Outgoing{PreserveHost: true}
+	}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -111,16 +118,20 @@ func New(o Options) *Proxy {
 // ServeHTTP checks the Origin of WebSocket upgrades, caps the body and
 // forwards.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if isUpgrade(r) && !p.originAllowed(r) {
-		httperr.Write(w, httperr.New(http.StatusForbidden, "origin_not_allowed",
-			"WebSocket origin not allowed; add it to gateway.allowedOrigins", nil))
-		return
+	rec := request.FromContext(r.Context())
+	ws := rec != nil && rec.Upgrade == request.UpgradeWebSocket
+	if ws {
+		if origin := r.Header.Get("Origin"); !p.originAllowed(origin, rec) {
+			httperr.Write(w, r, httperr.New(http.StatusForbidden, "origin_not_allowed",
+				"WebSocket origin "+quoteOrigin(origin)+" not allowed; add it to gateway.allowedOrigins", nil))
+			return
+		}
 	}
 	if r.ContentLength > p.maxBody {
-		httperr.Write(w, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large", nil))
+		httperr.Write(w, r, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large", nil))
 		return
 	}
-	if isUpgrade(r) {
+	if ws {
 		p.serveUpgrade(w, r)
 		return
 	}
@@ -130,19 +141,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 }
 
-func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+// quoteOrigin quotes a refused Origin for the error message, bounded.
+func quoteOrigin(o string) string {
+	if len(o) > 100 {
+		o = o[:100] + "..."
+	}
+	return strconv.Quote(o)
 }
 
 // originAllowed implements the browser check on WebSocket upgrades: no
-// Origin (a non-browser client), the gateway's own origin as the client
-// sees it, or a configured origin.
-func (p *Proxy) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if p.opts.AllowAnyOrigin {
+// Origin (a non-browser client), a configured origin, or the gateway's own
+// origin as the client addressed it. The last is what OpenClaw calls the
+// Host-header origin fallback; it is safe here only because trust has
+// already refused every Host the allowlist does not serve, so a rebinding
+// page never gets this far.
+func (p *Proxy) originAllowed(origin string, rec *request.Record) bool {
+	if origin == "" || p.opts.AllowAnyOrigin {
 		return true
 	}
 	norm, err := config.NormalizeOrigin(origin)
@@ -152,92 +166,13 @@ func (p *Proxy) originAllowed(r *http.Request) bool {
 	if p.opts.AllowedOrigins[norm] {
 		return true
 	}
-	if res, ok := trust.FromContext(r.Context()); ok {
-		self, err := config.NormalizeOrigin(res.Proto + "://" + res.Host)
-		return err == nil && norm == self
-	}
-	return false
+	return trust.SameOrigin(origin, rec.Proto, rec.Host)
 }
 
-// rewrite builds the outgoing request. httputil.ReverseProxy has already
-// removed hop-by-hop headers and, because Rewrite is set, X-Forwarded-For,
-// X-Forwarded-Host, X-Forwarded-Proto and Forwarded from Out.
+// rewrite builds the outgoing request for httputil.ReverseProxy.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.opts.Upstream)
-	h := pr.Out.Header
-	for k := range h {
-		if strings.HasPrefix(k, "X-Gateway-") {
-			delete(h, k)
-		}
-	}
-	h.Del("Forwarded")
-	h.Del("X-Real-Ip")
-	trust.Strip(h)
-	if res, ok := trust.FromContext(pr.In.Context()); ok {
-		h.Set("X-Forwarded-For", res.ForwardedFor)
-		h.Set("X-Real-Ip", res.Client.String())
-		h.Set("X-Forwarded-Proto", res.Proto)
-		h.Set("X-Forwarded-Host", res.Host)
-	}
-	if id, ok := auth.FromContext(pr.In.Context()); ok {
-		h.Set("X-Gateway-User", id.User)
-		h.Set("X-Gateway-Auth", id.Method)
-		// The gateway's credential is for the gateway: the agent never
-		// sees it.
-		switch id.Credential {
-		case "authorization":
-			h.Del("Authorization")
-		case "websocket-protocol":
-			stripProtocolToken(h)
-		}
-	}
-	// The session cookie is the gateway's whatever authenticated this
-	// request; other cookies belong to the agent and pass.
-	stripCookie(h, auth.SessionCookie)
-}
-
-// stripProtocolToken removes the bearer.<token> entry from
-// Sec-WebSocket-Protocol, keeping any real subprotocols.
-func stripProtocolToken(h http.Header) {
-	var keep []string
-	for _, line := range h.Values("Sec-WebSocket-Protocol") {
-		for v := range strings.SplitSeq(line, ",") {
-			v = strings.TrimSpace(v)
-			if v != "" && !strings.HasPrefix(v, auth.WebSocketProtocolPrefix) {
-				keep = append(keep, v)
-			}
-		}
-	}
-	h.Del("Sec-WebSocket-Protocol")
-	if len(keep) > 0 {
-		h.Set("Sec-WebSocket-Protocol", strings.Join(keep, ", "))
-	}
-}
-
-// stripCookie removes one cookie from the Cookie header(s), keeping the
-// rest byte for byte.
-func stripCookie(h http.Header, name string) {
-	lines := h.Values("Cookie")
-	if len(lines) == 0 {
-		return
-	}
-	var keep []string
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" {
-				continue
-			}
-			if k, _, _ := strings.Cut(p, "="); strings.TrimSpace(k) == name {
-				continue
-			}
-			keep = append(keep, p)
-		}
-	}
-	h.Del("Cookie")
-	if len(keep) > 0 {
-		h.Set("Cookie", strings.Join(keep, "; "))
-	}
+	p.out.Build(pr.In, pr.Out)
 }
 
 // errorHandler answers upstream failures with JSON that names no internals.
@@ -245,7 +180,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		httperr.Write(w, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",
+		httperr.Write(w, r, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",
 			"request body too large (limit "+strconv.FormatInt(mbe.Limit, 10)+" bytes)", err))
 		return
 	case errors.Is(err, context.Canceled):
@@ -258,7 +193,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 		slog.String("path", r.URL.Path), slog.String("err", err.Error()))
-	httperr.Write(w, httperr.New(http.StatusBadGateway, "bad_gateway", "upstream unavailable", err))
+	httperr.Write(w, r, httperr.New(http.StatusBadGateway, "bad_gateway", "upstream unavailable", err))
 }
 
 // copyBufs backs bufferPool.

@@ -3,42 +3,25 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/textproto"
+	"net/url"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// hopHeaders are removed before forwarding (RFC 9110 section 7.6.1), as
-// httputil.ReverseProxy does; Connection and Upgrade are then set again for
-// the upgrade itself.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-func removeHopHeaders(h http.Header) {
-	for _, f := range h.Values("Connection") {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
-	}
-}
-
 // serveUpgrade proxies a WebSocket upgrade itself instead of through
 // httputil.ReverseProxy, to hold idle connections cheaply: after the
 // handshake the handler returns (releasing the request and net/http's
-// per-connection buffers) and two small goroutines join the TCP
-// connections, borrowing a buffer only while bytes are in flight (see
-// pump). The outgoing request gets exactly the same Rewrite as every other
+// per-connection buffers) and two small goroutines join the connections,
+// borrowing a buffer only while bytes are in flight (see pump). The
+// outgoing request is built by the same Outgoing.Build as every other
 // proxied request, and the 101 is checked as httputil.ReverseProxy checks
 // it.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
@@ -47,35 +30,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	out.Body = http.NoBody
 	out.ContentLength = 0
 	out.RequestURI = ""
-	removeHopHeaders(out.Header)
-	// As httputil.ReverseProxy does before calling Rewrite.
-	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		out.Header.Del(k)
-	}
 	p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
-	out.Header.Set("Connection", "Upgrade")
-	out.Header.Set("Upgrade", r.Header.Get("Upgrade"))
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "")
 	}
-
-	addr := out.URL.Host
-	if out.URL.Port() == "" {
-		addr = net.JoinHostPort(out.URL.Hostname(), "80")
-	}
-	if out.URL.Scheme != "http" {
-		// TLS upstreams keep the standard path, which holds the
-		// connection inside ServeHTTP.
-		if p.opts.OnTunnel != nil {
-			p.opts.OnTunnel(1)
-			defer p.opts.OnTunnel(-1)
-		}
-		p.rp.ServeHTTP(w, r)
-		return
-	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	up, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(dctx, "tcp", addr)
-	cancel()
+	up, err := p.dialUpstream(ctx, out.URL)
 	if err != nil {
 		p.errorHandler(w, r, err)
 		return
@@ -117,10 +76,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, p.maxBody))
 		return
 	}
-	if !strings.EqualFold(switchedTo, r.Header.Get("Upgrade")) {
-		p.errorHandler(w, r, fmt.Errorf("upstream switched to protocol %q when %q was requested", switchedTo, r.Header.Get("Upgrade")))
+	if !strings.EqualFold(switchedTo, "websocket") {
+		p.errorHandler(w, r, fmt.Errorf("upstream switched to protocol %q when websocket was requested", switchedTo))
 		return
 	}
+	answerSubprotocol(r, resp.Header)
 	client, cbuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		p.errorHandler(w, r, err)
@@ -129,7 +89,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	_ = up.SetDeadline(time.Time{})
 	// The 101 goes straight to the client connection.
 	resp.Header.Set("Connection", "Upgrade")
-	resp.Header.Set("Upgrade", r.Header.Get("Upgrade"))
+	resp.Header.Set("Upgrade", "websocket")
 	hw := bufio.NewWriterSize(client, 1024)
 	_, _ = io.WriteString(hw, "HTTP/1.1 101 Switching Protocols\r\n")
 	_ = resp.Header.Write(hw)
@@ -162,6 +122,26 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			p.opts.OnTunnel(-1)
 		}
 	}()
+}
+
+// dialUpstream connects to the upstream of u, over TLS for https.
+func (p *Proxy) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error) {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	if u.Scheme != "https" {
+		return d.DialContext(dctx, "tcp", addr)
+	}
+	td := &tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}}
+	return td.DialContext(dctx, "tcp", addr)
 }
 
 // tunnel copies both ways until either side ends, then closes both.

@@ -37,7 +37,7 @@ func rawUpstream(t *testing.T, response string) *url.URL {
 
 func upgradeThrough(t *testing.T, up *url.URL) *http.Response {
 	p := New(Options{Upstream: up})
-	gw := httptest.NewServer(p)
+	gw := httptest.NewServer(withRecord(p, nil))
 	defer gw.Close()
 	req, _ := http.NewRequest("GET", gw.URL+"/ws", nil)
 	req.Header.Set("Connection", "Upgrade")

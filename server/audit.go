@@ -28,11 +28,11 @@ func (h auditRoutes) audit(w http.ResponseWriter, r *http.Request) {
 	report := audit.Run(snap, time.Now())
 	if d := r.URL.Query().Get("deep"); d == "1" || d == "true" {
 		if h.selfURL == "" {
-			httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "deep_unavailable", "the listener address is not known yet", nil))
+			httperr.Write(w, r, httperr.New(http.StatusServiceUnavailable, "deep_unavailable", "the listener address is not known yet", nil))
 			return
 		}
 		if !deepRunning.CompareAndSwap(false, true) {
-			httperr.Write(w, httperr.New(http.StatusTooManyRequests, "busy", "a deep audit is already running", nil))
+			httperr.Write(w, r, httperr.New(http.StatusTooManyRequests, "busy", "a deep audit is already running", nil))
 			return
 		}
 		defer deepRunning.Store(false)
@@ -48,5 +48,5 @@ func (h auditRoutes) audit(w http.ResponseWriter, r *http.Request) {
 		report.Findings = append(report.Findings, findings...)
 		report.Finalize(h.cfg.Audit.Suppress)
 	}
-	httperr.WriteJSON(w, http.StatusOK, report)
+	writeJSON(w, http.StatusOK, report)
 }

@@ -9,7 +9,7 @@ import (
 
 	"gateway/auth"
 	"gateway/httperr"
-	"gateway/trust"
+	"gateway/request"
 )
 
 type authRoutes struct {
@@ -18,6 +18,7 @@ type authRoutes struct {
 
 type loginRequest struct {
 	Password *string `json:"password"`
+	Token    *string `json:"token"`
 }
 
 type loginResponse struct {
@@ -25,54 +26,73 @@ type loginResponse struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// login opens a session for the password (password mode) or the shared
+// token (token mode), answering JSON with the session token and setting the
+// session cookie.
 func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
-	if req.Password == nil || *req.Password == "" {
-		httperr.Write(w, httperr.New(http.StatusBadRequest, "bad_request", "password is required", nil))
+	secret := req.Password
+	if h.a.Mode() == auth.ModeToken {
+		secret = req.Token
+	}
+	if secret == nil || *secret == "" {
+		httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_request", "password (or token, in token mode) is required", nil))
 		return
 	}
-	tok, exp, err := h.a.Login(r.Context(), r, *req.Password)
+	tok, exp, err := h.a.Login(r.Context(), r, *secret)
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
-	res, _ := trust.FromContext(r.Context())
-	http.SetCookie(w, &http.Cookie{
-		Name: auth.SessionCookie, Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		// Secure follows what the client used, as resolved through
-		// trusted proxies: a TLS-terminating proxy makes it https.
-		Secure: res != nil && res.Proto == "https",
-	})
-	httperr.WriteJSON(w, http.StatusOK, loginResponse{Token: tok, ExpiresAt: exp})
+	setSessionCookie(w, r, tok, exp)
+	writeJSON(w, http.StatusOK, loginResponse{Token: tok, ExpiresAt: exp})
 }
 
+// setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax (so the
+// first navigation from a bookmark or another site's link carries it, while
+// cross-site posts do not), and behind https Secure with the __Host- prefix.
+// The scheme is the one resolved through trusted proxies: a TLS-terminating
+// proxy makes it https.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {
+	proto := request.FromContext(r.Context()).Proto
+	http.SetCookie(w, &http.Cookie{
+		Name: auth.CookieName(proto), Value: tok, Path: "/", Expires: exp,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: proto == "https",
+	})
+}
+
+// clearSessionCookie tells the browser to drop the session cookie.
+func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	proto := request.FromContext(r.Context()).Proto
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName(proto), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: proto == "https"})
+}
+
+// logout ends what authenticated the request: the session, or the device
+// token (revoked until it expires).
 func (h authRoutes) logout(w http.ResponseWriter, r *http.Request) {
-	id, _ := auth.FromContext(r.Context())
-	switch {
-	case id.Method == "password":
-		tok, _ := auth.BearerToken(r)
-		if tok == "" {
-			if c, err := r.Cookie(auth.SessionCookie); err == nil {
-				tok = c.Value
-			}
-		}
-		if err := h.a.Deps().Sessions.Revoke(tok); err != nil {
-			httperr.Write(w, err)
-			return
-		}
-	case id.Method == "device":
-		if err := h.a.Deps().Devices.RevokeToken(r.Context(), id.TokenID, time.Now().Add(30*24*time.Hour)); err != nil {
-			httperr.Write(w, err)
-			return
-		}
+	if err := h.endCredential(r); err != nil {
+		httperr.Write(w, r, err)
+		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
+	clearSessionCookie(w, r)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
+}
+
+func (h authRoutes) endCredential(r *http.Request) error {
+	id := auth.IdentityOf(r)
+	st := h.a.Stores()
+	switch {
+	case id.SessionID != "":
+		return st.Sessions.RevokeID(id.SessionID, h.a.Sessions())
+	case id.Method == auth.MethodDevice:
+		return st.Devices.RevokeToken(r.Context(), id.TokenID, time.Now().Add(30*24*time.Hour))
+	}
+	return nil
 }
 
 type challengeResponse struct {
@@ -83,28 +103,28 @@ type challengeResponse struct {
 func (h authRoutes) challenge(w http.ResponseWriter, r *http.Request) {
 	nonce, exp, err := h.a.Challenge(r)
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
-	httperr.WriteJSON(w, http.StatusOK, challengeResponse{Nonce: nonce, ExpiresAt: exp})
+	writeJSON(w, http.StatusOK, challengeResponse{Nonce: nonce, ExpiresAt: exp})
 }
 
 func (h authRoutes) connect(w http.ResponseWriter, r *http.Request) {
 	var req auth.ConnectRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	res, err := h.a.Connect(r.Context(), r, req)
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	status := http.StatusOK
 	if res.Status == "pending" {
 		status = http.StatusAccepted
 	}
-	httperr.WriteJSON(w, status, res)
+	writeJSON(w, status, res)
 }
 
 // Admin device actions: the same operations as `gateway devices`.
@@ -114,29 +134,46 @@ type devicesList struct {
 	Paired  []auth.PairedDevice   `json:"paired"`
 }
 
-func (h authRoutes) listDevices(w http.ResponseWriter, _ *http.Request) {
-	d := h.a.Deps().Devices
+func unreadable(err error) error {
+	return httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
+}
+
+func (h authRoutes) listDevices(w http.ResponseWriter, r *http.Request) {
+	d := h.a.Stores().Devices
 	pending, err := d.Pending()
 	if err != nil {
-		httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err))
+		httperr.Write(w, r, unreadable(err))
 		return
 	}
 	paired, err := d.Paired()
 	if err != nil {
-		httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err))
+		httperr.Write(w, r, unreadable(err))
 		return
 	}
 	if pending == nil {
 		pending = []auth.PendingRequest{}
 	}
-	httperr.WriteJSON(w, http.StatusOK, devicesList{Pending: pending, Paired: paired})
+	writeJSON(w, http.StatusOK, devicesList{Pending: pending, Paired: paired})
 }
 
-type deviceAction struct {
+// deviceActionRequest is the body of the /admin/devices actions.
+type deviceActionRequest struct {
 	RequestID string `json:"requestId"`
-	Latest    bool   `json:"latest"`
-	DeviceID  string `json:"deviceId"`
+	// Latest approves the only pending request; refused when several wait.
+	Latest bool `json:"latest"`
+	// Role confirms the role to grant; required to grant admin.
+	Role     string `json:"role"`
+	DeviceID string `json:"deviceId"`
 }
+
+// deviceAction is one of the owner's device operations.
+type deviceAction int
+
+const (
+	approveDevice deviceAction = iota
+	rejectDevice
+	revokeDevice
+)
 
 func deviceErr(err error) error {
 	switch {
@@ -144,54 +181,74 @@ func deviceErr(err error) error {
 		return httperr.New(http.StatusNotFound, "not_found", "no such pending request (expired?)", err)
 	case errors.Is(err, auth.ErrNoDevice):
 		return httperr.New(http.StatusNotFound, "not_found", "no such paired device", err)
+	case errors.Is(err, auth.ErrAdminNotConfirmed):
+		return httperr.New(http.StatusConflict, "role_confirmation_required",
+			"the request asks for the admin role; approve it with \"role\":\"admin\" to confirm, or with another role", err)
+	case errors.Is(err, auth.ErrBadRole):
+		return httperr.New(http.StatusBadRequest, "bad_request", "role must be operator, node or admin", err)
 	}
 	return err
 }
 
-func (h authRoutes) deviceAction(action string) http.HandlerFunc {
+// ambiguousBody answers approve-latest when several requests wait: the
+// owner must pick one by id, so a flood cannot decide what "latest" is.
+type ambiguousBody struct {
+	httperr.Body
+	Pending []auth.PendingRequest `json:"pending"`
+}
+
+func (h authRoutes) device(action deviceAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req deviceAction
+		var req deviceActionRequest
 		if err := decodeJSON(w, r, &req); err != nil {
-			httperr.Write(w, err)
+			httperr.Write(w, r, err)
 			return
 		}
-		d := h.a.Deps().Devices
-		id, _ := auth.FromContext(r.Context())
-		var err error
-		var out any = map[string]string{"status": action + "d"}
-		switch action {
-		case "approve":
-			if req.RequestID == "" && !req.Latest {
-				err = httperr.New(http.StatusBadRequest, "bad_request", "requestId or latest is required", nil)
-				break
-			}
-			var dev auth.PairedDevice
-			dev, err = d.Approve(r.Context(), req.RequestID, req.Latest, "admin:"+id.User)
-			out = dev
-		case "reject":
-			if req.RequestID == "" {
-				err = httperr.New(http.StatusBadRequest, "bad_request", "requestId is required", nil)
-				break
-			}
-			err = d.Reject(r.Context(), req.RequestID)
-		case "revoke":
-			if req.DeviceID == "" {
-				err = httperr.New(http.StatusBadRequest, "bad_request", "deviceId is required", nil)
-				break
-			}
-			err = d.Revoke(r.Context(), req.DeviceID)
+		out, err := h.doDevice(r, action, req)
+		var amb *auth.AmbiguousError
+		if errors.As(err, &amb) {
+			request.FromContext(r.Context()).Cause = err
+			writeJSON(w, http.StatusConflict, ambiguousBody{Body: httperr.Body{Error: amb.Error(), Code: "ambiguous_latest"}, Pending: amb.Pending})
+			return
 		}
 		if err != nil {
-			httperr.Write(w, deviceErr(err))
+			httperr.Write(w, r, deviceErr(err))
 			return
 		}
-		httperr.WriteJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (h authRoutes) doDevice(r *http.Request, action deviceAction, req deviceActionRequest) (any, error) {
+	d := h.a.Stores().Devices
+	by := "admin:" + auth.IdentityOf(r).User
+	switch action {
+	case approveDevice:
+		switch {
+		case req.RequestID != "" && req.Latest:
+			return nil, httperr.New(http.StatusBadRequest, "bad_request", "give requestId or latest, not both", nil)
+		case req.Latest:
+			return d.ApproveOnly(r.Context(), req.Role, by)
+		case req.RequestID != "":
+			return d.Approve(r.Context(), req.RequestID, req.Role, by)
+		}
+		return nil, httperr.New(http.StatusBadRequest, "bad_request", "requestId or latest is required", nil)
+	case rejectDevice:
+		if req.RequestID == "" {
+			return nil, httperr.New(http.StatusBadRequest, "bad_request", "requestId is required", nil)
+		}
+		return map[string]string{"status": "rejected"}, d.Reject(r.Context(), req.RequestID)
+	default:
+		if req.DeviceID == "" {
+			return nil, httperr.New(http.StatusBadRequest, "bad_request", "deviceId is required", nil)
+		}
+		return map[string]string{"status": "revoked"}, d.Revoke(r.Context(), req.DeviceID)
 	}
 }
 
 func (h authRoutes) mountAdminDevices(r chi.Router) {
 	r.Get("/devices", h.listDevices)
-	r.Post("/devices/approve", h.deviceAction("approve"))
-	r.Post("/devices/reject", h.deviceAction("reject"))
-	r.Post("/devices/revoke", h.deviceAction("revoke"))
+	r.Post("/devices/approve", h.device(approveDevice))
+	r.Post("/devices/reject", h.device(rejectDevice))
+	r.Post("/devices/revoke", h.device(revokeDevice))
 }

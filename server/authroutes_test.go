@@ -59,7 +59,7 @@ func TestPasswordLoginEndpoint(t *testing.T) {
 		t.Fatalf("cookies = %v", cookies)
 	}
 	c := cookies[0]
-	if c.Name != "gateway_session" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || !c.Secure || c.Path != "/" || c.Value != lr.Token {
+	if c.Name != "__Host-gateway_session" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || !c.Secure || c.Path != "/" || c.Value != lr.Token {
 		t.Fatalf("cookie = %+v", c)
 	}
 	// Plain http login: no Secure flag.
@@ -84,11 +84,11 @@ func TestPasswordLoginEndpoint(t *testing.T) {
 	_, body = f.do(t, "POST", "/auth/login", jsonH, strings.NewReader(`{"password":"a-long-enough-password"}`))
 	_ = json.Unmarshal(body, &lr)
 	f.do(t, "GET", "/x", map[string]string{"Authorization": "Bearer " + lr.Token}, nil)
-	if got := f.upstream.lastHeader(); got.Get("Authorization") != "" || got.Get("X-Gateway-Auth") != "password" {
+	if got := f.upstream.lastHeader(); got.Get("Authorization") != "" || got.Get("X-Gateway-Auth") != "session" {
 		t.Fatalf("upstream headers: %v", got)
 	}
 	f.do(t, "GET", "/x", map[string]string{"Cookie": "theme=dark; gateway_session=" + lr.Token}, nil)
-	if got := f.upstream.lastHeader(); got.Get("Cookie") != "theme=dark" || got.Get("X-Gateway-Auth") != "password" {
+	if got := f.upstream.lastHeader(); got.Get("Cookie") != "theme=dark" || got.Get("X-Gateway-Auth") != "session" {
 		t.Fatalf("upstream cookie: %q", got.Get("Cookie"))
 	}
 }

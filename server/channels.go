@@ -18,12 +18,14 @@ import (
 	"gateway/config"
 	"gateway/httperr"
 	"gateway/policy"
-	"gateway/trust"
+	"gateway/proxy"
+	"gateway/sender"
 )
 
 type channelRoutes struct {
 	engine   *policy.Engine
 	upstream *url.URL
+	out      *proxy.Outgoing
 	client   *http.Client
 	log      *slog.Logger
 	redact   bool
@@ -71,12 +73,12 @@ func storeErr(err error) error {
 func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.channelParam(r)
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	var req inboundRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	if req.ChatType == "" {
@@ -91,25 +93,24 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 		err = httperr.New(http.StatusBadRequest, "bad_request", "groupId is required for group messages", nil)
 	}
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	res, err := h.engine.Inbound(r.Context(), ch, req.From, req.ChatType, strings.TrimSpace(req.GroupID))
 	if err != nil {
-		if errors.Is(err, policy.ErrBadSender) {
-			httperr.Write(w, httperr.New(http.StatusBadRequest, "bad_sender", "from cannot be normalised for this channel", err))
+		if errors.Is(err, sender.ErrBadSender) {
+			httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_sender", "from cannot be normalised for this channel", err))
 			return
 		}
-		h.log.Error("policy store unreadable; refusing", slog.String("channel", ch), slog.String("err", err.Error()))
-		httperr.Write(w, storeErr(err))
+		httperr.Write(w, r, storeErr(err))
 		return
 	}
-	sender := policy.Mask(res.From)
+	from := sender.Mask(res.From)
 	if !h.redact {
-		sender = res.From
+		from = res.From
 	}
 	attrs := []any{slog.String("channel", ch), slog.String("action", string(res.Action)), slog.String("reason", res.Reason),
-		slog.String("from", sender), slog.String("chatType", req.ChatType)}
+		slog.String("from", from), slog.String("chatType", req.ChatType)}
 	if !h.redact {
 		attrs = append(attrs, slog.String("text", req.Text))
 	}
@@ -119,59 +120,52 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 	switch res.Action {
 	case policy.Pairing:
 		out.PairingCode = res.Code
-		httperr.WriteJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
 		return
 	case policy.Drop:
-		httperr.WriteJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	status, err := h.deliver(r, ch, inboundRequest{From: res.From, ChatType: req.ChatType, GroupID: req.GroupID, Text: req.Text})
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	out.UpstreamStatus = status
 	if status >= 500 {
-		httperr.WriteJSON(w, http.StatusBadGateway, struct {
+		writeJSON(w, http.StatusBadGateway, struct {
 			inboundResponse
 			Error string `json:"error"`
 			Code  string `json:"code"`
 		}{out, "upstream failed to accept the message", "upstream_error"})
 		return
 	}
-	httperr.WriteJSON(w, status, out)
+	writeJSON(w, status, out)
 }
 
-// deliver posts the message to {upstream}/channels/{channel}/inbound with
-// the same identity and forwarding headers the proxy sets.
+// deliver posts the message to {upstream}/channels/{channel}/inbound. The
+// outgoing request is the connector's, rebuilt by the same Outgoing.Build as
+// every proxied request, so a delivery carries exactly the identity and
+// forwarding headers a proxied request would.
 func (h channelRoutes) deliver(r *http.Request, ch string, msg inboundRequest) (int, error) {
 	if h.upstream == nil {
 		return 0, httperr.New(http.StatusBadGateway, "no_upstream", "no upstream configured to deliver to", nil)
 	}
 	body, _ := json.Marshal(msg)
-	u := *h.upstream
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/channels/" + ch + "/inbound"
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	out, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
+	out := r.Clone(ctx)
+	u := *h.upstream
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/channels/" + ch + "/inbound"
+	u.RawPath = ""
+	out.URL, out.RequestURI = &u, ""
+	out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	out.GetBody = nil
+	h.out.Build(r, out)
 	out.Header.Set("Content-Type", "application/json")
-	if res, ok := trust.FromContext(r.Context()); ok {
-		out.Header.Set("X-Forwarded-For", res.ForwardedFor)
-		out.Header.Set("X-Real-Ip", res.Client.String())
-		out.Header.Set("X-Forwarded-Proto", res.Proto)
-		out.Header.Set("X-Forwarded-Host", res.Host)
-	}
-	if id, ok := auth.FromContext(r.Context()); ok {
-		out.Header.Set("X-Gateway-User", id.User)
-		out.Header.Set("X-Gateway-Auth", id.Method)
-	}
 	out.Header.Set("X-Gateway-Channel", ch)
 	resp, err := h.client.Do(out)
 	if err != nil {
-		h.log.Warn("channel delivery failed", slog.String("channel", ch), slog.String("err", err.Error()))
 		return 0, httperr.New(http.StatusBadGateway, "bad_gateway", "upstream unavailable", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -188,56 +182,56 @@ type codeRequest struct {
 func (h channelRoutes) listPairing(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.channelParam(r)
 	if err != nil {
-		httperr.Write(w, err)
+		httperr.Write(w, r, err)
 		return
 	}
 	p, err := h.engine.Store.Pending(ch)
 	if err != nil {
-		httperr.Write(w, storeErr(err))
+		httperr.Write(w, r, storeErr(err))
 		return
 	}
 	allow, err := h.engine.Store.AllowFrom(ch)
 	if err != nil {
-		httperr.Write(w, storeErr(err))
+		httperr.Write(w, r, storeErr(err))
 		return
 	}
 	if allow == nil {
 		allow = []string{}
 	}
-	httperr.WriteJSON(w, http.StatusOK, map[string]any{"channel": ch, "pending": p, "allowFrom": allow})
+	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "pending": p, "allowFrom": allow})
 }
 
 func (h channelRoutes) pairingAction(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ch, err := h.channelParam(r)
 		if err != nil {
-			httperr.Write(w, err)
+			httperr.Write(w, r, err)
 			return
 		}
 		var req codeRequest
 		if err := decodeJSON(w, r, &req); err != nil {
-			httperr.Write(w, err)
+			httperr.Write(w, r, err)
 			return
 		}
 		if strings.TrimSpace(req.Code) == "" {
-			httperr.Write(w, httperr.New(http.StatusBadRequest, "bad_request", "code is required", nil))
+			httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_request", "code is required", nil))
 			return
 		}
 		if !approve {
 			if err := h.engine.Store.Reject(r.Context(), ch, req.Code); err != nil {
-				httperr.Write(w, storeErr(err))
+				httperr.Write(w, r, storeErr(err))
 				return
 			}
-			httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "rejected"})
+			writeJSON(w, http.StatusOK, map[string]string{"status": "rejected"})
 			return
 		}
-		sender, err := h.engine.Store.Approve(r.Context(), ch, req.Code)
+		from, err := h.engine.Store.Approve(r.Context(), ch, req.Code)
 		if err != nil {
-			httperr.Write(w, storeErr(err))
+			httperr.Write(w, r, storeErr(err))
 			return
 		}
-		h.log.Info("pairing approved", slog.String("channel", ch), slog.String("from", policy.Mask(sender)))
-		httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "approved", "from": sender})
+		h.log.Info("pairing approved", slog.String("channel", ch), slog.String("from", sender.Mask(from)))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "approved", "from": from})
 	}
 }
 

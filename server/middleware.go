@@ -2,38 +2,24 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"gateway/auth"
 	"gateway/httperr"
 	"gateway/metrics"
-	"gateway/trust"
+	"gateway/request"
 )
-
-// access is the per-request record the access log writes; middlewares later
-// in the chain fill it in through the context.
-type access struct {
-	id     string
-	user   string
-	method string
-}
-
-type accessKey struct{}
-
-func accessFrom(ctx context.Context) *access {
-	a, _ := ctx.Value(accessKey{}).(*access)
-	return a
-}
 
 // idPrefix makes request ids unique across restarts; the counter makes
 // them unique within a process without a random read per request.
@@ -42,18 +28,40 @@ var (
 	idCounter atomic.Uint64
 )
 
-// requestID gives every request a fresh id. A client-sent X-Request-Id is
-// not reused: it would let a client forge log correlation. It also
-// installs the context slots that trust and auth fill later, so the
-// request is copied once here instead of once per middleware.
-func requestID(next http.Handler) http.Handler {
+// newRecord starts the request's one record: a fresh id (a client-sent
+// X-Request-Id is not reused: it would let a client forge log
+// correlation), the request's shape (upgrade kind, browser navigation) and
+// its route class. Trust and auth fill in the rest. The request is copied
+// once here, not once per middleware.
+func newRecord(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := &access{id: idPrefix + strconv.FormatUint(idCounter.Add(1), 16)}
-		w.Header()["X-Request-Id"] = []string{a.id}
-		ctx := context.WithValue(r.Context(), accessKey{}, a)
-		ctx = auth.WithSlot(trust.WithSlot(ctx))
+		ctx, rec := request.NewContext(r.Context())
+		rec.ID = idPrefix + strconv.FormatUint(idCounter.Add(1), 16)
+		rec.Upgrade = request.UpgradeOf(r)
+		rec.Navigation = request.IsNavigation(r)
+		rec.Route = routeClass(r.URL.Path, rec.Upgrade)
+		w.Header()["X-Request-Id"] = []string{rec.ID}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// routeClass labels a request for metrics without exposing its path.
+func routeClass(path string, up request.Upgrade) string {
+	switch {
+	case path == "/healthz" || path == "/readyz":
+		return metrics.RouteHealth
+	case path == "/metrics":
+		return metrics.RouteMetrics
+	case strings.HasPrefix(path, "/auth/"):
+		return metrics.RouteAuth
+	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+		return metrics.RouteAdmin
+	case strings.HasPrefix(path, "/channels/"):
+		return metrics.RouteChannels
+	case up == request.UpgradeWebSocket:
+		return metrics.RouteWS
+	}
+	return metrics.RouteProxy
 }
 
 // recoverer turns a panic into a logged stack and a 500 JSON with no
@@ -67,7 +75,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 						panic(v)
 					}
 					log.Error("panic", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-					httperr.Write(w, errors.New("panic"))
+					httperr.Write(w, r, fmt.Errorf("panic: %v", v))
 				}
 			}()
 			next.ServeHTTP(w, r)
@@ -118,38 +126,56 @@ func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one structured record per request. Only the path is
-// logged, never the query (it may carry secrets) and never a header value.
+// accessLog writes the request's one access record when it is done:
+// refusals included (trust's too, since this runs before trust), with the
+// status, the public code and the cause. Only the path is logged, never the
+// query (it may carry secrets) and never a header value.
 func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
-			route := metrics.Route(r)
 			next.ServeHTTP(sw, r)
-			m.Request(route, sw.status, time.Since(start))
-			attrs := []slog.Attr{
+			dur := time.Since(start)
+			if sw.status == 0 {
+				sw.status = http.StatusOK // net/http's answer to a handler that wrote nothing
+			}
+			rec := request.FromContext(r.Context())
+			m.Request(rec.Route, sw.status, dur)
+			attrs := make([]slog.Attr, 0, 16)
+			attrs = append(attrs,
+				slog.String("id", rec.ID),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status),
-				slog.Duration("dur", time.Since(start)), // nanoseconds in JSON, no formatting cost
+				slog.Duration("dur", dur), // nanoseconds in JSON, no formatting cost
 				slog.Int64("bytes", sw.bytes),
+				slog.String("route", rec.Route),
+			)
+			if rec.Peer.IsValid() {
+				attrs = append(attrs, slog.String("peer", rec.Peer.String()), slog.String("client", rec.Client.String()),
+					slog.Bool("viaProxy", rec.ViaProxy), slog.Bool("local", rec.Local))
 			}
-			if res, ok := trust.FromContext(r.Context()); ok {
-				attrs = append(attrs, slog.String("peer", res.Peer.String()), slog.String("client", res.Client.String()),
-					slog.Bool("viaProxy", res.ViaProxy))
+			if id := rec.Identity; id != nil {
+				attrs = append(attrs, slog.String("user", id.User), slog.String("auth", id.Method))
 			}
-			if a := accessFrom(r.Context()); a != nil {
-				attrs = append(attrs, slog.String("id", a.id), slog.String("user", a.user), slog.String("auth", a.method))
+			level := slog.LevelInfo
+			if rec.Cause != nil {
+				level = slog.LevelWarn
+				he := httperr.Public(rec.Cause)
+				attrs = append(attrs, slog.String("code", he.Code), slog.String("cause", rec.Cause.Error()))
+				if he.Status >= 500 {
+					level = slog.LevelError
+				}
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			log.LogAttrs(r.Context(), level, "request", attrs...)
 		})
 	}
 }
 
-// noteAuth copies the auth outcome into the access record.
-func noteAuth(log *slog.Logger, m *metrics.Metrics) func(*http.Request, *auth.Identity, error) {
-	return func(r *http.Request, id *auth.Identity, err error) {
+// noteAuth counts authentication outcomes.
+func noteAuth(m *metrics.Metrics) func(*http.Request, *request.Identity, error) {
+	return func(r *http.Request, id *request.Identity, err error) {
 		switch {
 		case id != nil:
 			m.Auth(id.Method, "success")
@@ -160,28 +186,15 @@ func noteAuth(log *slog.Logger, m *metrics.Metrics) func(*http.Request, *auth.Id
 		default:
 			m.Auth("any", "missing")
 		}
-		a := accessFrom(r.Context())
-		if a == nil {
-			return
-		}
-		if id != nil {
-			a.user, a.method = id.User, id.Method
-			return
-		}
-		a.method = "failed"
-		if errors.Is(err, auth.ErrBadCredentials) {
-			attrs := []slog.Attr{slog.String("id", a.id), slog.String("reason", "wrong credentials")}
-			if res, ok := trust.FromContext(r.Context()); ok {
-				attrs = append(attrs, slog.String("client", res.Client.String()), slog.String("peer", res.Peer.String()))
-			}
-			log.LogAttrs(r.Context(), slog.LevelWarn, "auth failed", attrs...)
-		}
 	}
 }
 
 // bodyDeadline bounds how long a client may take to send its request body,
-// so a slow sender cannot hold a connection forever. WebSocket upgrades are
-// exempt: their connection outlives the request and is governed by the peers.
+// so a slow sender cannot hold a connection forever. Only a WebSocket
+// handshake, as decided once in the request record, is exempt: its
+// connection outlives the request and is governed by the peers. A request
+// with any other Upgrade header is an ordinary request and gets the
+// deadline.
 func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +202,7 @@ func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 			// (headers are bounded by ReadHeaderTimeout); skipping the
 			// rest saves a deadline update per request.
 			hasBody := r.ContentLength != 0 || len(r.TransferEncoding) > 0
-			if hasBody && r.Header.Get("Upgrade") == "" {
+			if hasBody && request.FromContext(r.Context()).Upgrade != request.UpgradeWebSocket {
 				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 			}
 			next.ServeHTTP(w, r)

@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -19,9 +18,10 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
-	"gateway/metrics"
+
 	"gateway/policy"
 	"gateway/proxy"
+	"gateway/request"
 	"gateway/trust"
 )
 
@@ -32,20 +32,12 @@ type Options struct {
 	// Token is the shared token in token mode (from config, env or the
 	// state dir).
 	Token string
-	// Auth is the authentication state shared across reloads. Required.
-	Auth *auth.Deps
-	// Pairing is the channel pairing store. Required.
-	Pairing *policy.Store
-	// PolicyCounters counts policy decisions across reloads; nil: a fresh one.
-	PolicyCounters *policy.Counters
-	// Logger receives access and error logs; nil means slog.Default().
+	// Shared is the state that outlives a reload. Required.
+	Shared *Shared
+	// Logger receives the access records; nil means slog.Default().
 	Logger *slog.Logger
-	// StateDir is the state directory (for /admin/audit).
-	StateDir string
 	// SelfURL is where this gateway listens (for /admin/audit?deep=1).
 	SelfURL string
-	// Metrics records Prometheus metrics; nil disables them.
-	Metrics *metrics.Metrics
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
 	UpstreamTransport http.RoundTripper
 }
@@ -53,94 +45,80 @@ type Options struct {
 // BodyReadTimeout bounds how long a client may take to send a request body.
 const BodyReadTimeout = 2 * time.Minute
 
-// NewHandler builds the gateway's HTTP handler for one configuration.
+// NewHandler builds the gateway's HTTP handler for one configuration. It
+// has no side effect on Shared: a configuration that fails here, or is built
+// and then discarded, changes nothing that is running.
 func NewHandler(o Options) (http.Handler, error) {
 	cfg := o.Config
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	authn, err := auth.NewAuthenticator(auth.Options{Config: cfg, Token: o.Token, Deps: o.Auth})
+	if o.Shared == nil {
+		return nil, errors.New("server: no shared state")
+	}
+	authn, err := auth.NewAuthenticator(authOptions(cfg, o.Token, o.Shared.Auth))
 	if err != nil {
 		return nil, err
 	}
-	rv := trust.New(trust.Options{
-		TrustedProxies:      cfg.Typed.TrustedProxies,
-		AllowRealIPFallback: cfg.Gateway.AllowRealIPFallback,
-		PreferForwarded:     cfg.Gateway.PreferForwarded,
-	})
-	channels, err := policy.Channels(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	if o.Pairing == nil {
-		return nil, errors.New("server: no pairing store")
-	}
-	counters := o.PolicyCounters
-	if counters == nil {
-		counters = &policy.Counters{}
-	}
+	rv := trust.New(trustOptions(cfg))
+	out := outgoing(cfg)
+	m := o.Shared.Metrics
 	// One upstream connection pool, timed, for proxied requests and
 	// channel deliveries alike.
-	transport := o.Metrics.Transport(upstreamTransport(o.UpstreamTransport))
+	transport := m.Transport(upstreamTransport(o.UpstreamTransport))
 	cr := channelRoutes{
-		engine:   &policy.Engine{Channels: channels, Store: o.Pairing, Counters: counters},
+		engine:   &policy.Engine{Channels: policy.Channels(cfg), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
+		out:      out,
 		client:   &http.Client{Transport: transport},
 		log:      log,
 		redact:   cfg.Logging.RedactSensitive != "off",
 	}
-	var upstream http.Handler
+	var upstream http.Handler = http.HandlerFunc(statusPage)
 	if cfg.Typed.Upstream != nil {
 		upstream = proxy.New(proxy.Options{
 			Upstream:       cfg.Typed.Upstream,
+			Outgoing:       out,
 			AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
 			AllowedOrigins: cfg.Typed.AllowedOrigins,
 			MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
 			Transport:      transport,
 			Logger:         log,
-			OnError:        func(error) { o.Metrics.UpstreamError() },
-			OnTunnel:       func(d int) { o.Metrics.WebSocket(float64(d)) },
+			OnError:        func(error) { m.UpstreamError() },
+			OnTunnel:       func(d int) { m.WebSocket(float64(d)) },
 		})
-	} else {
-		upstream = http.HandlerFunc(statusPage)
 	}
 
 	r := chi.NewRouter()
-	notFound := func(w http.ResponseWriter, _ *http.Request) {
-		httperr.Write(w, httperr.New(http.StatusNotFound, "not_found", "not found", nil))
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, r, httperr.New(http.StatusNotFound, "not_found", "not found", nil))
 	}
-	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		httperr.Write(w, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
 	})
 	// The order is the security argument:
-	//  1. requestID: every later log line and error can name the request.
-	//  2. recoverer: a panic below is contained and logged.
-	//  3. trust: the client address, scheme and host are decided once,
-	//     before anything reads them; untrusted forwarding headers are
-	//     stripped or the request refused.
-	//  4. accessLog: after trust, so it logs both peer and client.
+	//  1. newRecord: the request's one record (id, upgrade kind,
+	//     navigation, route class), read by everything below.
+	//  2. accessLog: wraps everything after it, so every request gets
+	//     exactly one access record with its cause, refusals by trust
+	//     included.
+	//  3. recoverer: a panic below is contained, answered 500 and logged.
+	//  4. trust: the Host is checked against the allowlist (DNS
+	//     rebinding) and the client address, scheme, host and locality
+	//     are decided once, before anything reads them; untrusted
+	//     forwarding headers are stripped or the request refused.
 	//  5. bodyDeadline: slow senders cannot hold connections.
-	r.Use(
-		requestID,
-		recoverer(log),
-		rv.Middleware(func(r *http.Request, err error) {
-			log.LogAttrs(r.Context(), slog.LevelWarn, "request refused",
-				slog.String("peer", r.RemoteAddr), slog.String("method", r.Method),
-				slog.String("path", r.URL.Path), slog.String("err", err.Error()))
-		}),
-		accessLog(log, o.Metrics),
-		bodyDeadline(BodyReadTimeout),
-	)
+	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(BodyReadTimeout))
 
 	// Public: liveness and readiness say nothing about the caller.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", readyz(cfg))
-	if o.Metrics != nil {
+	if m != nil {
 		// Admin, or a clean local request (a Prometheus on this host).
-		r.Get("/metrics", metricsAccess(authn, o.Metrics.Handler()))
+		r.Get("/metrics", metricsAccess(authn, m.Handler()))
 	}
 
 	// Public auth endpoints: they take credentials, so they do their own
@@ -151,8 +129,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	r.Post("/auth/device/connect", ar.connect)
 
 	// Everything else needs an identity (6).
+	authenticated := authn.Middleware(noteAuth(m))
 	r.Group(func(r chi.Router) {
-		r.Use(authn.Middleware(noteAuth(log, o.Metrics)))
+		r.Use(authenticated)
 		r.Get("/auth/whoami", whoami)
 		r.Post("/auth/logout", ar.logout)
 		// The owner only (7): every /admin route checks first.
@@ -161,7 +140,7 @@ func NewHandler(o Options) (http.Handler, error) {
 			r.NotFound(notFound) // never proxy an unknown /admin path
 			ar.mountAdminDevices(r)
 			cr.mountAdmin(r)
-			au := auditRoutes{cfg: cfg, stateDir: o.StateDir, selfURL: o.SelfURL, token: o.Token}
+			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token}
 			r.Get("/audit", au.audit)
 		})
 		cr.mount(r)
@@ -169,7 +148,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	// Everything else is the agent's (6 then the proxy). It is chi's
 	// not-found handler rather than a "/*" route so no path parameters are
 	// built per request; the global middlewares above still run first.
-	r.NotFound(authn.Middleware(noteAuth(log, o.Metrics))(upstream).ServeHTTP)
+	r.NotFound(authenticated(upstream).ServeHTTP)
 	return r, nil
 }
 
@@ -177,18 +156,19 @@ func NewHandler(o Options) (http.Handler, error) {
 // else for an admin identity.
 func metricsAccess(authn *auth.Authenticator, h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if res, ok := trust.FromContext(r.Context()); ok && res.Local {
+		rec := request.FromContext(r.Context())
+		if rec.Local {
 			h.ServeHTTP(w, r)
 			return
 		}
-		authn.StripUserHeader(r)
 		id, err := authn.Authenticate(r)
 		if err != nil {
-			httperr.Write(w, err)
+			httperr.Write(w, r, err)
 			return
 		}
+		rec.Identity = id
 		if !id.IsAdmin() {
-			httperr.Write(w, httperr.New(http.StatusForbidden, "forbidden", "admin only", nil))
+			httperr.Write(w, r, httperr.New(http.StatusForbidden, "forbidden", "admin only", nil))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -217,18 +197,17 @@ type Whoami struct {
 
 func whoamiOf(r *http.Request) Whoami {
 	var out Whoami
-	if id, ok := auth.FromContext(r.Context()); ok {
+	rec := request.FromContext(r.Context())
+	if id := rec.Identity; id != nil {
 		out.User, out.Method, out.Role = id.User, id.Method, id.Role
 	}
-	if res, ok := trust.FromContext(r.Context()); ok {
-		out.Client, out.Peer = res.Client.String(), res.Peer.Addr().String()
-		out.ViaProxy, out.Local, out.Proto, out.Host = res.ViaProxy, res.Local, res.Proto, res.Host
-	}
+	out.Client, out.Peer = rec.Client.String(), rec.Peer.Addr().String()
+	out.ViaProxy, out.Local, out.Proto, out.Host = rec.ViaProxy, rec.Local, rec.Proto, rec.Host
 	return out
 }
 
 func whoami(w http.ResponseWriter, r *http.Request) {
-	httperr.WriteJSON(w, http.StatusOK, whoamiOf(r))
+	writeJSON(w, http.StatusOK, whoamiOf(r))
 }
 
 // readyz reports ready when the configuration is loaded (it is, or this
@@ -248,12 +227,12 @@ func readyz(cfg *config.Config) http.HandlerFunc {
 			defer cancel()
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", host)
 			if err != nil {
-				httperr.Write(w, httperr.New(http.StatusServiceUnavailable, "upstream_unreachable", "upstream unreachable", err))
+				httperr.Write(w, r, httperr.New(http.StatusServiceUnavailable, "upstream_unreachable", "upstream unreachable", err))
 				return
 			}
 			_ = c.Close()
 		}
-		httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
 
@@ -277,11 +256,11 @@ var statusTmpl = template.Must(template.New("status").Parse(`<!doctype html>
 // statusPage serves the built-in page when there is no upstream.
 func statusPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		httperr.Write(w, httperr.New(http.StatusNotFound, "no_upstream", "no upstream configured", nil))
+		httperr.Write(w, r, httperr.New(http.StatusNotFound, "no_upstream", "no upstream configured", nil))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		httperr.Write(w, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
+		httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

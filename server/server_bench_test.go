@@ -33,7 +33,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	st, err := NewState(b.TempDir(), cfg)
+	st, err := OpenShared(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

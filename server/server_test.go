@@ -89,7 +89,7 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))
-	st, err := NewState(t.TempDir(), cfg)
+	st, err := OpenShared(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,10 @@ func TestWhoamiDirect(t *testing.T) {
 }
 
 func TestWhoamiTrustedProxy(t *testing.T) {
-	f := newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+	f := newFixture(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.AllowedHosts = []string{"agent.example.com"}
+	})
 	_, body := f.do(t, "GET", "/auth/whoami", with(bearer, "X-Forwarded-For", "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "agent.example.com"), nil)
 	var got Whoami
 	_ = json.Unmarshal(body, &got)

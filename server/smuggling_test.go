@@ -43,13 +43,13 @@ func TestRequestSmugglingRefused(t *testing.T) {
 		name string
 		raw  string
 	}{
-		{"two different CLs", "POST /x HTTP/1.1\r\nHost: gw\r\n" + auth + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"},
-		{"TE not chunked", "POST /x HTTP/1.1\r\nHost: gw\r\n" + auth + "Transfer-Encoding: gzip\r\n\r\nabcd"},
-		{"duplicate Host", "GET /x HTTP/1.1\r\nHost: gw\r\nHost: evil\r\n" + auth + "\r\n"},
+		{"two different CLs", "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"},
+		{"TE not chunked", "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Transfer-Encoding: gzip\r\n\r\nabcd"},
+		{"duplicate Host", "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil\r\n" + auth + "\r\n"},
 		{"no Host", "GET /x HTTP/1.1\r\n" + auth + "\r\n"},
-		{"space before colon", "GET /x HTTP/1.1\r\nHost: gw\r\n" + auth + "X-A : 1\r\n\r\n"},
-		{"invalid CL", "POST /x HTTP/1.1\r\nHost: gw\r\n" + auth + "Content-Length: -1\r\n\r\n"},
-		{"NUL in header", "GET /x HTTP/1.1\r\nHost: gw\r\n" + auth + "X-A: a\x00b\r\n\r\n"},
+		{"space before colon", "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "X-A : 1\r\n\r\n"},
+		{"invalid CL", "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: -1\r\n\r\n"},
+		{"NUL in header", "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "X-A: a\x00b\r\n\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +73,8 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// requests outright.)
 	t.Run("CL and TE: chunked wins, no smuggled request", func(t *testing.T) {
 		before := f.upstream.n
-		smuggled := "GET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
-		_, br := rawExchange(t, addr, "POST /x HTTP/1.1\r\nHost: gw\r\n"+auth+"Content-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+		smuggled := "GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+		_, br := rawExchange(t, addr, "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\n"+auth+"Content-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
 		second, err := http.ReadResponse(br, nil)
 		if err == nil {
 			second.Body.Close()
@@ -89,7 +89,7 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// obs-fold: net/http replaces the fold with a space, as RFC 9112 5.2
 	// allows; the value arrives as one line.
 	t.Run("obs-fold unfolded", func(t *testing.T) {
-		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: gw\r\n"+auth+"X-A: 1\r\n  folded\r\n\r\n")
+		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n"+auth+"X-A: 1\r\n  folded\r\n\r\n")
 		if v := f.upstream.lastHeader().Get("X-A"); resp.StatusCode == 200 && strings.ContainsAny(v, "\r\n") {
 			t.Fatalf("folded value kept a line break: %q", v)
 		}
@@ -97,7 +97,7 @@ func TestRequestSmugglingRefused(t *testing.T) {
 	// Bare LF line endings are tolerated by net/http (RFC 9112 allows a
 	// recipient to accept them); the request is still parsed as one.
 	t.Run("bare LF is one request", func(t *testing.T) {
-		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\nHost: gw\nAuthorization: Bearer "+testToken+"\n\n")
+		resp, _ := rawExchange(t, addr, "GET /x HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer "+testToken+"\n\n")
 		if resp.StatusCode != 200 && (resp.StatusCode < 400 || resp.StatusCode > 499) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}

@@ -26,34 +26,6 @@ func wrap(sentinel error) error {
 	return httperr.New(http.StatusBadRequest, "bad_forwarding_header", "malformed forwarding header", sentinel)
 }
 
-// entries is a fixed-capacity list of X-Forwarded-For entries, for
-// building the outgoing header (Resolve itself scans in place).
-type entries struct {
-	s [MaxHops]string
-	n int
-}
-
-// splitXFF concatenates all X-Forwarded-For lines, in order, into one list
-// (HAProxy appends a second line rather than a comma; RFC 9110 5.3 makes the
-// two forms equivalent).
-func splitXFF(lines []string, out *entries) error {
-	for _, line := range lines {
-		start := 0
-		for i := 0; i <= len(line); i++ {
-			if i < len(line) && line[i] != ',' {
-				continue
-			}
-			if out.n == MaxHops {
-				return wrap(ErrTooLarge)
-			}
-			out.s[out.n] = trimOWS(line[start:i])
-			out.n++
-			start = i + 1
-		}
-	}
-	return nil
-}
-
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]

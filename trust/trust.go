@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"gateway/request"
 )
 
 // Forwarding header names, canonical, so lookups index the map directly.
@@ -25,9 +27,10 @@ const (
 // locality.
 var ForwardingHeaders = []string{HeaderForwarded, HeaderXForwardedFor, HeaderXForwardedProt, HeaderXForwardedHost, HeaderXRealIP}
 
-// strippedHeaders are removed from requests of untrusted peers: the locality
-// set plus the other X-Forwarded-* that upstream frameworks commonly read.
-var strippedHeaders = append([]string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Forwarded-For"}, ForwardingHeaders...)
+// AllForwardingHeaders are removed from requests of untrusted peers, and
+// from every request before it goes upstream: the locality set plus the
+// other X-Forwarded-* that upstream frameworks commonly read.
+var AllForwardingHeaders = append([]string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Forwarded-For"}, ForwardingHeaders...)
 
 // Limits on forwarding headers (SPEC "Trust").
 const (
@@ -37,7 +40,7 @@ const (
 	MaxHops = 64
 )
 
-// Errors returned by Resolve. Each is wrapped in an *Error that carries the
+// Errors returned by Resolve. Each is wrapped in an *httperr.Error that carries the
 // HTTP status and public code.
 var (
 	ErrUntrustedProxy = errors.New("forwarding headers from an untrusted loopback peer")
@@ -45,59 +48,11 @@ var (
 	ErrUnknownClient  = errors.New("client address hidden by the proxy")
 	ErrTooLarge       = errors.New("forwarding header too large")
 	ErrBadPeer        = errors.New("peer address not an IP")
+	ErrHostNotAllowed = errors.New("host not served")
 )
 
-// Source says which input decided the client address.
-type Source uint8
-
-// Sources of the client address.
-const (
-	SourcePeer Source = iota
-	SourceXForwardedFor
-	SourceForwarded
-	SourceXRealIP
-)
-
-func (s Source) String() string {
-	switch s {
-	case SourceXForwardedFor:
-		return "x-forwarded-for"
-	case SourceForwarded:
-		return "forwarded"
-	case SourceXRealIP:
-		return "x-real-ip"
-	}
-	return "peer"
-}
-
-// Result is what the gateway believes about a request. It is decided once,
-// before routing, and carried in the request context.
-type Result struct {
-	// Peer is the TCP remote address, unmapped.
-	Peer netip.AddrPort
-	// Client is the resolved client address.
-	Client netip.Addr
-	// PeerTrusted is true when Peer is in trustedProxies.
-	PeerTrusted bool
-	// ViaProxy is true when any forwarding header was present, believed or not.
-	ViaProxy bool
-	// Local is true only for a loopback peer with no forwarding header.
-	Local bool
-	// Proto is "http" or "https" as the client used it.
-	Proto string
-	// Host is the host the client asked for.
-	Host string
-	// Source says which input decided Client.
-	Source Source
-	// chainHops counts the trusted chain entries, client included, at the
-	// right end of the deciding header (for the outgoing X-Forwarded-For).
-	chainHops int
-	// ForwardedFor is the outgoing X-Forwarded-For value: the trusted chain
-	// from the client rightwards, plus the peer. Filled by ResolveRequest.
-	ForwardedFor string
-}
-
-// Options configure a Resolver. The zero value trusts nobody.
+// Options configure a Resolver. The zero value trusts nobody and serves only
+// loopback names and IP literals.
 type Options struct {
 	// TrustedProxies are the peers whose forwarding headers are believed.
 	// They must be masked and unmapped (config.ParsePrefix does both).
@@ -108,6 +63,12 @@ type Options struct {
 	// PreferForwarded decides from Forwarded when both it and
 	// X-Forwarded-For are present. Default: X-Forwarded-For.
 	PreferForwarded bool
+	// AllowedHosts are the DNS names served besides "localhost" (lower
+	// case, no port). IP literals always pass: they cannot be rebound.
+	AllowedHosts []string
+	// AllowAnyHost serves every Host ("*" in gateway.allowedHosts): DNS
+	// rebinding is then the operator's problem.
+	AllowAnyHost bool
 }
 
 // Resolver resolves client addresses. It is immutable and safe for
@@ -116,16 +77,24 @@ type Resolver struct {
 	trusted             []netip.Prefix
 	allowRealIPFallback bool
 	preferForwarded     bool
+	hosts               map[string]bool
+	anyHost             bool
 }
 
 // New builds a Resolver.
 func New(o Options) *Resolver {
 	t := make([]netip.Prefix, len(o.TrustedProxies))
 	copy(t, o.TrustedProxies)
-	return &Resolver{trusted: t, allowRealIPFallback: o.AllowRealIPFallback, preferForwarded: o.PreferForwarded}
+	hosts := make(map[string]bool, len(o.AllowedHosts))
+	for _, h := range o.AllowedHosts {
+		hosts[strings.ToLower(h)] = true
+	}
+	return &Resolver{trusted: t, allowRealIPFallback: o.AllowRealIPFallback, preferForwarded: o.PreferForwarded,
+		hosts: hosts, anyHost: o.AllowAnyHost}
 }
 
-// Trusted reports whether a is a trusted proxy.
+// Trusted reports whether a is a trusted proxy. a is unmapped and its zone
+// dropped first, so every caller (the audit's probes too) decides alike.
 func (r *Resolver) Trusted(a netip.Addr) bool {
 	if a.Is4In6() {
 		a = a.Unmap()
@@ -141,118 +110,166 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 	return false
 }
 
-// HasTrustedProxies reports whether any proxy is trusted.
-func (r *Resolver) HasTrustedProxies() bool { return len(r.trusted) > 0 }
-
 // Strip removes every forwarding header from h. It is applied to requests
 // from untrusted peers before anything else sees them.
 func Strip(h http.Header) {
-	for _, k := range strippedHeaders {
+	for _, k := range AllForwardingHeaders {
 		delete(h, k)
 	}
 }
 
-// Resolve decides the client address from the peer and the headers. tls
-// says whether the client connection itself is TLS and host is the request's
-// Host. It does not modify h and does not allocate on success.
-func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host string) (Result, error) {
+// Resolve decides where the request came from: the client address, scheme
+// and host, whether it came through a proxy, whether a browser sent it from
+// another site, and whether it is local. tls says whether the client
+// connection itself is TLS and host is the request's Host. It does not
+// modify h; it allocates only to build the outgoing chain of a proxied
+// request.
+func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host string) (request.Trust, error) {
 	pa := peer.Addr().Unmap()
 	if !pa.IsValid() || pa.IsUnspecified() {
-		return Result{}, wrap(ErrBadPeer)
+		return request.Trust{}, wrap(ErrBadPeer)
+	}
+	// DNS rebinding: a page on a name that resolves to us is same-origin
+	// with us and may set any header but Host, so the Host decides first.
+	if !r.hostAllowed(host) {
+		return request.Trust{}, hostRefused(host)
 	}
 	peer = netip.AddrPortFrom(pa, peer.Port())
 	// Each header is looked up once; map lookups dominate this function.
 	fwd, xff, xfp, xfh, xri := h[HeaderForwarded], h[HeaderXForwardedFor], h[HeaderXForwardedProt], h[HeaderXForwardedHost], h[HeaderXRealIP]
 	present := len(fwd)+len(xff)+len(xfp)+len(xfh)+len(xri) > 0
-	res := Result{
+	res := request.Trust{
 		Peer:     peer,
 		Client:   pa,
 		ViaProxy: present,
-		Local:    pa.IsLoopback() && !present,
 		Proto:    "http",
 		Host:     host,
-		Source:   SourcePeer,
+		Source:   request.SourcePeer,
 	}
 	if tls {
 		res.Proto = "https"
 	}
-	if !r.Trusted(pa) {
-		if present && pa.IsLoopback() {
-			// A same-host proxy nobody configured: guessing either way
-			// is wrong (believing lets anyone forge; ignoring makes every
-			// client look local), so refuse and say what to configure.
-			return Result{}, wrap(ErrUntrustedProxy)
+	if r.Trusted(pa) {
+		res.PeerTrusted = true
+		if present {
+			if err := r.resolveForwarded(&res, fwd, xff, xfp, xfh, xri); err != nil {
+				return request.Trust{}, err
+			}
+			if res.Host != host && !r.hostAllowed(res.Host) {
+				return request.Trust{}, hostRefused(res.Host)
+			}
 		}
-		return res, nil
+	} else if present && pa.IsLoopback() {
+		// A same-host proxy nobody configured: guessing either way is
+		// wrong (believing lets anyone forge; ignoring makes every client
+		// look local), so refuse and say what to configure.
+		return request.Trust{}, wrap(ErrUntrustedProxy)
 	}
-	res.PeerTrusted = true
-	if !present {
-		return res, nil
-	}
+	res.CrossSite = crossSite(h, res.Proto, res.Host)
+	// Locality (SPEC): the peer is this host, no proxy was involved (the
+	// presence of a forwarding header decides, never its value), the
+	// client asked for a loopback name, and no browser page from another
+	// site sent it. A rebinding page fails the Host test; a page on
+	// another site fails the cross-site test.
+	res.Local = pa.IsLoopback() && !present && loopbackHost(host) && !res.CrossSite
+	return res, nil
+}
+
+// resolveForwarded applies a trusted peer's forwarding headers to res.
+func (r *Resolver) resolveForwarded(res *request.Trust, fwd, xff, xfp, xfh, xri []string) error {
 	for _, lines := range [...][]string{fwd, xff, xfp, xfh, xri} {
 		for _, line := range lines {
 			if len(line) > MaxLineBytes {
-				return Result{}, wrap(ErrTooLarge)
+				return wrap(ErrTooLarge)
 			}
 		}
 	}
-
+	var chain hops
 	useFwd := len(fwd) > 0 && (len(xff) == 0 || r.preferForwarded)
 	switch {
 	case useFwd:
 		var els elements
 		if err := parseForwarded(fwd, &els); err != nil {
-			return Result{}, err
+			return err
 		}
-		client, idx, err := r.walkForwarded(&els)
+		idx, err := r.walkForwarded(&els, &chain)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
-		res.Client, res.Source, res.chainHops = client, SourceForwarded, els.n-idx
+		res.Source = request.SourceForwarded
 		if p := els.e[idx].proto; p != "" {
 			proto, err := normProto(p)
 			if err != nil {
-				return Result{}, err
+				return err
 			}
 			res.Proto = proto
 		}
 		if hv := els.e[idx].host; hv != "" {
 			if !validHost(hv) {
-				return Result{}, wrap(ErrMalformed)
+				return wrap(ErrMalformed)
 			}
 			res.Host = hv
 		}
 	case len(xff) > 0:
-		client, hops, err := r.walkXFF(xff)
-		if err != nil {
-			return Result{}, err
+		if err := r.walkXFF(xff, &chain); err != nil {
+			return err
 		}
-		res.Client, res.Source, res.chainHops = client, SourceXForwardedFor, hops
+		res.Source = request.SourceXForwardedFor
 	case r.allowRealIPFallback && len(xri) > 0:
 		if len(xri) != 1 {
-			return Result{}, wrap(ErrMalformed)
+			return wrap(ErrMalformed)
 		}
 		a, err := parseNode(xri[0], false)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
-		res.Client, res.Source, res.chainHops = a, SourceXRealIP, 1
+		chain.add(a)
+		res.Source = request.SourceXRealIP
 	}
-
+	if chain.n > 0 {
+		res.Client = chain.a[chain.n-1]
+		res.ForwardedFor = chain.String()
+	}
 	if v := lastValue(xfp); v != "" {
 		proto, err := normProto(v)
 		if err != nil {
-			return Result{}, err
+			return err
 		}
 		res.Proto = proto
 	}
 	if v := lastValue(xfh); v != "" {
 		if !validHost(v) {
-			return Result{}, wrap(ErrMalformed)
+			return wrap(ErrMalformed)
 		}
 		res.Host = v
 	}
-	return res, nil
+	return nil
+}
+
+// hops collects the trusted chain while it is walked, right to left: a[0]
+// is the hop nearest the peer, a[n-1] the client.
+type hops struct {
+	a [MaxHops]netip.Addr
+	n int
+}
+
+func (c *hops) add(a netip.Addr) {
+	c.a[c.n] = a
+	c.n++
+}
+
+// String renders the chain left to right (client first), as the outgoing
+// X-Forwarded-For lists it.
+func (c *hops) String() string {
+	var b strings.Builder
+	b.Grow(c.n * 17)
+	for i := c.n - 1; i >= 0; i-- {
+		if i != c.n-1 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.a[i].String())
+	}
+	return b.String()
 }
 
 // walkXFF applies the rightmost-untrusted rule to all X-Forwarded-For
@@ -260,17 +277,17 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 // untrusted one is the client; if all are trusted, the leftmost is. An entry
 // that does not parse at the decision position fails the request rather than
 // being skipped, since skipping would let a client choose what we believe.
-// It scans in place from the right (no list is built) and returns the number
-// of entries from the client rightwards.
-func (r *Resolver) walkXFF(lines []string) (netip.Addr, int, error) {
+// It scans in place from the right and adds each entry it passes, client
+// last, to chain. Entries left of the client were chosen by the client and
+// are never looked at.
+func (r *Resolver) walkXFF(lines []string, chain *hops) error {
 	total := 0
 	for _, line := range lines {
 		total += strings.Count(line, ",") + 1
 	}
 	if total > MaxHops {
-		return netip.Addr{}, 0, wrap(ErrTooLarge)
+		return wrap(ErrTooLarge)
 	}
-	seen := 0
 	for li := len(lines) - 1; li >= 0; li-- {
 		line := lines[li]
 		end := len(line)
@@ -280,34 +297,37 @@ func (r *Resolver) walkXFF(lines []string) (netip.Addr, int, error) {
 			}
 			a, err := parseNode(line[i+1:end], false)
 			if err != nil {
-				return netip.Addr{}, 0, err
+				return err
 			}
-			seen++
-			if seen == total || !r.Trusted(a) {
-				return a, seen, nil
+			chain.add(a)
+			if chain.n == total || !r.Trusted(a) {
+				return nil
 			}
 			end = i
 		}
 	}
-	return netip.Addr{}, 0, wrap(ErrMalformed)
+	return wrap(ErrMalformed)
 }
 
-func (r *Resolver) walkForwarded(els *elements) (netip.Addr, int, error) {
+// walkForwarded is walkXFF for RFC 7239 elements; it returns the index of
+// the client's element (its proto and host are the ones believed).
+func (r *Resolver) walkForwarded(els *elements, chain *hops) (int, error) {
 	for i := els.n - 1; i >= 0; i-- {
 		if !els.e[i].hasFor {
 			// An element without for= hides the node just like
 			// "unknown" does.
-			return netip.Addr{}, 0, wrap(ErrUnknownClient)
+			return 0, wrap(ErrUnknownClient)
 		}
 		a, err := parseNode(els.e[i].forv, true)
 		if err != nil {
-			return netip.Addr{}, 0, err
+			return 0, err
 		}
+		chain.add(a)
 		if !r.Trusted(a) || i == 0 {
-			return a, i, nil
+			return i, nil
 		}
 	}
-	return netip.Addr{}, 0, wrap(ErrMalformed)
+	return 0, wrap(ErrMalformed)
 }
 
 // normProto accepts http and https, and the ws/wss that Traefik sends on

@@ -17,7 +17,7 @@ func BenchmarkResolve4Hop(b *testing.B) {
 	peer := netip.MustParseAddrPort("127.0.0.1:5555")
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := rv.Resolve(peer, h, false, "gw")
+		res, err := rv.Resolve(peer, h, false, "127.0.0.1")
 		if err != nil || res.Client.Is6() {
 			b.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func BenchmarkResolveDirect(b *testing.B) {
 	peer := netip.MustParseAddrPort("203.0.113.7:5555")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := rv.Resolve(peer, h, false, "gw"); err != nil {
+		if _, err := rv.Resolve(peer, h, false, "127.0.0.1"); err != nil {
 			b.Fatal(err)
 		}
 	}

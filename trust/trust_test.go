@@ -8,7 +8,20 @@ import (
 	"testing"
 
 	"gateway/httperr"
+	"gateway/request"
 )
+
+// Sources, short for the tables.
+const (
+	SourcePeer          = request.SourcePeer
+	SourceXForwardedFor = request.SourceXForwardedFor
+	SourceForwarded     = request.SourceForwarded
+	SourceXRealIP       = request.SourceXRealIP
+)
+
+// testHost is the Host the resolution table's requests carry: a loopback
+// literal, so the allowlist passes and locality depends on the rest.
+const testHost = "127.0.0.1:18780"
 
 func prefixes(ss ...string) []netip.Prefix {
 	var out []netip.Prefix
@@ -34,7 +47,7 @@ func (h hdr) header() http.Header {
 }
 
 func TestResolve(t *testing.T) {
-	std := Options{TrustedProxies: prefixes("127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8")}
+	std := Options{TrustedProxies: prefixes("127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"), AllowedHosts: []string{"agent.example.com"}}
 	tests := []struct {
 		name    string
 		opts    Options
@@ -45,7 +58,7 @@ func TestResolve(t *testing.T) {
 		wantErr error
 		local   bool
 		via     bool
-		src     Source
+		src     request.Source
 		proto   string
 		host    string
 		xff     string // outgoing X-Forwarded-For
@@ -54,7 +67,7 @@ func TestResolve(t *testing.T) {
 		{name: "direct no headers", opts: std, peer: "203.0.113.9:5000", want: "203.0.113.9", src: SourcePeer, xff: "203.0.113.9"},
 		{name: "untrusted remote peer headers ignored", opts: std, peer: "203.0.113.9:5000",
 			h:    hdr{{"X-Forwarded-For", "127.0.0.1"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "evil"}},
-			want: "203.0.113.9", via: true, proto: "http", host: "gw.example", xff: "203.0.113.9"},
+			want: "203.0.113.9", via: true, proto: "http", xff: "203.0.113.9"},
 		{name: "untrusted loopback peer with XFF refused", opts: Options{}, peer: "127.0.0.1:5000",
 			h: hdr{{"X-Forwarded-For", "6.6.6.6"}}, wantErr: ErrUntrustedProxy},
 		{name: "untrusted loopback peer with only X-Real-IP refused", opts: Options{}, peer: "127.0.0.2:5000",
@@ -153,7 +166,7 @@ func TestResolve(t *testing.T) {
 			rv := New(tt.opts)
 			h := tt.h.header()
 			peer := netip.MustParseAddrPort(tt.peer)
-			got, err := rv.Resolve(peer, h, tt.tls, "gw.example")
+			got, err := rv.Resolve(peer, h, tt.tls, testHost)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -188,15 +201,105 @@ func TestResolve(t *testing.T) {
 			}
 			wantHost := tt.host
 			if wantHost == "" {
-				wantHost = "gw.example"
+				wantHost = testHost
 			}
 			if got.Host != wantHost {
 				t.Errorf("host = %q, want %q", got.Host, wantHost)
 			}
 			if tt.xff != "" {
-				if ff := forwardedFor(&got, h); ff != tt.xff {
+				if ff := got.OutgoingForwardedFor(); ff != tt.xff {
 					t.Errorf("outgoing XFF = %q, want %q", ff, tt.xff)
 				}
+			}
+		})
+	}
+}
+
+// TestHostAllowlist is the DNS rebinding defence: a page on a name that
+// resolves to the gateway is same-origin with it and can set any header
+// but Host, so a Host the gateway does not serve is refused before
+// anything else, directly and through a trusted proxy.
+func TestHostAllowlist(t *testing.T) {
+	opts := Options{TrustedProxies: prefixes("127.0.0.1"), AllowedHosts: []string{"agent.example.com"}}
+	tests := []struct {
+		name string
+		host string
+		h    hdr
+		ok   bool
+	}{
+		{"loopback v4 literal", "127.0.0.1:18780", nil, true},
+		{"other v4 literal", "192.0.2.10", nil, true},
+		{"v6 literal", "[::1]:18780", nil, true},
+		{"localhost", "localhost:18780", nil, true},
+		{"localhost any case", "LocalHost", nil, true},
+		{"configured name", "agent.example.com", nil, true},
+		{"configured name with port and case", "Agent.Example.COM:8443", nil, true},
+		{"no Host (HTTP/1.0)", "", nil, true},
+		{"rebinding name", "rebind.attacker.example:18780", nil, false},
+		{"rebinding name with forged headers", "rebind.attacker.example", hdr{{"X-Forwarded-For", "127.0.0.1"}, {"Remote-User", "admin"}}, false},
+		{"subdomain of localhost", "evil.localhost", nil, false},
+		{"localhost with a dot", "localhost.", nil, false},
+		{"subdomain of a configured name", "x.agent.example.com", nil, false},
+		{"proxy forwards a rebinding host", "127.0.0.1", hdr{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Host", "rebind.attacker.example"}}, false},
+		{"proxy forwards the served host", "127.0.0.1", hdr{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Host", "agent.example.com"}}, true},
+		{"Forwarded host is checked too", "127.0.0.1", hdr{{"Forwarded", `for=203.0.113.7;host="rebind.attacker.example"`}}, false},
+	}
+	rv := New(opts)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rv.Resolve(netip.MustParseAddrPort("127.0.0.1:5000"), tt.h.header(), false, tt.host)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var he *httperr.Error
+			if !errors.Is(err, ErrHostNotAllowed) || !errors.As(err, &he) || he.Status != 421 || he.Code != "host_not_allowed" {
+				t.Fatalf("err = %v, want 421 host_not_allowed", err)
+			}
+			if !strings.Contains(he.Msg, "gateway.allowedHosts") {
+				t.Fatalf("message %q does not name the key", he.Msg)
+			}
+		})
+	}
+	if _, err := New(Options{AllowAnyHost: true}).Resolve(netip.MustParseAddrPort("127.0.0.1:5000"), nil, false, "anything.example"); err != nil {
+		t.Fatalf("allowedHosts [*] refused: %v", err)
+	}
+}
+
+// TestLocality: only a clean request from this host is local. Each row is
+// one way something else could try to pass for it.
+func TestLocality(t *testing.T) {
+	rv := New(Options{AllowedHosts: []string{"agent.example.com"}})
+	tests := []struct {
+		name  string
+		peer  string
+		host  string
+		h     hdr
+		local bool
+		cross bool
+	}{
+		{"curl on the host", "127.0.0.1:1", "127.0.0.1:18780", nil, true, false},
+		{"localhost name", "[::1]:1", "localhost:18780", nil, true, false},
+		{"typed URL in a browser", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Sec-Fetch-Site", "none"}}, true, false},
+		{"same-origin page", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Origin", "http://127.0.0.1:18780"}, {"Sec-Fetch-Site", "same-origin"}}, true, false},
+		{"remote peer", "192.0.2.1:1", "127.0.0.1:18780", nil, false, false},
+		{"served public name", "127.0.0.1:1", "agent.example.com", nil, false, false},
+		{"cross-site page (ClawJacked)", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Origin", "https://evil.example"}, {"Sec-Fetch-Site", "cross-site"}}, false, true},
+		{"cross-site Origin only", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Origin", "https://evil.example"}}, false, true},
+		{"Sec-Fetch-Site cross-site only", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Sec-Fetch-Site", "cross-site"}}, false, true},
+		{"another local port is another site", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Origin", "http://127.0.0.1:3000"}, {"Sec-Fetch-Site", "same-site"}}, false, true},
+		{"null origin", "127.0.0.1:1", "127.0.0.1:18780", hdr{{"Origin", "null"}}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := rv.Resolve(netip.MustParseAddrPort(tt.peer), tt.h.header(), false, tt.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Local != tt.local || res.CrossSite != tt.cross {
+				t.Fatalf("local=%v crossSite=%v, want %v %v", res.Local, res.CrossSite, tt.local, tt.cross)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -16,9 +17,13 @@ import (
 
 const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--json]
 
-  list                      pending requests and paired devices
-  approve <requestId>       pair the device of a pending request
-  approve --latest          pair the newest pending request
+  list                      pending requests (with the role each asks for and
+                            the client it came from) and paired devices
+  approve <requestId>       pair the device of a pending request for the role
+                            it asked for; a request for admin needs --role admin
+  approve --latest          the same for the only pending request; refused,
+                            with the list, when more than one is pending
+  approve ... --role R      grant role R (operator, node or admin) instead
   reject <requestId>        drop a pending request
   revoke <deviceId>         unpair a device; its tokens stop working at once
 
@@ -69,7 +74,8 @@ func devicesCmd(args []string, e *env) int {
 		return rc
 	}
 	sub, fs, stateDir, asJSON := c.sub, c.fs, c.stateDir, c.asJSON
-	latest := fs.Bool("latest", false, "approve the newest pending request")
+	latest := fs.Bool("latest", false, "approve the only pending request (refused when several are pending)")
+	role := fs.String("role", "", "approve for this role (operator, node, admin); required to grant admin")
 	if rc, ok := c.parse(args[1:], "latest"); !ok {
 		return rc
 	}
@@ -103,7 +109,7 @@ func devicesCmd(args []string, e *env) int {
 			return printJSON(e, map[string]any{"pending": pending, "paired": paired})
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PENDING\tREQUEST\tDEVICE\tROLE\tCLIENT\tVIA PROXY\tAGE")
+		fmt.Fprintln(tw, "PENDING\tREQUEST\tDEVICE\tREQUESTED ROLE\tCLIENT\tVIA PROXY\tAGE")
 		for _, p := range pending {
 			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%v\t%s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client, p.ViaProxy,
 				time.Since(time.UnixMilli(p.CreatedAtMs)).Round(time.Second))
@@ -119,8 +125,24 @@ func devicesCmd(args []string, e *env) int {
 			fmt.Fprint(e.stderr, "gateway devices approve: give a requestId or --latest\n")
 			return exitUsage
 		}
-		dev, err := store.Approve(ctx, arg, *latest, "cli")
-		if err != nil {
+		var dev auth.PairedDevice
+		if *latest {
+			dev, err = store.ApproveOnly(ctx, *role, "cli")
+		} else {
+			dev, err = store.Approve(ctx, arg, *role, "cli")
+		}
+		var amb *auth.AmbiguousError
+		switch {
+		case errors.As(err, &amb):
+			fmt.Fprintf(e.stderr, "gateway devices approve --latest: %d requests are pending; approve one by its requestId:\n", len(amb.Pending))
+			for _, p := range amb.Pending {
+				fmt.Fprintf(e.stderr, "  %s  device %s  role %s  from %s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client)
+			}
+			return exitFailure
+		case errors.Is(err, auth.ErrAdminNotConfirmed):
+			fmt.Fprintln(e.stderr, "error: the request asks for the admin role; run again with --role admin to grant it (or --role operator)")
+			return exitFailure
+		case err != nil:
 			return fail(e, err)
 		}
 		fmt.Fprintf(e.stdout, "approved device %s (role %s); it can connect now\n", dev.DeviceID, dev.Role)

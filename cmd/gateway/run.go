@@ -18,7 +18,6 @@ import (
 	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
-	"gateway/policy"
 	"gateway/server"
 	"gateway/state"
 )
@@ -124,7 +123,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return startupError(err)
 	}
 	logLoaded(log, l)
-	st, err := server.NewState(l.stateDir, l.cfg)
+	shared, err := server.OpenShared(l.stateDir)
 	if err != nil {
 		return err
 	}
@@ -136,8 +135,8 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
-	shared := sharedState{State: st, selfURL: selfURL(addr)}
-	h, err := server.NewHandler(shared.options(l, log))
+	rt := runtime{shared: shared, selfURL: selfURL(addr), log: log}
+	h, err := server.NewHandler(rt.options(l))
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -159,7 +158,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, o, e, log, l.cfg, swap, shared)
+				reload(c, o, e, l.cfg, swap, rt)
 			}
 		}
 	}()
@@ -176,21 +175,22 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 // reload re-reads the configuration on SIGHUP. A configuration that does
 // not load is logged and the running one stays in force; listener changes
 // need a restart.
-func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running *config.Config, swap *server.Swappable, shared sharedState) {
+func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, swap *server.Swappable, rt runtime) {
+	log, m := rt.log, rt.shared.Metrics
 	l, err := load(c, o, e, true)
 	if err != nil {
-		shared.Metrics.Reload("rejected")
+		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
 	if err := startupAudit(log, l); err != nil {
-		shared.Metrics.Reload("rejected")
+		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
-	h, err := server.NewHandler(shared.options(l, log))
+	h, err := server.NewHandler(rt.options(l))
 	if err != nil {
-		shared.Metrics.Reload("rejected")
+		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
@@ -199,20 +199,21 @@ func reload(c commonFlags, o config.Overrides, e *env, log *slog.Logger, running
 			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr))
 	}
 	swap.Store(h)
-	shared.Metrics.Reload("ok")
+	m.Reload("ok")
 	logLoaded(log, l)
 	log.Info("config reloaded")
 }
 
-// sharedState is what outlives a config reload, plus the listener's URL.
-type sharedState struct {
-	*server.State
+// runtime is what a running gateway keeps across reloads.
+type runtime struct {
+	shared  *server.Shared
 	selfURL string
+	log     *slog.Logger
 }
 
-func (s sharedState) options(l *loaded, log *slog.Logger) server.Options {
-	o := s.State.Options(l.cfg, l.token, log)
-	o.SelfURL = s.selfURL
+func (rt runtime) options(l *loaded) server.Options {
+	o := rt.shared.Options(l.cfg, l.token, rt.log)
+	o.SelfURL = rt.selfURL
 	return o
 }
 
@@ -323,13 +324,6 @@ func validateCmd(args []string, e *env) int {
 	}
 	path, explicit := config.ResolvePath(c.configPath, e.getenv, dir)
 	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ})
-	if err == nil {
-		// Channel lists are normalised by policy; a bad entry is a
-		// config error too.
-		if _, perr := policy.Channels(cfg); perr != nil {
-			err = fmt.Errorf("config: %w", perr)
-		}
-	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(e.stdout, line)

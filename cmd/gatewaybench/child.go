@@ -116,7 +116,7 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(server.NewLogWriter(devnull, 100*time.Millisecond), nil))
-	st, err := server.NewState(dir, cfg)
+	st, err := server.OpenShared(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,8 @@
-// Package policy decides who may talk to the agent from chat channels:
-// dmPolicy, groupPolicy, allowFrom lists and pairing codes. Decisions are
-// pure functions of configuration, stored state and the message; the store
-// keeps OpenClaw's file layout. It never lets an unknown sender through by
-// default and never widens group access through a DM pairing.
-package policy
+// Package sender normalises chat sender ids per channel, so the same person
+// matches however a connector, the config or a pairing file spells them. It
+// is used by config (to validate allowFrom lists at load time) and by policy
+// (for every inbound message); it never guesses a country code.
+package sender
 
 import (
 	"errors"
@@ -107,6 +106,15 @@ func normalizeTelegram(id string) (string, error) {
 		return "-" + digits, nil
 	}
 	return digits, nil
+}
+
+// NormalizeGroupEntry accepts a group id (kept exact) or a sender id
+// (normalised like allowFrom), since groupAllowFrom may name either.
+func NormalizeGroupEntry(channel, id string) (string, error) {
+	if n, err := Normalize(channel, id); err == nil {
+		return n, nil
+	}
+	return Normalize("", id)
 }
 
 // Mask hides the middle of a sender id for logs: "+1555***4567".

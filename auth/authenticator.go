@@ -1,0 +1,531 @@
+// Package auth decides who a caller is: the shared token, sessions opened by
+// signing in with the password or the token, devices (Ed25519 pairing and
+// short-lived device tokens), a trusted proxy's user header, or, in mode
+// none, the local owner. It counts failed attempts per client, compares
+// secrets in constant time, never logs them, and never falls back to a
+// weaker mode than the one configured.
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gateway/httperr"
+	"gateway/request"
+)
+
+// Errors returned by Authenticate.
+var (
+	ErrMissingCredentials = errors.New("no credentials")
+	ErrBadCredentials     = errors.New("wrong credentials")
+	ErrLockedOut          = errors.New("locked out after too many failures")
+	ErrProxyAuth          = errors.New("trusted-proxy checks failed")
+	ErrNotLocal           = errors.New("mode none serves only local requests")
+)
+
+// SessionCookie is the session cookie name over plain http. Over https the
+// cookie is "__Host-" + SessionCookie (see CookieName).
+const SessionCookie = "gateway_session"
+
+// CookieName returns the session cookie's name for a request resolved as
+// proto: the __Host- prefix behind https makes browsers refuse a cookie of
+// that name set by any other origin or without Secure.
+func CookieName(proto string) string {
+	if proto == "https" {
+		return "__Host-" + SessionCookie
+	}
+	return SessionCookie
+}
+
+// Methods a caller can authenticate with besides the modes: a session
+// opened by signing in, and a device token.
+const (
+	MethodSession = "session"
+	MethodDevice  = "device"
+)
+
+// Credential scopes for the failure lockout: a client that exhausts one
+// (guessing tokens) can still use another (the owner's password login).
+const (
+	ScopeToken    = "token"
+	ScopePassword = "password"
+	ScopeDevice   = "device"
+)
+
+// Auth modes (gateway.auth.mode).
+const (
+	ModeToken        = "token"
+	ModePassword     = "password"
+	ModeTrustedProxy = "trusted-proxy"
+	ModeNone         = "none"
+)
+
+// Stores is what authentication keeps across config reloads: lockout
+// counters, challenges, sessions, devices and the device-token keys.
+type Stores struct {
+	Limiter  *Limiter
+	Nonces   *Nonces
+	Sessions *SessionStore
+	Devices  *DeviceStore
+	Tokens   *TokenIssuer
+	Now      func() time.Time
+}
+
+// OpenStores opens the state-dir backed stores.
+func OpenStores(stateDir string, now func() time.Time) (*Stores, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Stores{Now: now, Nonces: NewNonces(now), Limiter: NewLimiter(DefaultLimiterCap, now)}
+	var err error
+	if s.Sessions, err = NewSessionStore(stateDir, now); err != nil {
+		return nil, err
+	}
+	if s.Devices, err = NewDeviceStore(stateDir, now); err != nil {
+		return nil, err
+	}
+	if s.Tokens, err = LoadOrCreateKeys(stateDir, now); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// TrustedProxyOptions configure trusted-proxy mode.
+type TrustedProxyOptions struct {
+	// UserHeader carries the user; required in trusted-proxy mode.
+	UserHeader string
+	// RequiredHeaders must all be present.
+	RequiredHeaders []string
+	// AllowUsers, when set, lists who may pass; they are admin.
+	AllowUsers []string
+	// AllowLoopback honours a loopback proxy (any local process could
+	// then forge the header).
+	AllowLoopback bool
+}
+
+// DeviceOptions configure device pairing.
+type DeviceOptions struct {
+	// Enabled turns device auth on (token and password modes).
+	Enabled bool
+	// AutoApproveLocal pairs clean local requests for non-admin roles
+	// without asking the owner.
+	AutoApproveLocal bool
+	// TokenTTL is the device token lifetime.
+	TokenTTL time.Duration
+}
+
+// Options configure an Authenticator. Building one has no side effect on
+// the Stores: the lockout and session rules travel with the Authenticator,
+// so a rejected reload leaves the running behaviour untouched.
+type Options struct {
+	// Mode is ModeToken, ModePassword, ModeTrustedProxy or ModeNone.
+	Mode string
+	// Token is the shared token: required in token mode; in password mode
+	// optional (connectors may use it instead of a session).
+	Token string
+	// Password or PasswordHash (argon2id PHC) is the login password in
+	// password mode. A Password is hashed here and not kept.
+	Password, PasswordHash string
+	// Lockout is the failure rule.
+	Lockout LockoutPolicy
+	// Sessions are the session lifetimes.
+	Sessions SessionPolicy
+	// TrustedProxy configures trusted-proxy mode.
+	TrustedProxy TrustedProxyOptions
+	// HaveTrustedProxies says gateway.trustedProxies is not empty.
+	HaveTrustedProxies bool
+	// Device configures device pairing.
+	Device DeviceOptions
+	// Stores is the state shared across reloads. Required.
+	Stores *Stores
+}
+
+// Authenticator authenticates requests in the configured mode. It is
+// immutable; a config reload builds a new one over the same Stores.
+type Authenticator struct {
+	mode     string
+	token    *TokenVerifier
+	password *PasswordHash
+	st       *Stores
+	lockout  LockoutPolicy
+	sessions SessionPolicy
+	tp       TrustedProxyOptions
+	trusted  bool
+	device   DeviceOptions
+	loginSem chan struct{}
+}
+
+// NewAuthenticator builds an Authenticator. A mode that cannot be satisfied
+// is an error here, at startup: it never degrades to a weaker one.
+func NewAuthenticator(o Options) (*Authenticator, error) {
+	if o.Stores == nil {
+		return nil, errors.New("auth: no stores")
+	}
+	tp := o.TrustedProxy
+	// Canonicalise header names once, not on every request.
+	tp.UserHeader = http.CanonicalHeaderKey(strings.TrimSpace(tp.UserHeader))
+	a := &Authenticator{
+		mode: o.Mode, st: o.Stores, lockout: o.Lockout, sessions: o.Sessions, tp: tp,
+		trusted: o.HaveTrustedProxies, device: o.Device,
+		// Argon2id costs 64 MiB and tens of milliseconds: cap concurrent
+		// logins so they cannot be used to exhaust memory.
+		loginSem: make(chan struct{}, 2),
+	}
+	var err error
+	switch a.mode {
+	case ModeToken:
+		if a.token, err = NewTokenVerifier(o.Token); err != nil {
+			return nil, errors.New("auth: token mode needs a token (gateway.auth.token, GATEWAY_TOKEN or a writable state dir)")
+		}
+	case ModePassword:
+		ph, err := passwordHashFrom(o.Password, o.PasswordHash)
+		if err != nil {
+			return nil, err
+		}
+		a.password = &ph
+		if o.Token != "" {
+			if a.token, err = NewTokenVerifier(o.Token); err != nil {
+				return nil, err
+			}
+		}
+	case ModeTrustedProxy:
+		// There is no second way in: devices and tokens are off.
+		a.device.Enabled = false
+		if tp.UserHeader == "" {
+			return nil, errors.New("auth: trusted-proxy mode needs gateway.auth.trustedProxy.userHeader")
+		}
+	case ModeNone:
+		a.device.Enabled = false
+	default:
+		return nil, errors.New("auth: unknown mode " + a.mode)
+	}
+	return a, nil
+}
+
+// passwordHashFrom hashes a configured password once (the plaintext is not
+// kept), or parses a configured hash. A password wins over a hash: config
+// loading puts the environment's password there, so rotating it through
+// the environment works even when the file holds a hash.
+func passwordHashFrom(password, hash string) (PasswordHash, error) {
+	if password != "" {
+		s, err := HashPassword(password)
+		if err != nil {
+			return PasswordHash{}, err
+		}
+		return ParsePasswordHash(s)
+	}
+	if hash == "" {
+		return PasswordHash{}, errors.New("auth: password mode needs gateway.auth.password or passwordHash")
+	}
+	h, err := ParsePasswordHash(hash)
+	if err != nil {
+		return PasswordHash{}, errors.New("auth: gateway.auth.passwordHash: " + err.Error())
+	}
+	return h, nil
+}
+
+// Stores returns the shared state.
+func (a *Authenticator) Stores() *Stores { return a.st }
+
+// Mode returns the configured mode.
+func (a *Authenticator) Mode() string { return a.mode }
+
+// Sessions returns the session rule in force.
+func (a *Authenticator) Sessions() SessionPolicy { return a.sessions }
+
+// recordOf returns r's record. A request without one did not pass the
+// gateway's middleware (a mis-wired chain): it is treated as a remote
+// stranger, never as local.
+func recordOf(r *http.Request) *request.Record {
+	if rec := request.FromContext(r.Context()); rec != nil {
+		return rec
+	}
+	return &request.Record{Trust: request.Trust{Client: netip.IPv4Unspecified()}}
+}
+
+// Authenticate returns the caller's identity or an *httperr.Error.
+func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error) {
+	rec := recordOf(r)
+	switch a.mode {
+	case ModeNone:
+		// No credential at all, so only the owner at this machine: a
+		// request through any proxy, for a foreign Host or from another
+		// site's page is refused.
+		if !rec.Local {
+			return nil, unauthorized(ErrNotLocal)
+		}
+		return &request.Identity{User: "local", Method: ModeNone, Role: request.RoleUser}, nil
+	case ModeTrustedProxy:
+		return a.trustedProxy(r, rec)
+	}
+	// Our own credential comes first in Proxy-Authorization (the client's
+	// Authorization is then the upstream's), then a session cookie.
+	if tok, ok := bearer(r.Header.Get("Proxy-Authorization")); ok {
+		return a.bearer(rec, tok, request.CredentialProxyAuthorization)
+	}
+	if id := a.cookieSession(r); id != nil {
+		return id, nil
+	}
+	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
+		return a.bearer(rec, tok, request.CredentialAuthorization)
+	}
+	if rec.Upgrade == request.UpgradeWebSocket {
+		if tok, ok := ProtocolToken(r.Header); ok {
+			return a.bearer(rec, tok, request.CredentialWebSocketProtocol)
+		}
+	}
+	return nil, unauthorized(ErrMissingCredentials)
+}
+
+// cookieSession returns the identity of a live session cookie. A stale or
+// unknown cookie is no credential: it is not a failed attempt (a browser
+// keeps sending an expired cookie), and guessing a 256-bit session id is
+// hopeless anyway.
+func (a *Authenticator) cookieSession(r *http.Request) *request.Identity {
+	rec := recordOf(r)
+	c, err := r.Cookie(CookieName(rec.Proto))
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	se, err := a.st.Sessions.Check(c.Value, a.sessions)
+	if err != nil {
+		return nil
+	}
+	return &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, Credential: request.CredentialCookie, SessionID: se.ID}
+}
+
+// bearer verifies a presented bearer value: a device token (JWT-shaped),
+// the shared token, or a session token from a login.
+func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Credential) (*request.Identity, error) {
+	scope := ScopeToken
+	if a.device.Enabled && LooksLikeJWT(tok) {
+		scope = ScopeDevice
+	}
+	att, err := a.reserve(scope, rec)
+	if err != nil {
+		return nil, err
+	}
+	var id *request.Identity
+	switch {
+	case scope == ScopeDevice:
+		id = a.verifyDeviceToken(tok)
+	case a.token != nil && a.token.Verify(tok):
+		id = &request.Identity{User: "owner", Method: ModeToken, Role: request.RoleAdmin}
+	default:
+		if se, err := a.st.Sessions.Check(tok, a.sessions); err == nil {
+			id = &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, SessionID: se.ID}
+		}
+	}
+	if id == nil {
+		return nil, a.failed(att)
+	}
+	att.Succeed()
+	id.Credential = cred
+	return id, nil
+}
+
+func (a *Authenticator) verifyDeviceToken(tok string) *request.Identity {
+	claims, err := a.st.Tokens.Parse(tok)
+	if err != nil {
+		return nil
+	}
+	dev, paired, revoked, err := a.st.Devices.Lookup(claims.Subject, claims.ID)
+	if err != nil || !paired || revoked {
+		return nil
+	}
+	// A token from an earlier pairing (the device was revoked and paired
+	// again, however quickly) names another pairing id: dead.
+	if claims.PairingID != dev.PairingID {
+		return nil
+	}
+	if claims.Role != dev.Role && dev.Role != request.RoleAdmin {
+		return nil
+	}
+	return &request.Identity{User: "device:" + dev.DeviceID[:16], Method: MethodDevice, Role: claims.Role, DeviceID: dev.DeviceID, TokenID: claims.ID}
+}
+
+// reserve claims a credential check for the client. Clean local requests
+// are exempt (the owner at the machine never locks themselves out); nothing
+// else is, whatever it claims.
+func (a *Authenticator) reserve(scope string, rec *request.Record) (Attempt, error) {
+	if rec.Local {
+		return Attempt{}, nil
+	}
+	att, left := a.st.Limiter.Reserve(a.lockout, scope, rec.Client)
+	if left > 0 {
+		return Attempt{}, rateLimited(left)
+	}
+	return att, nil
+}
+
+// failed settles a wrong credential and returns the 401 to send. The
+// failure that engages the lockout is still a 401 (OpenClaw's semantics);
+// the attempts after it get 429.
+func (a *Authenticator) failed(att Attempt) error {
+	att.Fail()
+	return unauthorized(ErrBadCredentials)
+}
+
+func rateLimited(left time.Duration) error {
+	e := httperr.New(http.StatusTooManyRequests, "rate_limited", "too many failed attempts; try again later", ErrLockedOut)
+	secs := int(left.Seconds() + 0.999)
+	if secs < 1 {
+		secs = 1
+	}
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+	return e
+}
+
+// RetryAfter returns how long a rate_limited refusal asks the client to
+// wait, 0 for any other error.
+func RetryAfter(err error) time.Duration {
+	var he *httperr.Error
+	if !errors.As(err, &he) || he.Header == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(he.Header.Get("Retry-After"))
+	return time.Duration(n) * time.Second
+}
+
+// trustedProxy authenticates from an identity-aware proxy's user header.
+// Every check must pass; nothing else is accepted instead.
+func (a *Authenticator) trustedProxy(r *http.Request, rec *request.Record) (*request.Identity, error) {
+	refuse := func(msg string) error {
+		return httperr.New(http.StatusUnauthorized, "proxy_auth_required", msg, ErrProxyAuth)
+	}
+	if !a.trusted {
+		return nil, refuse("trusted-proxy mode needs gateway.trustedProxies; every request is refused until it is set")
+	}
+	if !rec.PeerTrusted {
+		return nil, refuse("request did not come from a trusted proxy")
+	}
+	if rec.Peer.Addr().IsLoopback() && !a.tp.AllowLoopback {
+		return nil, refuse("a loopback proxy is not accepted unless gateway.auth.trustedProxy.allowLoopback is true")
+	}
+	for _, h := range a.tp.RequiredHeaders {
+		if strings.TrimSpace(r.Header.Get(h)) == "" {
+			return nil, refuse("a required proxy header is missing")
+		}
+	}
+	user := strings.TrimSpace(r.Header.Get(a.tp.UserHeader))
+	if user == "" || len(r.Header.Values(a.tp.UserHeader)) != 1 {
+		return nil, refuse("the proxy sent no (or more than one) user header")
+	}
+	role := request.RoleUser
+	if len(a.tp.AllowUsers) > 0 {
+		if !slices.Contains(a.tp.AllowUsers, user) {
+			return nil, httperr.New(http.StatusForbidden, "user_not_allowed", "user not allowed", ErrProxyAuth)
+		}
+		role = request.RoleAdmin
+	}
+	return &request.Identity{User: user, Method: ModeTrustedProxy, Role: role}, nil
+}
+
+func unauthorized(cause error) error {
+	e := httperr.New(http.StatusUnauthorized, "unauthorized", "authentication required", cause)
+	switch {
+	case errors.Is(cause, ErrBadCredentials):
+		e.Code, e.Msg = "invalid_credentials", "invalid credentials"
+	case errors.Is(cause, ErrNotLocal):
+		e.Msg = "auth mode none serves only local requests (this host, no proxy, a loopback Host)"
+	}
+	e.Header = http.Header{"Www-Authenticate": {`Bearer realm="gateway"`}}
+	return e
+}
+
+// Middleware authenticates every request, answering 4xx on failure and
+// storing the identity in the request record on success. onResult, if
+// set, sees every outcome (for metrics).
+func (a *Authenticator) Middleware(onResult func(*http.Request, *request.Identity, error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, rec := request.Ensure(r)
+			id, err := a.Authenticate(r)
+			if onResult != nil {
+				onResult(r, id, err)
+			}
+			if err != nil {
+				httperr.Write(w, r, err)
+				return
+			}
+			rec.Identity = id
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// IdentityOf returns the request's authenticated identity, or nil.
+func IdentityOf(r *http.Request) *request.Identity {
+	if rec := request.FromContext(r.Context()); rec != nil {
+		return rec.Identity
+	}
+	return nil
+}
+
+// RequireAdmin refuses every identity that is not the owner with 403.
+func RequireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IdentityOf(r).IsAdmin() {
+			httperr.Write(w, r, httperr.New(http.StatusForbidden, "forbidden", "admin only", nil))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Login verifies the password (password mode) or the shared token (token
+// mode, a browser's sign-in) and opens a session. It is rate limited like
+// every credential check (the attempt is reserved before the semaphore and
+// the lockout re-checked after it) and bounded in concurrency.
+func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret string) (string, time.Time, error) {
+	rec := recordOf(r)
+	scope := ScopePassword
+	switch a.mode {
+	case ModePassword:
+	case ModeToken:
+		scope = ScopeToken
+	default:
+		return "", time.Time{}, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil)
+	}
+	att, err := a.reserve(scope, rec)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if a.mode == ModePassword {
+		select {
+		case a.loginSem <- struct{}{}:
+			defer func() { <-a.loginSem }()
+		case <-ctx.Done():
+			att.Cancel()
+			return "", time.Time{}, ctx.Err()
+		case <-time.After(5 * time.Second):
+			att.Cancel()
+			return "", time.Time{}, httperr.New(http.StatusServiceUnavailable, "busy", "too many sign-ins at once; retry", nil)
+		}
+		// Failures may have engaged the lockout while this attempt
+		// waited its turn: a locked client is not verified.
+		if !rec.Local {
+			if left := a.st.Limiter.Locked(a.lockout, scope, rec.Client); left > 0 {
+				att.Cancel()
+				return "", time.Time{}, rateLimited(left)
+			}
+		}
+	}
+	ok := false
+	if a.mode == ModePassword {
+		ok = a.password.Verify(secret)
+	} else {
+		ok = a.token.Verify(secret)
+	}
+	if !ok {
+		return "", time.Time{}, a.failed(att)
+	}
+	att.Succeed()
+	return a.st.Sessions.Create(a.sessions)
+}

@@ -1,0 +1,277 @@
+package proxy
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"gateway/auth"
+	"gateway/request"
+	"gateway/trust"
+)
+
+// IdentityHeaders name the headers that hand the caller's identity to the
+// upstream (gateway.upstreamHeaders). OpenClaw's trusted-proxy mode reads
+// the user from one and requires the other.
+type IdentityHeaders struct {
+	// User carries the user name. Default X-Gateway-User.
+	User string
+	// Method carries how they authenticated. Default X-Gateway-Auth.
+	Method string
+}
+
+// DefaultIdentityHeaders are the header names used when none are configured.
+var DefaultIdentityHeaders = IdentityHeaders{User: "X-Gateway-User", Method: "X-Gateway-Auth"}
+
+// forgedIdentityHeaders are the identity headers of the usual identity-aware
+// proxies (oauth2-proxy, Authelia, Pomerium, nginx auth_request). An
+// upstream that trusts any of them (OpenClaw's trusted-proxy userHeader
+// defaults to x-forwarded-user) would take a client's copy for the truth,
+// so they are removed from every request in every mode, even from trusted
+// peers, before anything is added.
+var forgedIdentityHeaders = []string{
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
+	"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name", "X-Remote-User",
+}
+
+// forgedIdentityPrefixes are removed the same way: the gateway's own
+// namespace, OpenClaw's, and oauth2-proxy's auth_request family.
+var forgedIdentityPrefixes = []string{"X-Gateway-", "X-Openclaw-", "X-Auth-Request-"}
+
+// hopHeaders are removed before forwarding (RFC 9110 section 7.6.1), as
+// httputil.ReverseProxy does; for a WebSocket, Connection and Upgrade are
+// then set again for the upgrade itself.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// Outgoing builds the request the upstream receives from the client's. It
+// is the one place that decides the upstream's view of a request, for every
+// path: proxied HTTP, WebSocket upgrades and channel deliveries.
+type Outgoing struct {
+	// Identity names the identity headers; zero fields take the defaults.
+	Identity IdentityHeaders
+	// PreserveHost sends the client's Host (OpenClaw compares Origin with
+	// Host); false sends the upstream's.
+	PreserveHost bool
+	// UserHeader is trusted-proxy mode's user header, read by auth and
+	// removed here.
+	UserHeader string
+
+	strip map[string]bool // canonical names removed besides the fixed lists
+}
+
+func (o *Outgoing) init() {
+	if o.strip != nil {
+		return
+	}
+	if o.Identity.User == "" {
+		o.Identity.User = DefaultIdentityHeaders.User
+	}
+	if o.Identity.Method == "" {
+		o.Identity.Method = DefaultIdentityHeaders.Method
+	}
+	o.Identity.User = http.CanonicalHeaderKey(o.Identity.User)
+	o.Identity.Method = http.CanonicalHeaderKey(o.Identity.Method)
+	o.strip = map[string]bool{o.Identity.User: true, o.Identity.Method: true}
+	for _, k := range forgedIdentityHeaders {
+		o.strip[k] = true
+	}
+	if o.UserHeader != "" {
+		o.strip[http.CanonicalHeaderKey(o.UserHeader)] = true
+	}
+}
+
+// Build rewrites out, a clone of in whose URL the caller has pointed at the
+// upstream, into what the upstream receives:
+//   - hop-by-hop headers removed (as httputil.ReverseProxy does), Connection
+//     and Upgrade set again only for a WebSocket handshake;
+//   - every client-supplied forwarding header and forged identity header
+//     removed, and every header whose name holds "_" (nginx drops them too:
+//     frameworks that map "_" to "-" would read X_Gateway_User as
+//     X-Gateway-User);
+//   - the gateway's own credential removed, and only it (an Authorization
+//     the gateway did not use passes untouched);
+//   - forwarding and identity headers set fresh from the request record;
+//   - unparsable query parameters removed (as httputil.ReverseProxy does);
+//   - Host kept when PreserveHost.
+func (o *Outgoing) Build(in, out *http.Request) {
+	o.init()
+	rec := request.FromContext(in.Context())
+	h := out.Header
+	removeHopHeaders(h)
+	// As httputil.ReverseProxy does: tell the upstream trailers work when
+	// the client said it wants them.
+	if hasToken(in.Header["Te"], "trailers") {
+		h.Set("Te", "trailers")
+	}
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 || o.strip[k] || hasFoldPrefix(k, forgedIdentityPrefixes) {
+			delete(h, k)
+		}
+	}
+	for _, k := range trust.AllForwardingHeaders {
+		delete(h, k)
+	}
+	out.URL.RawQuery = cleanQuery(out.URL.RawQuery)
+	out.Host = ""
+	if o.PreserveHost {
+		out.Host = in.Host
+	}
+	if rec == nil {
+		return
+	}
+	if rec.Upgrade == request.UpgradeWebSocket {
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+		// A bearer.<token> entry is the gateway's credential form
+		// whether or not it is the one that authenticated this request.
+		stripProtocolToken(h)
+	}
+	h.Set(trust.HeaderXForwardedFor, rec.OutgoingForwardedFor())
+	h.Set(trust.HeaderXRealIP, rec.Client.String())
+	h.Set(trust.HeaderXForwardedProt, rec.Proto)
+	h.Set(trust.HeaderXForwardedHost, rec.Host)
+	if id := rec.Identity; id != nil {
+		h.Set(o.Identity.User, id.User)
+		h.Set(o.Identity.Method, id.Method)
+		if id.Credential == request.CredentialAuthorization {
+			delete(h, "Authorization")
+		}
+	}
+	// The session cookie is the gateway's whatever authenticated this
+	// request; other cookies belong to the agent and pass.
+	stripCookies(h, auth.SessionCookie, "__Host-"+auth.SessionCookie)
+}
+
+// hasFoldPrefix reports whether k starts with any of prefixes, ASCII case
+// insensitively (header maps built by code need not be canonical).
+func hasFoldPrefix(k string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+func removeHopHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// cleanQuery removes query parameters that do not parse (as
+// httputil.ReverseProxy does since Go 1.17), so the gateway and the upstream
+// cannot disagree about what "a=1;b=2" means.
+func cleanQuery(s string) string {
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ';':
+			return reencode(s)
+		case '%':
+			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
+				return reencode(s)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return s
+}
+
+func reencode(s string) string {
+	v, _ := url.ParseQuery(s)
+	return v.Encode()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// stripProtocolToken removes the bearer.<token> entry from
+// Sec-WebSocket-Protocol, keeping any real subprotocols.
+func stripProtocolToken(h http.Header) {
+	var keep []string
+	for _, line := range h.Values("Sec-WebSocket-Protocol") {
+		for v := range strings.SplitSeq(line, ",") {
+			v = strings.TrimSpace(v)
+			if v != "" && !strings.HasPrefix(v, auth.WebSocketProtocolPrefix) {
+				keep = append(keep, v)
+			}
+		}
+	}
+	h.Del("Sec-WebSocket-Protocol")
+	if len(keep) > 0 {
+		h.Set("Sec-WebSocket-Protocol", strings.Join(keep, ", "))
+	}
+}
+
+// stripCookies removes the named cookies from the Cookie header(s), keeping
+// the rest byte for byte.
+func stripCookies(h http.Header, names ...string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var keep []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			k, _, _ := strings.Cut(p, "=")
+			k = strings.TrimSpace(k)
+			drop := false
+			for _, n := range names {
+				drop = drop || k == n
+			}
+			if !drop {
+				keep = append(keep, p)
+			}
+		}
+	}
+	delete(h, "Cookie")
+	if len(keep) > 0 {
+		h.Set("Cookie", strings.Join(keep, "; "))
+	}
+}
+
+// answerSubprotocol makes a 101 name one of the protocols the client
+// offered when it offered any: the upstream's choice, else the bearer.
+// entry that carried the token (the upstream never saw it). Browsers fail
+// a handshake whose 101 names none ("Server sent no subprotocol").
+func answerSubprotocol(in *http.Request, resp http.Header) {
+	if resp.Get("Sec-WebSocket-Protocol") != "" {
+		return
+	}
+	for _, line := range in.Header.Values("Sec-WebSocket-Protocol") {
+		for v := range strings.SplitSeq(line, ",") {
+			if v = strings.TrimSpace(v); strings.HasPrefix(v, auth.WebSocketProtocolPrefix) {
+				resp.Set("Sec-WebSocket-Protocol", v)
+				return
+			}
+		}
+	}
+}
+
+// hasToken reports whether a comma-separated header holds token (ASCII case
+// insensitive).
+func hasToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for el := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(textproto.TrimString(el), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

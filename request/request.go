@@ -1,0 +1,182 @@
+// Package request is the one record the gateway keeps about each request.
+// Trust, auth and routing each fill their part of it once, before anything
+// reads it, and everything downstream (the proxy, the handlers, the access
+// log, the metrics) reads the record instead of re-deriving a fact from the
+// headers. The only facts decided here are the request's shape (is it a
+// WebSocket upgrade, is it a browser navigation), because they depend on the
+// request line and headers alone.
+package request
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Record is everything the gateway decided about one request.
+type Record struct {
+	// ID names the request in the log and the X-Request-Id response header.
+	ID string
+	// Trust is decided by package trust before routing.
+	Trust
+	// Upgrade is decided once, from the request line and headers.
+	Upgrade Upgrade
+	// Navigation is true for a browser navigation (GET or HEAD whose Accept
+	// names text/html): such a client gets HTML pages instead of JSON.
+	Navigation bool
+	// Route is the route class (for metrics and the access record).
+	Route string
+	// Identity is set by auth once the caller is authenticated.
+	Identity *Identity
+	// Cause is why the request was refused, for the access record. It is
+	// logged, never sent to the client.
+	Cause error
+}
+
+// Trust is what the gateway believes about where a request came from.
+type Trust struct {
+	// Peer is the TCP remote address, unmapped.
+	Peer netip.AddrPort
+	// Client is the resolved client address.
+	Client netip.Addr
+	// PeerTrusted is true when Peer is in gateway.trustedProxies.
+	PeerTrusted bool
+	// ViaProxy is true when any forwarding header was present, believed or
+	// not.
+	ViaProxy bool
+	// CrossSite is true when a browser said the request comes from another
+	// site (a foreign Origin, or Sec-Fetch-Site other than none and
+	// same-origin).
+	CrossSite bool
+	// Local is true only for a clean request from this host: loopback peer,
+	// no forwarding header, a loopback Host, not cross-site (SPEC
+	// "Locality"). It never means admin.
+	Local bool
+	// Proto is "http" or "https" as the client used it.
+	Proto string
+	// Host is the host the client asked for.
+	Host string
+	// Source says which input decided Client.
+	Source Source
+	// ForwardedFor is the outgoing X-Forwarded-For chain without the peer:
+	// the client and the trusted hops to its right, as received. Empty
+	// when the client is the peer.
+	ForwardedFor string
+}
+
+// OutgoingForwardedFor is the X-Forwarded-For value the upstream receives:
+// the trusted chain plus the peer.
+func (t *Trust) OutgoingForwardedFor() string {
+	if t.ForwardedFor == "" {
+		return t.Peer.Addr().String()
+	}
+	return t.ForwardedFor + ", " + t.Peer.Addr().String()
+}
+
+// Source says which input decided the client address.
+type Source uint8
+
+// Sources of the client address.
+const (
+	SourcePeer Source = iota
+	SourceXForwardedFor
+	SourceForwarded
+	SourceXRealIP
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceXForwardedFor:
+		return "x-forwarded-for"
+	case SourceForwarded:
+		return "forwarded"
+	case SourceXRealIP:
+		return "x-real-ip"
+	}
+	return "peer"
+}
+
+// Upgrade is the kind of protocol switch a request asks for.
+type Upgrade uint8
+
+// Upgrade kinds. Only WebSocket is ever proxied as an upgrade; any other
+// Upgrade header (h2c, made-up protocols) is dropped and the request is an
+// ordinary one, as nginx does.
+const (
+	UpgradeNone Upgrade = iota
+	UpgradeWebSocket
+)
+
+// UpgradeOf decides whether r is a WebSocket handshake (RFC 6455 4.1: GET,
+// a "websocket" token in Upgrade and an "upgrade" token in Connection). It
+// is the only place this is decided.
+func UpgradeOf(r *http.Request) Upgrade {
+	if r.Method != http.MethodGet {
+		return UpgradeNone
+	}
+	up, ok := r.Header["Upgrade"]
+	if !ok {
+		return UpgradeNone
+	}
+	if hasToken(up, "websocket") && hasToken(r.Header["Connection"], "upgrade") {
+		return UpgradeWebSocket
+	}
+	return UpgradeNone
+}
+
+// IsNavigation reports whether r is a browser loading a page: GET or HEAD
+// with text/html in Accept. Such requests get HTML answers and sign-in
+// redirects; API clients keep JSON.
+func IsNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, v := range r.Header["Accept"] {
+		if strings.Contains(strings.ToLower(v), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken reports whether any comma-separated element of the lines equals
+// token, ASCII case-insensitively.
+func hasToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var el string
+			el, line, _ = strings.Cut(line, ",")
+			if strings.EqualFold(strings.TrimSpace(el), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying a fresh record, and the record.
+func NewContext(ctx context.Context) (context.Context, *Record) {
+	rec := &Record{}
+	return context.WithValue(ctx, ctxKey{}, rec), rec
+}
+
+// FromContext returns the request's record, or nil when the request did not
+// pass through the gateway's first middleware (a mis-wired chain: callers
+// treat that as a remote stranger).
+func FromContext(ctx context.Context) *Record {
+	rec, _ := ctx.Value(ctxKey{}).(*Record)
+	return rec
+}
+
+// Ensure returns r's record, adding one (and a copy of r carrying it) when r
+// has none. Middlewares that may run alone in tests use it.
+func Ensure(r *http.Request) (*http.Request, *Record) {
+	if rec := FromContext(r.Context()); rec != nil {
+		return r, rec
+	}
+	ctx, rec := NewContext(r.Context())
+	return r.WithContext(ctx), rec
+}

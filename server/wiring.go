@@ -1,0 +1,62 @@
+package server
+
+import (
+	"gateway/auth"
+	"gateway/config"
+	"gateway/proxy"
+	"gateway/trust"
+)
+
+// The configuration reaches each package as its own small options value,
+// built here from the validated config; no package below server reads
+// *config.Config to decide how to serve.
+
+func trustOptions(cfg *config.Config) trust.Options {
+	return trust.Options{
+		TrustedProxies:      cfg.Typed.TrustedProxies,
+		AllowRealIPFallback: cfg.Gateway.AllowRealIPFallback,
+		PreferForwarded:     cfg.Gateway.PreferForwarded,
+		AllowedHosts:        cfg.Typed.AllowedHosts,
+		AllowAnyHost:        cfg.Typed.AllowAnyHost,
+	}
+}
+
+func authOptions(cfg *config.Config, token string, st *auth.Stores) auth.Options {
+	a := cfg.Gateway.Auth
+	return auth.Options{
+		Mode:         a.Mode,
+		Token:        token,
+		Password:     a.Password,
+		PasswordHash: a.PasswordHash,
+		Lockout:      LockoutPolicy(cfg),
+		Sessions:     auth.SessionPolicy{Idle: cfg.Typed.SessionIdle, Absolute: cfg.Typed.SessionAbsolute},
+		TrustedProxy: auth.TrustedProxyOptions{
+			UserHeader:      a.TrustedProxy.UserHeader,
+			RequiredHeaders: a.TrustedProxy.RequiredHeaders,
+			AllowUsers:      a.TrustedProxy.AllowUsers,
+			AllowLoopback:   a.TrustedProxy.AllowLoopback,
+		},
+		HaveTrustedProxies: len(cfg.Typed.TrustedProxies) > 0,
+		Device: auth.DeviceOptions{
+			Enabled:          cfg.Typed.DeviceEnabled,
+			AutoApproveLocal: cfg.Typed.AutoApproveLocal,
+			TokenTTL:         cfg.Typed.DeviceTokenTTL,
+		},
+		Stores: st,
+	}
+}
+
+// LockoutPolicy is the failure rule of cfg.
+func LockoutPolicy(cfg *config.Config) auth.LockoutPolicy {
+	return auth.LockoutPolicy{MaxAttempts: cfg.Gateway.Auth.RateLimit.MaxAttempts, Window: cfg.Typed.RateWindow, Lockout: cfg.Typed.Lockout}
+}
+
+func outgoing(cfg *config.Config) *proxy.Outgoing {
+	return &proxy.Outgoing{
+		Identity:     proxy.IdentityHeaders{User: cfg.Typed.UpstreamUserHeader, Method: cfg.Typed.UpstreamMethodHeader},
+		PreserveHost: cfg.Typed.PreserveHost,
+		// Removed in every mode: a header a proxy in front may believe is
+		// never passed on from a client.
+		UserHeader: cfg.Gateway.Auth.TrustedProxy.UserHeader,
+	}
+}
