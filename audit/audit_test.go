@@ -51,7 +51,7 @@ func build(t *testing.T, cfgName, cfgText string, cfgMode os.FileMode, files lay
 	if err := os.Chmod(dir, stateMode); err != nil {
 		t.Fatal(err)
 	}
-	opts := config.Options{Env: map[string]string{"OPENCLAW_GATEWAY_PASSWORD_X": "x"}}
+	opts := config.Options{Env: map[string]string{"GATEWAY_PASSWORD_X": "x"}}
 	if cfgName != "" {
 		p := filepath.Join(dir, cfgName)
 		if err := os.WriteFile(p, []byte(cfgText), cfgMode); err != nil {
@@ -125,6 +125,8 @@ func TestEveryCheck(t *testing.T) {
 		{"gateway.trusted_proxy_allow_loopback", Warn, "c.json5", `{gateway: {trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {allowLoopback: true}}}}`, 0o600, good, 0o700},
 		{"gateway.control_ui.allowed_origins_wildcard", Warn, "c.json5", `{gateway: {allowedOrigins: ["*"]}}`, 0o600, good, 0o700},
 		{"gateway.control_ui.allowed_origins_wildcard", Critical, "c.json5", `{gateway: {bind: "lan", allowedOrigins: ["*"]}}`, 0o600, good, 0o700},
+		{"gateway.allowed_hosts_wildcard", Warn, "c.json5", `{gateway: {allowedHosts: ["*"]}}`, 0o600, good, 0o700},
+		{"gateway.device_auto_approve_exposed", Warn, "c.json5", `{gateway: {bind: "lan"}}`, 0o600, good, 0o700},
 		{"config.secrets.gateway_password_in_config", Warn, "c.yaml", "gateway:\n  auth:\n    mode: password\n    password: literal-password-in-file\n", 0o600, good, 0o700},
 		{"logging.redact_off", Warn, "c.json5", `{logging: {redactSensitive: "off"}}`, 0o600, good, 0o700},
 		{"channels.whatsapp.dm.open", Critical, "c.json5", `{channels: {whatsapp: {dmPolicy: "open", allowFrom: ["*"]}}}`, 0o600, good, 0o700},

@@ -29,6 +29,8 @@ var checks = []check{
 	{"gateway.auth_no_rate_limit", checkNoRateLimit},
 	{"gateway.trusted_proxy_*", checkTrustedProxyMode},
 	{"gateway.control_ui.allowed_origins_wildcard", checkOriginsWildcard},
+	{"gateway.allowed_hosts_wildcard", checkHostsWildcard},
+	{"gateway.device_auto_approve_exposed", checkAutoApproveExposed},
 	{"config.secrets.gateway_password_in_config", checkLiteralSecrets},
 	{"logging.redact_off", checkRedactOff},
 	{"channels.*", checkChannels},
@@ -193,6 +195,29 @@ func checkOriginsWildcard(s *Snapshot) []Finding {
 		"List the exact origins of your UI in gateway.allowedOrigins.")}
 }
 
+func checkHostsWildcard(s *Snapshot) []Finding {
+	if s.Config == nil || !slices.Contains(s.Config.Gateway.AllowedHosts, "*") {
+		return nil
+	}
+	return []Finding{f("gateway.allowed_hosts_wildcard", Warn, "Every Host name is served (DNS rebinding)",
+		`gateway.allowedHosts contains "*": a web page on any name that resolves to this machine is same-origin with the gateway and can send it requests with the owner's browser.`,
+		"List the names you serve (your public host name) in gateway.allowedHosts; loopback names and IP literals always pass.")}
+}
+
+func checkAutoApproveExposed(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || !s.exposed() || c.Gateway.Auth.Mode == config.ModeTrustedProxy || c.Gateway.Auth.Mode == config.ModeNone {
+		return nil
+	}
+	d := c.Gateway.Auth.Device
+	if (d.Enabled != nil && !*d.Enabled) || (d.AutoApproveLocal != nil && !*d.AutoApproveLocal) {
+		return nil
+	}
+	return []Finding{f("gateway.device_auto_approve_exposed", Warn, "Devices pair without the owner on an exposed gateway",
+		fmt.Sprintf("gateway.bind is %q and gateway.auth.device.autoApproveLocal is on: every process on this host (other users too, and a same-host proxy that sends no forwarding header) pairs a non-admin device without asking.", c.Gateway.Bind),
+		"Set gateway.auth.device.autoApproveLocal: false and approve devices with `gateway devices approve`.")}
+}
+
 // literalSecret reports whether the raw (unsubstituted) tree holds a
 // literal value at gateway.auth.<key>.
 func literalSecret(tree map[string]any, key string) bool {
@@ -217,7 +242,7 @@ func checkLiteralSecrets(s *Snapshot) []Finding {
 	}
 	return []Finding{f("config.secrets.gateway_password_in_config", Warn, "Secret written literally in the config file",
 		"These keys hold a literal secret instead of ${VAR}; the file ends up in backups and screenshots: "+strings.Join(keys, ", "),
-		"Use ${OPENCLAW_GATEWAY_TOKEN} / ${OPENCLAW_GATEWAY_PASSWORD} (or passwordHash) and keep the value in the environment.")}
+		"Use ${GATEWAY_TOKEN} / ${GATEWAY_PASSWORD} (or passwordHash) and keep the value in the environment.")}
 }
 
 func checkRedactOff(s *Snapshot) []Finding {
@@ -277,7 +302,7 @@ func checkStateDir(s *Snapshot) []Finding {
 	if s.StateLstat.Mode()&fs.ModeSymlink != 0 {
 		return []Finding{f("fs.state_dir.symlink", Warn, "State directory is a symlink",
 			s.StateDir+" is a symlink: its permissions are those of the target, which the audit does not follow.",
-			"Point OPENCLAW_STATE_DIR at the real directory.")}
+			"Point GATEWAY_STATE_DIR at the real directory.")}
 	}
 	gw, ww, gr, wr := otherBits(uint32(s.StateLstat.Mode().Perm()))
 	var out []Finding

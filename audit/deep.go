@@ -17,11 +17,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gateway/trust"
 )
 
 // DeepOptions configure the live probes.
 type DeepOptions struct {
-	// URL is the gateway's base URL, e.g. http://127.0.0.1:18789.
+	// URL is the gateway's base URL, e.g. http://127.0.0.1:18780.
 	URL string
 	// Via is an optional public proxy URL in front of the gateway.
 	Via string
@@ -161,13 +163,10 @@ func (p *prober) probeUnauthWS(ctx context.Context) {
 		"Set gateway.auth.mode to token or password.")
 }
 
+// trusted reports whether the gateway trusts a as a proxy, by trust's own
+// rule (IPv4-mapped and zoned forms included).
 func (p *prober) trusted(a netip.Addr) bool {
-	for _, pr := range p.o.TrustedProxies {
-		if pr.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return trust.New(trust.Options{TrustedProxies: p.o.TrustedProxies}).Trusted(a)
 }
 
 // loopbackSource finds a loopback source address that is (or is not) a
@@ -184,6 +183,7 @@ func (p *prober) loopbackSource(trusted bool) (netip.Addr, bool) {
 
 type whoamiBody struct {
 	Client   string `json:"client"`
+	Peer     string `json:"peer"`
 	Local    bool   `json:"local"`
 	ViaProxy bool   `json:"viaProxy"`
 	Code     string `json:"code"`
@@ -393,6 +393,13 @@ func (p *prober) probeVia(ctx context.Context) {
 			"Add the address the proxy connects from to gateway.trustedProxies.")
 	case resp.StatusCode != http.StatusOK:
 		p.result("gateway.probe_proxy_untrusted", Warn, true, true, "", fmt.Sprintf("inconclusive: got %d through the proxy (pass --token)", resp.StatusCode), "")
+	case w.ViaProxy && w.Client == w.Peer:
+		// The gateway saw the proxy's forwarding headers and believed
+		// none of them: the client it resolved is the proxy itself. A
+		// remote proxy that is not trusted looks exactly like this.
+		p.result("gateway.probe_proxy_untrusted", Warn, false, false, "The proxy is not trusted by the gateway",
+			"through "+p.o.Via+" the gateway resolved the client to the proxy's own address "+w.Peer+": its forwarding headers were ignored",
+			"Add the address the proxy connects from ("+w.Peer+") to gateway.trustedProxies.")
 	case !w.ViaProxy:
 		p.result("gateway.probe_proxy_header_missing", Warn, false, false, "The proxy sends no forwarding header",
 			"through "+p.o.Via+" the gateway saw no forwarding header, so every client looks like the proxy",

@@ -15,7 +15,7 @@ func TestLoadFormats(t *testing.T) {
 	for _, name := range []string{"full.json5", "full.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := Load(Options{Path: filepath.Join("testdata", name), Explicit: true,
-				Env: map[string]string{"OPENCLAW_GATEWAY_TOKEN": testToken}})
+				Env: map[string]string{"GATEWAY_TOKEN": testToken}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,11 +44,8 @@ func TestLoadFormats(t *testing.T) {
 			if cfg.Typed.Upstream == nil || cfg.Typed.Upstream.Host != "127.0.0.1:18790" {
 				t.Errorf("upstream = %v", cfg.Typed.Upstream)
 			}
-			if cfg.Typed.ListenAddr != "127.0.0.1:18789" || cfg.Typed.Exposed {
+			if cfg.Typed.ListenAddr != "127.0.0.1:18780" || cfg.Typed.Exposed {
 				t.Errorf("listen = %q exposed=%v", cfg.Typed.ListenAddr, cfg.Typed.Exposed)
-			}
-			if len(cfg.Source.Warnings) != 2 {
-				t.Errorf("warnings = %q, want agents and channels.whatsapp.textChunkLimit", cfg.Source.Warnings)
 			}
 			if cfg.Source.TokenSource != "env" { // the override variable is set too
 				t.Errorf("token source = %q, want env", cfg.Source.TokenSource)
@@ -125,11 +122,11 @@ func TestLoadErrors(t *testing.T) {
 
 func TestLoadDefaultsAndMissingFile(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := Load(Options{Path: filepath.Join(dir, "openclaw.json"), Explicit: false})
+	cfg, err := Load(Options{Path: filepath.Join(dir, "gateway.json"), Explicit: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Source.Format != "defaults" || cfg.Gateway.Auth.Mode != ModeToken || cfg.Typed.ListenAddr != "127.0.0.1:18789" {
+	if cfg.Source.Format != "defaults" || cfg.Gateway.Auth.Mode != ModeToken || cfg.Typed.ListenAddr != "127.0.0.1:18780" {
 		t.Errorf("defaults = %+v %+v", cfg.Source, cfg.Typed)
 	}
 	if _, err := Load(Options{Path: filepath.Join(dir, "nope.json"), Explicit: true}); err == nil {
@@ -146,12 +143,12 @@ func TestLoadDefaultsAndMissingFile(t *testing.T) {
 
 func TestPrecedence(t *testing.T) {
 	p := writeConfig(t, "c.yaml", "gateway:\n  port: 1000\n  bind: loopback\n  auth:\n    token: from-file-aaaaaaaaaaaaaaaaaaaa\n")
-	env := map[string]string{"OPENCLAW_GATEWAY_PORT": "2000", "OPENCLAW_GATEWAY_TOKEN": "from-env-bbbbbbbbbbbbbbbbbbbbbb", "OPENCLAW_GATEWAY_BIND": "lan"}
+	env := map[string]string{"GATEWAY_PORT": "2000", "GATEWAY_TOKEN": "from-env-bbbbbbbbbbbbbbbbbbbbbb", "GATEWAY_BIND": "lan"}
 	cfg, err := Load(Options{Path: p, Explicit: true, Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Gateway.Port != 2000 || cfg.Gateway.Bind != "lan" || cfg.Gateway.Auth.Token != env["OPENCLAW_GATEWAY_TOKEN"] || cfg.Source.TokenSource != "env" {
+	if cfg.Gateway.Port != 2000 || cfg.Gateway.Bind != "lan" || cfg.Gateway.Auth.Token != env["GATEWAY_TOKEN"] || cfg.Source.TokenSource != "env" {
 		t.Errorf("env did not beat file: %+v source=%q", cfg.Gateway, cfg.Source.TokenSource)
 	}
 	cfg, err = Load(Options{Path: p, Explicit: true, Env: env, Flags: Overrides{Port: 3000, Bind: "loopback"}})
@@ -161,8 +158,8 @@ func TestPrecedence(t *testing.T) {
 	if cfg.Gateway.Port != 3000 || cfg.Gateway.Bind != "loopback" {
 		t.Errorf("flags did not beat env: %+v", cfg.Gateway)
 	}
-	if _, err := Load(Options{Path: p, Explicit: true, Env: map[string]string{"OPENCLAW_GATEWAY_PORT": "abc"}}); err == nil {
-		t.Error("bad OPENCLAW_GATEWAY_PORT: want error")
+	if _, err := Load(Options{Path: p, Explicit: true, Env: map[string]string{"GATEWAY_PORT": "abc"}}); err == nil {
+		t.Error("bad GATEWAY_PORT: want error")
 	}
 }
 
@@ -236,7 +233,7 @@ func FuzzParse(f *testing.F) {
 		}
 		cfg := Default()
 		cfg.Source.Substituted = map[string]bool{}
-		if err := decodeFile(data, format, map[string]string{"OPENCLAW_GATEWAY_TOKEN": testToken}, cfg); err != nil {
+		if err := decodeFile(data, format, map[string]string{"GATEWAY_TOKEN": testToken}, cfg); err != nil {
 			return
 		}
 		if err := cfg.Validate(); err != nil {

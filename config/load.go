@@ -16,16 +16,13 @@ import (
 )
 
 // EnvConfigPath names the environment variable that selects the config file.
-const EnvConfigPath = "OPENCLAW_CONFIG_PATH"
+const EnvConfigPath = "GATEWAY_CONFIG_PATH"
 
 // KeyError is a problem with one configuration key.
 type KeyError struct {
 	Path string // dotted key path, e.g. "gateway.trustedProxies[1]"
 	Msg  string
 	Err  error
-	// Warning marks a problem that is reported but does not stop loading
-	// (an unknown key outside the sections the gateway owns).
-	Warning bool
 }
 
 func (e *KeyError) Error() string {
@@ -56,7 +53,7 @@ type Overrides struct {
 type Options struct {
 	// Path is the config file. Empty means embedded defaults.
 	Path string
-	// Explicit says Path was named by a flag or OPENCLAW_CONFIG_PATH, so a
+	// Explicit says Path was named by a flag or GATEWAY_CONFIG_PATH, so a
 	// missing file is an error rather than "use the defaults".
 	Explicit bool
 	// Env is the process environment used for ${VAR} and overrides.
@@ -65,8 +62,10 @@ type Options struct {
 	Flags Overrides
 }
 
-// ResolvePath picks the config file: the flag, else OPENCLAW_CONFIG_PATH,
-// else <stateDir>/openclaw.json. explicit is false only for the last.
+// ResolvePath picks the config file: the flag, else GATEWAY_CONFIG_PATH,
+// else <stateDir>/gateway.json, or <stateDir>/gateway.yaml when only that
+// exists. explicit is false only for the last two. OpenClaw's own
+// openclaw.json is never read as the gateway's configuration.
 func ResolvePath(flagValue string, getenv func(string) string, stateDir string) (path string, explicit bool) {
 	if flagValue != "" {
 		return flagValue, true
@@ -74,7 +73,14 @@ func ResolvePath(flagValue string, getenv func(string) string, stateDir string) 
 	if v := getenv(EnvConfigPath); v != "" {
 		return v, true
 	}
-	return filepath.Join(stateDir, "openclaw.json"), false
+	jsonPath := filepath.Join(stateDir, "gateway.json")
+	if _, err := os.Stat(jsonPath); err != nil {
+		yamlPath := filepath.Join(stateDir, "gateway.yaml")
+		if _, err := os.Stat(yamlPath); err == nil {
+			return yamlPath, false
+		}
+	}
+	return jsonPath, false
 }
 
 // EnvMap turns os.Environ-style pairs into a map.
@@ -191,13 +197,7 @@ func decodeFile(data []byte, format string, environ map[string]string, cfg *Conf
 	sub, serrs := substitute("", tree, environ, cfg.Source.Substituted)
 	errs = append(errs, serrs...)
 	checked, cerrs := conform("", sub, typeOfConfig)
-	for _, e := range cerrs {
-		if ke, ok := e.(*KeyError); ok && ke.Warning {
-			cfg.Source.Warnings = append(cfg.Source.Warnings, ke.Path+": "+ke.Msg+" (ignored by the gateway)")
-			continue
-		}
-		errs = append(errs, e)
-	}
+	errs = append(errs, cerrs...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -215,10 +215,10 @@ func decodeFile(data []byte, format string, environ map[string]string, cfg *Conf
 
 // envOverrides are the documented environment overrides; they beat the file.
 type envOverrides struct {
-	Token    string `env:"OPENCLAW_GATEWAY_TOKEN"`
-	Password string `env:"OPENCLAW_GATEWAY_PASSWORD"`
-	Port     *int   `env:"OPENCLAW_GATEWAY_PORT"`
-	Bind     string `env:"OPENCLAW_GATEWAY_BIND"`
+	Token    string `env:"GATEWAY_TOKEN"`
+	Password string `env:"GATEWAY_PASSWORD"`
+	Port     *int   `env:"GATEWAY_PORT"`
+	Bind     string `env:"GATEWAY_BIND"`
 }
 
 func applyEnv(cfg *Config, environ map[string]string) error {

@@ -131,11 +131,7 @@ func conform(path string, v any, t reflect.Type) (any, []error) {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, ok := fields[k]
 			if !ok {
-				err := unknownKey(join(path, k), k, fields)
-				if lenientTypes[t] {
-					err.Warning = true
-				}
-				errs = append(errs, err)
+				errs = append(errs, unknownKey(join(path, k), k, fields))
 				continue
 			}
 			if m[k] == nil {
@@ -229,16 +225,6 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 		out[name] = f
 	}
 	return out
-}
-
-// lenientTypes are the objects whose unknown keys are warnings, not errors:
-// the top level and each channel carry settings for OpenClaw's agent and its
-// connectors (agents, models, accounts, ...) that the gateway does not read,
-// and refusing them would break an existing ~/.openclaw. Every key under
-// gateway, logging and audit is ours, and a typo there is fatal.
-var lenientTypes = map[reflect.Type]bool{
-	typeOfConfig:               true,
-	reflect.TypeFor[Channel](): true,
 }
 
 func unknownKey(path, key string, fields map[string]reflect.StructField) *KeyError {

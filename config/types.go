@@ -25,7 +25,7 @@ type Config struct {
 
 // Gateway configures the listener, trust and authentication.
 type Gateway struct {
-	// Port is the TCP port to listen on. Default 18789.
+	// Port is the TCP port to listen on. Default 18780.
 	Port int `json:"port"`
 	// Bind selects the listen address: "loopback" (default, 127.0.0.1 only),
 	// "lan" (all interfaces: exposed) or "custom" (CustomBindHost).
@@ -87,11 +87,11 @@ type Auth struct {
 	// Mode is "token" (default), "password", "trusted-proxy" or "none".
 	// "none" is refused unless Bind is "loopback".
 	Mode string `json:"mode"`
-	// Token is the shared bearer token. Use ${OPENCLAW_GATEWAY_TOKEN}; when no
+	// Token is the shared bearer token. Use ${GATEWAY_TOKEN}; when no
 	// token is configured anywhere, one is generated into the state dir.
 	Token string `json:"token"`
 	// Password is the login password (password mode). Prefer PasswordHash or
-	// ${OPENCLAW_GATEWAY_PASSWORD}; a literal is flagged by the audit.
+	// ${GATEWAY_PASSWORD}; a literal is flagged by the audit.
 	Password string `json:"password"`
 	// PasswordHash is an argon2id PHC string used instead of Password.
 	PasswordHash string `json:"passwordHash"`
@@ -250,9 +250,6 @@ type Source struct {
 	Tree map[string]any
 	// Substituted lists the key paths whose value came from ${VAR}.
 	Substituted map[string]bool
-	// Warnings are non-fatal problems, such as unknown keys in sections the
-	// gateway does not own; they are logged at startup.
-	Warnings []string
 	// TokenSource and PasswordSource are "file", "env" or "" (unset).
 	TokenSource, PasswordSource string
 }

@@ -17,12 +17,12 @@ import (
 	"gateway/sender"
 )
 
-// Default returns the embedded defaults: loopback bind on 18789, token auth,
+// Default returns the embedded defaults: loopback bind on 18780, token auth,
 // no trusted proxies, no upstream, lockout on, redaction on.
 func Default() *Config {
 	return &Config{
 		Gateway: Gateway{
-			Port:         18789,
+			Port:         18780,
 			Bind:         BindLoopback,
 			MaxBodyBytes: 10 << 20,
 			Auth: Auth{
@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 		add(keyErr("gateway.auth.mode", "must be token, password, trusted-proxy or none, got %q", a.Mode))
 	}
 	if a.Mode == ModePassword && a.Password == "" && a.PasswordHash == "" {
-		add(keyErr("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or OPENCLAW_GATEWAY_PASSWORD"))
+		add(keyErr("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or GATEWAY_PASSWORD"))
 	}
 	if a.Mode == ModeTrustedProxy && strings.TrimSpace(a.TrustedProxy.UserHeader) == "" {
 		add(keyErr("gateway.auth.trustedProxy.userHeader", "must not be empty in trusted-proxy mode"))

@@ -197,4 +197,30 @@ func TestDeepViaNginx(t *testing.T) {
 	})
 }
 
+// TestDeepViaUntrustedRemoteProxy: behind a remote proxy that is not in
+// trustedProxies, the gateway ignores the proxy's forwarding headers and
+// resolves the client to the proxy's own address. The probe used to call
+// that "trusted". Tests cannot have a non-loopback peer, so the --via URL
+// answers exactly what the gateway answers in that case (its whoami: client
+// and peer the proxy's address, viaProxy true).
+func TestDeepViaUntrustedRemoteProxy(t *testing.T) {
+	gw := startGateway(t, nil)
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": "owner", "client": "192.0.2.5", "peer": "192.0.2.5", "viaProxy": true})
+	}))
+	defer remote.Close()
+	o := deepOpts(gw)
+	o.Via = remote.URL
+	d, findings := audit.Deep(context.Background(), o)
+	var f *audit.Finding
+	for i := range findings {
+		if findings[i].CheckID == "gateway.probe_proxy_untrusted" {
+			f = &findings[i]
+		}
+	}
+	if f == nil || !strings.Contains(f.Remediation, "192.0.2.5") {
+		t.Fatalf("untrusted remote proxy not reported (or its address not named): %+v %+v", findings, d.Probes)
+	}
+}
+
 var _ = netip.Addr{}

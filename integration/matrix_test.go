@@ -121,6 +121,19 @@ func TestBehindProxies(t *testing.T) {
 				if err == nil || resp == nil || resp.StatusCode != 401 {
 					t.Fatalf("%s: unauthenticated upgrade through proxy: %v %v", pk.name, resp, err)
 				}
+				// A browser page served through the proxy on its
+				// (non-default) port sends that origin; the proxy must
+				// pass the Host with its port for the gateway to see it
+				// as its own origin.
+				bc, _, err := websocket.Dial(ctx, "ws://"+px.addr+"/ws", &websocket.DialOptions{HTTPClient: hc,
+					Subprotocols: []string{"bearer." + token}, HTTPHeader: http.Header{"Origin": {"http://" + px.addr}}})
+				if err != nil {
+					t.Fatalf("%s: browser WebSocket with the proxy's own origin: %v", pk.name, err)
+				}
+				if bc.Subprotocol() != "bearer."+token {
+					t.Errorf("%s: 101 names subprotocol %q, want the offered one", pk.name, bc.Subprotocol())
+				}
+				bc.CloseNow()
 			})
 		})
 	}

@@ -27,13 +27,13 @@ func snippet(t *testing.T, file, listen, upstream string, edits ...func(string) 
 		t.Fatal(err)
 	}
 	s := string(data)
-	for _, want := range []string{"127.0.0.1:8080", "127.0.0.1:18789"} {
+	for _, want := range []string{"127.0.0.1:8080", "127.0.0.1:18780"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("%s lacks %s; docs and test drifted", file, want)
 		}
 	}
 	s = strings.ReplaceAll(s, "127.0.0.1:8080", listen)
-	s = strings.ReplaceAll(s, "127.0.0.1:18789", upstream)
+	s = strings.ReplaceAll(s, "127.0.0.1:18780", upstream)
 	for _, e := range edits {
 		s = e(s)
 	}
@@ -118,7 +118,7 @@ func startTraefik(t *testing.T, upstream string, edits ...func(string) string) *
 	dir := t.TempDir()
 	dyn := filepath.Join(dir, "dynamic.yml")
 	static := snippetFile(t, "traefik.yml", map[string]string{"127.0.0.1:8080": addr, "filename: traefik-dynamic.yml": "filename: " + dyn})
-	dynamic := snippetFile(t, "traefik-dynamic.yml", map[string]string{"127.0.0.1:18789": upstream})
+	dynamic := snippetFile(t, "traefik-dynamic.yml", map[string]string{"127.0.0.1:18780": upstream})
 	for _, e := range edits {
 		dynamic = e(dynamic)
 	}

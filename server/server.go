@@ -40,10 +40,14 @@ type Options struct {
 	SelfURL string
 	// UpstreamTransport overrides the proxy transport (tests, benchmarks).
 	UpstreamTransport http.RoundTripper
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body; zero means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 }
 
-// BodyReadTimeout bounds how long a client may take to send a request body.
-const BodyReadTimeout = 2 * time.Minute
+// DefaultBodyReadTimeout bounds how long a client may take to send a
+// request body.
+const DefaultBodyReadTimeout = 2 * time.Minute
 
 // NewHandler builds the gateway's HTTP handler for one configuration. It
 // has no side effect on Shared: a configuration that fails here, or is built
@@ -109,7 +113,11 @@ func NewHandler(o Options) (http.Handler, error) {
 	//     are decided once, before anything reads them; untrusted
 	//     forwarding headers are stripped or the request refused.
 	//  5. bodyDeadline: slow senders cannot hold connections.
-	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(BodyReadTimeout))
+	bodyTimeout := o.BodyReadTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyReadTimeout
+	}
+	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(bodyTimeout))
 
 	// Public: liveness and readiness say nothing about the caller.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -43,7 +43,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := httptest.NewRequest("GET", "http://127.0.0.1:18789/bench", nil)
+	req := httptest.NewRequest("GET", "http://127.0.0.1:18780/bench", nil)
 	req.RemoteAddr = "127.0.0.1:50000"
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	b.ReportAllocs()

@@ -70,10 +70,11 @@ func (u *recordingUpstream) lastHeader() http.Header {
 type fixture struct {
 	gw       *httptest.Server
 	upstream *recordingUpstream
-	logs     *bytes.Buffer
+	logs     *syncWriter
+	shared   *Shared
 }
 
-func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
+func newFixture(t *testing.T, mutate func(*config.Config), opts ...func(*Options)) *fixture {
 	t.Helper()
 	up := &recordingUpstream{}
 	us := httptest.NewServer(up)
@@ -87,13 +88,17 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	st, err := OpenShared(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(st.Options(cfg, cfg.Gateway.Auth.Token, log))
+	o := st.Options(cfg, cfg.Gateway.Auth.Token, log)
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := NewHandler(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +106,7 @@ func newFixture(t *testing.T, mutate func(*config.Config)) *fixture {
 	gw.Config = NewHTTPServer(h, log)
 	gw.Start()
 	t.Cleanup(gw.Close)
-	return &fixture{gw: gw, upstream: up, logs: logs}
+	return &fixture{gw: gw, upstream: up, logs: logs, shared: st}
 }
 
 type syncWriter struct {

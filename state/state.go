@@ -14,7 +14,10 @@ import (
 
 // EnvStateDir names the environment variable that selects the state directory
 // when no --state-dir flag is given.
-const EnvStateDir = "OPENCLAW_STATE_DIR"
+const EnvStateDir = "GATEWAY_STATE_DIR"
+
+// DefaultDirName is the state directory's name under the home directory.
+const DefaultDirName = ".gateway"
 
 // DirMode and FileMode are the only modes the gateway creates state with.
 const (
@@ -23,7 +26,9 @@ const (
 )
 
 // ResolveDir picks the state directory: the flag value, else the
-// OPENCLAW_STATE_DIR value, else ~/.openclaw. getenv is injected so tests and
+// GATEWAY_STATE_DIR value, else ~/.gateway (never OpenClaw's ~/.openclaw:
+// OpenClaw migrates or deletes files it does not know there). getenv is
+// injected so tests and
 // callers never depend on the process environment implicitly.
 func ResolveDir(flagValue string, getenv func(string) string) (string, error) {
 	if flagValue != "" {
@@ -40,7 +45,7 @@ func ResolveDir(flagValue string, getenv func(string) string) (string, error) {
 		}
 		home = h
 	}
-	return filepath.Join(home, ".openclaw"), nil
+	return filepath.Join(home, DefaultDirName), nil
 }
 
 // EnsureDir creates dir (and missing parents) with mode 0700 when it does not

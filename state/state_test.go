@@ -27,7 +27,7 @@ func TestResolveDir(t *testing.T) {
 	}{
 		{"flag wins", "/tmp/a", map[string]string{EnvStateDir: "/tmp/b", "HOME": "/h"}, "/tmp/a"},
 		{"env next", "", map[string]string{EnvStateDir: "/tmp/b", "HOME": "/h"}, "/tmp/b"},
-		{"home default", "", map[string]string{"HOME": "/h"}, "/h/.openclaw"},
+		{"home default", "", map[string]string{"HOME": "/h"}, "/h/.gateway"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,5 +196,43 @@ func TestJSONStateFiles(t *testing.T) {
 	var se *json.SyntaxError
 	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &se) || !strings.Contains(err.Error(), "/state/x.json") {
 		t.Fatalf("corrupt: %v", err)
+	}
+}
+
+func TestLegacyNotice(t *testing.T) {
+	home := t.TempDir()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	getenv := env(map[string]string{"HOME": home})
+	if n := LegacyNotice("", getenv); n != "" {
+		t.Fatalf("notice with no legacy files: %q", n)
+	}
+	old := filepath.Join(home, ".openclaw", "credentials")
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "gateway-token"), []byte("t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// OpenClaw's own files are not ours to mention.
+	_ = os.WriteFile(filepath.Join(old, "whatsapp-pairing.json"), []byte("{}"), 0o600)
+	n := LegacyNotice("", getenv)
+	if !strings.Contains(n, "mv "+filepath.Join(old, "gateway-token")+" "+filepath.Join(home, ".gateway", "credentials", "gateway-token")) || strings.Contains(n, "whatsapp") {
+		t.Fatalf("notice = %q", n)
+	}
+	for name, fn := range map[string]func() string{
+		"explicit flag": func() string { return LegacyNotice("/elsewhere", getenv) },
+		"explicit env":  func() string { return LegacyNotice("", env(map[string]string{"HOME": home, EnvStateDir: "/x"})) },
+		"already moved": func() string {
+			_ = os.MkdirAll(filepath.Join(home, ".gateway"), 0o700)
+			return LegacyNotice("", getenv)
+		},
+	} {
+		if got := fn(); got != "" {
+			t.Errorf("%s: notice %q", name, got)
+		}
+	}
+	// Nothing in ~/.openclaw was touched.
+	if _, err := os.Stat(filepath.Join(old, "gateway-token")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -77,7 +77,7 @@ func TestAuditCommand(t *testing.T) {
 func TestAdminAuditEndpointAndStartupAudit(t *testing.T) {
 	stateDir := filepath.Join(t.TempDir(), "state")
 	_ = os.MkdirAll(stateDir, 0o700)
-	_ = os.WriteFile(filepath.Join(stateDir, "openclaw.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"], auth: {token: "owner-token-0123456789abcdefghij"}}, logging: {redactSensitive: "off"}}`), 0o600)
+	_ = os.WriteFile(filepath.Join(stateDir, "gateway.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"], auth: {token: "owner-token-0123456789abcdefghij"}}, logging: {redactSensitive: "off"}}`), 0o600)
 	e, _, logs := testEnv(nil)
 	addr, stop := startServe(t, commonFlags{stateDir: stateDir}, config.Overrides{Port: freePort(t)}, e)
 	defer func() { _ = stop() }()
@@ -125,7 +125,7 @@ func TestRefuseInsecure(t *testing.T) {
 func TestAuditDeepCLI(t *testing.T) {
 	stateDir := filepath.Join(t.TempDir(), "state")
 	_ = os.MkdirAll(stateDir, 0o700)
-	_ = os.WriteFile(filepath.Join(stateDir, "openclaw.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}}`), 0o600)
+	_ = os.WriteFile(filepath.Join(stateDir, "gateway.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}}`), 0o600)
 	e, _, _ := testEnv(nil)
 	addr, stop := startServe(t, commonFlags{stateDir: stateDir}, config.Overrides{Port: freePort(t)}, e)
 	defer func() { _ = stop() }()

@@ -53,7 +53,7 @@ func newStateCmd(group, usage string, args []string, e *env) (c *stateCmd, rc in
 	c = &stateCmd{sub: args[0], fs: flag.NewFlagSet("gateway "+group+" "+args[0], flag.ContinueOnError)}
 	c.fs.SetOutput(e.stderr)
 	c.fs.Usage = func() { fmt.Fprint(e.stderr, usage) }
-	c.stateDir = c.fs.String("state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+	c.stateDir = c.fs.String("state-dir", "", "state directory; default $GATEWAY_STATE_DIR or ~/.gateway")
 	c.asJSON = c.fs.Bool("json", false, "print JSON")
 	return c, 0, false
 }

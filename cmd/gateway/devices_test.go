@@ -55,7 +55,7 @@ func TestDevicePairingEndToEnd(t *testing.T) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.WriteFile(filepath.Join(stateDir, "openclaw.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"], auth: {token: "owner-token-0123456789abcdefghij"}}}`), 0o600)
+	_ = os.WriteFile(filepath.Join(stateDir, "gateway.json"), []byte(`{gateway: {trustedProxies: ["127.0.0.1"], auth: {token: "owner-token-0123456789abcdefghij"}}}`), 0o600)
 	c := commonFlags{stateDir: stateDir}
 	e, _, _ := testEnv(nil)
 	addr, stop := startServe(t, c, config.Overrides{Port: freePort(t)}, e)

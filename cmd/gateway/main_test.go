@@ -172,7 +172,7 @@ func TestFirstRunGeneratesTokenOnceAndReloads(t *testing.T) {
 	}
 
 	// SIGHUP with a valid new config: loopback becomes a trusted proxy.
-	cfgPath := filepath.Join(stateDir, "openclaw.json")
+	cfgPath := filepath.Join(stateDir, "gateway.json")
 	if err := os.WriteFile(cfgPath, []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}

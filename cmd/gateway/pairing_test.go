@@ -68,7 +68,7 @@ func startPolicyGateway(t *testing.T, extra string) (base, stateDir string, up *
 	stateDir = filepath.Join(t.TempDir(), "state")
 	_ = os.MkdirAll(stateDir, 0o700)
 	cfg := fmt.Sprintf(`{gateway: {upstream: %q, auth: {token: %q}}, channels: {whatsapp: {dmPolicy: "pairing"%s}, telegram: {dmPolicy: "allowlist", allowFrom: ["42"]}}}`, us.URL, ownerToken, extra)
-	_ = os.WriteFile(filepath.Join(stateDir, "openclaw.json"), []byte(cfg), 0o600)
+	_ = os.WriteFile(filepath.Join(stateDir, "gateway.json"), []byte(cfg), 0o600)
 	e, _, _ := testEnv(nil)
 	addr, stop := startServe(t, commonFlags{stateDir: stateDir}, config.Overrides{Port: freePort(t)}, e)
 	t.Cleanup(func() { _ = stop() })

@@ -30,8 +30,8 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.configPath, "config", "", "config file (.json, .json5, .yaml, .yml); default $OPENCLAW_CONFIG_PATH or <state-dir>/openclaw.json")
-	fs.StringVar(&c.stateDir, "state-dir", "", "state directory; default $OPENCLAW_STATE_DIR or ~/.openclaw")
+	fs.StringVar(&c.configPath, "config", "", "config file (.json, .json5, .yaml, .yml); default $GATEWAY_CONFIG_PATH or <state-dir>/gateway.json (or gateway.yaml)")
+	fs.StringVar(&c.stateDir, "state-dir", "", "state directory; default $GATEWAY_STATE_DIR or ~/.gateway")
 }
 
 // loaded is a configuration ready to serve.
@@ -41,6 +41,8 @@ type loaded struct {
 	token       string
 	tokenSource string
 	generated   bool
+	// legacyNotice names files an earlier version left in ~/.openclaw.
+	legacyNotice string
 }
 
 // load resolves the state dir and config, and the token in token mode.
@@ -49,7 +51,9 @@ func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loa
 	if err != nil {
 		return nil, err
 	}
+	notice := ""
 	if createState {
+		notice = state.LegacyNotice(c.stateDir, e.getenv)
 		if err := state.EnsureDir(dir); err != nil {
 			return nil, err
 		}
@@ -59,7 +63,7 @@ func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loa
 	if err != nil {
 		return nil, err
 	}
-	l := &loaded{cfg: cfg, stateDir: dir}
+	l := &loaded{cfg: cfg, stateDir: dir, legacyNotice: notice}
 	if cfg.Gateway.Auth.Mode == config.ModeToken {
 		if cfg.Gateway.Auth.Token != "" {
 			l.token, l.tokenSource = cfg.Gateway.Auth.Token, cfg.Source.TokenSource
@@ -87,11 +91,11 @@ func runCmd(args []string, e *env) int {
 	var c commonFlags
 	c.register(fs)
 	var o config.Overrides
-	fs.IntVar(&o.Port, "port", 0, "listen port (beats OPENCLAW_GATEWAY_PORT and the file)")
-	fs.StringVar(&o.Bind, "bind", "", "loopback | lan | custom (beats OPENCLAW_GATEWAY_BIND and the file)")
+	fs.IntVar(&o.Port, "port", 0, "listen port (beats GATEWAY_PORT and the file)")
+	fs.StringVar(&o.Bind, "bind", "", "loopback | lan | custom (beats GATEWAY_BIND and the file)")
 	fs.StringVar(&o.Upstream, "upstream", "", "agent base URL, e.g. http://127.0.0.1:18790")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, "usage: gateway [run] [flags]\n\nStarts the gateway. With no configuration it listens on 127.0.0.1:18789\nin token mode, generating a token on first start.\n\nFlags:\n")
+		fmt.Fprint(e.stderr, "usage: gateway [run] [flags]\n\nStarts the gateway. With no configuration it listens on 127.0.0.1:18780\nin token mode, generating a token on first start.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if rc, ok := parseFlags(fs, args); !ok {
@@ -123,6 +127,9 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return startupError(err)
 	}
 	logLoaded(log, l)
+	if l.legacyNotice != "" {
+		log.Warn("state from an earlier version found in ~/.openclaw", slog.String("detail", l.legacyNotice))
+	}
 	shared, err := server.OpenShared(l.stateDir)
 	if err != nil {
 		return err
@@ -257,9 +264,6 @@ func logLoaded(log *slog.Logger, l *loaded) {
 	if src == "" {
 		src = "embedded defaults"
 	}
-	for _, w := range l.cfg.Source.Warnings {
-		log.Warn("config warning", slog.String("detail", w))
-	}
 	attrs := []any{slog.String("mode", l.cfg.Gateway.Auth.Mode), slog.String("config", src), slog.String("stateDir", l.stateDir)}
 	switch l.cfg.Gateway.Auth.Mode {
 	case config.ModeToken:
@@ -330,9 +334,6 @@ func validateCmd(args []string, e *env) int {
 		}
 		return exitFailure
 	}
-	for _, w := range cfg.Source.Warnings {
-		fmt.Fprintln(e.stdout, "warning: "+w)
-	}
 	if cfg.Source.Path == "" {
 		fmt.Fprintf(e.stdout, "OK (no file at %s: embedded defaults)\n", path)
 	} else {
@@ -344,15 +345,15 @@ func validateCmd(args []string, e *env) int {
 func healthcheckCmd(args []string, e *env) int {
 	fs := flag.NewFlagSet("gateway healthcheck", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	url := fs.String("url", "", "health URL; default http://127.0.0.1:<port>/healthz from OPENCLAW_GATEWAY_PORT or 18789")
+	url := fs.String("url", "", "health URL; default http://127.0.0.1:<port>/healthz from GATEWAY_PORT or 18780")
 	if rc, ok := parseFlags(fs, args); !ok {
 		return rc
 	}
 	target := *url
 	if target == "" {
-		port := e.getenv("OPENCLAW_GATEWAY_PORT")
+		port := e.getenv("GATEWAY_PORT")
 		if port == "" {
-			port = "18789"
+			port = "18780"
 		}
 		target = "http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz"
 	}

@@ -119,7 +119,7 @@ func coldStart(tmp, upstream string, n int) {
 		var cmd *exec.Cmd
 		if bin != "" {
 			cmd = exec.Command(bin, "run", "--state-dir", state, "--port", strconv.Itoa(port), "--upstream", upstream)
-			cmd.Env = append(os.Environ(), "OPENCLAW_GATEWAY_TOKEN="+benchToken)
+			cmd.Env = append(os.Environ(), "GATEWAY_TOKEN="+benchToken)
 		} else {
 			cmd = exec.Command(os.Args[0], "child", "gateway", "-upstream", upstream, "-addr", fmt.Sprintf("127.0.0.1:%d", port))
 		}
@@ -180,7 +180,7 @@ func auditTime(tmp string, n int) {
 	mk("agents/main/agent", 1, "auth-profiles.json")
 	mk("devices", 3, "f.json")
 	mk("identity", 1, "k.json")
-	_ = os.WriteFile(dir+"/openclaw.json", []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}, channels: {whatsapp: {dmPolicy: "pairing"}, telegram: {dmPolicy: "allowlist", allowFrom: ["42"]}}}`), 0o600)
+	_ = os.WriteFile(dir+"/gateway.json", []byte(`{gateway: {trustedProxies: ["127.0.0.1"]}, channels: {whatsapp: {dmPolicy: "pairing"}, telegram: {dmPolicy: "allowlist", allowFrom: ["42"]}}}`), 0o600)
 	var ds []float64
 	for range n {
 		start := time.Now()
