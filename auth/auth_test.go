@@ -2,8 +2,6 @@ package auth
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -59,32 +57,6 @@ func TestCredentialCarriers(t *testing.T) {
 	}
 	if _, ok := ProtocolToken(http.Header{"Sec-Websocket-Protocol": {"bearer."}}); ok {
 		t.Error("empty bearer. entry taken as a token")
-	}
-}
-
-func TestLoadOrCreateToken(t *testing.T) {
-	dir := t.TempDir()
-	t1, created, err := LoadOrCreateToken(dir)
-	if err != nil || !created || len(t1) < 43 {
-		t.Fatalf("first = %q, %v, %v", t1, created, err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, TokenFile))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("token file mode = %v, %v", fi.Mode(), err)
-	}
-	di, _ := os.Stat(filepath.Join(dir, "credentials"))
-	if di.Mode().Perm() != 0o700 {
-		t.Fatalf("credentials dir mode = %v", di.Mode())
-	}
-	t2, created, err := LoadOrCreateToken(dir)
-	if err != nil || created || t2 != t1 {
-		t.Fatalf("second = %q, %v, %v; want same token, not created", t2, created, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, TokenFile), []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := LoadOrCreateToken(dir); err == nil {
-		t.Fatal("empty token file accepted")
 	}
 }
 

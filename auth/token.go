@@ -4,18 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-
-	"gateway/state"
 )
 
 // TokenVerifier checks presented tokens against the configured one. Both
@@ -91,44 +85,4 @@ func ProtocolToken(h http.Header) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// TokenFile is where a generated token is kept, relative to the state dir.
-const TokenFile = "credentials/gateway-token"
-
-// Token sources reported at startup.
-const (
-	SourceGenerated = "generated"
-	SourceStateFile = "state"
-)
-
-// LoadOrCreateToken returns the token stored in <stateDir>/credentials/
-// gateway-token, creating it (32 random bytes, base64url, mode 0600 in a
-// 0700 directory) when absent. created is true only on that first start, so
-// the caller prints the token exactly once.
-func LoadOrCreateToken(stateDir string) (token string, created bool, err error) {
-	path := filepath.Join(stateDir, TokenFile)
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		t := strings.TrimSpace(string(data))
-		if t == "" {
-			return "", false, fmt.Errorf("auth: %s is empty; delete it to generate a new token", path)
-		}
-		return t, false, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("auth: read token: %w", err)
-	}
-	if _, err := state.EnsureSubdir(stateDir, "credentials"); err != nil {
-		return "", false, fmt.Errorf("auth: %w", err)
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", false, fmt.Errorf("auth: random token: %w", err)
-	}
-	t := base64.RawURLEncoding.EncodeToString(raw[:])
-	if err := state.WriteFileAtomic(path, []byte(t+"\n"), state.FileMode); err != nil {
-		return "", false, fmt.Errorf("auth: store token: %w", err)
-	}
-	return t, true, nil
 }

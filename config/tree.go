@@ -118,30 +118,7 @@ func conform(path string, v any, t reflect.Type) (any, []error) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			if v == nil {
-				return map[string]any{}, nil
-			}
-			return nil, []error{keyErr(path, "expected an object, got %s", kindName(v))}
-		}
-		fields := jsonFields(t)
-		var errs []error
-		out := make(map[string]any, len(m))
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			f, ok := fields[k]
-			if !ok {
-				errs = append(errs, unknownKey(join(path, k), k, fields))
-				continue
-			}
-			if m[k] == nil {
-				continue // null means "default"
-			}
-			c, e := conform(join(path, k), m[k], f.Type)
-			errs = append(errs, e...)
-			out[k] = c
-		}
-		return out, errs
+		return conformStruct(path, v, t)
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -168,6 +145,42 @@ func conform(path string, v any, t reflect.Type) (any, []error) {
 			out[i] = c
 		}
 		return out, errs
+	}
+	return conformScalar(path, v, t)
+}
+
+// conformStruct checks an object against a struct's JSON fields: every key
+// must be one of them (a typo is an error, with a "did you mean").
+func conformStruct(path string, v any, t reflect.Type) (any, []error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v == nil {
+			return map[string]any{}, nil
+		}
+		return nil, []error{keyErr(path, "expected an object, got %s", kindName(v))}
+	}
+	fields := jsonFields(t)
+	var errs []error
+	out := make(map[string]any, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		f, ok := fields[k]
+		if !ok {
+			errs = append(errs, unknownKey(join(path, k), k, fields))
+			continue
+		}
+		if m[k] == nil {
+			continue // null means "default"
+		}
+		c, e := conform(join(path, k), m[k], f.Type)
+		errs = append(errs, e...)
+		out[k] = c
+	}
+	return out, errs
+}
+
+// conformScalar checks a string, number or boolean.
+func conformScalar(path string, v any, t reflect.Type) (any, []error) {
+	switch t.Kind() {
 	case reflect.String:
 		if s, ok := v.(string); ok {
 			return s, nil

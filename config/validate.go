@@ -44,159 +44,181 @@ func Default() *Config {
 var ChannelNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 // Validate checks every value and fills Typed. All problems are returned,
-// joined, each naming its key path.
+// joined, each naming its key path. The config is changed only when it is
+// valid.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	g := &c.Gateway
-	t := Typed{}
+	v := &validator{}
+	v.listener(&c.Gateway)
+	v.trust(&c.Gateway)
+	v.upstream(&c.Gateway)
+	v.auth(&c.Gateway)
+	v.store(&c.Gateway.Store)
+	switch c.Logging.RedactSensitive {
+	case "tools", "off":
+	default:
+		v.add("logging.redactSensitive", "must be tools or off, got %q", c.Logging.RedactSensitive)
+	}
+	v.t.Channels = map[string]ChannelPolicy{}
+	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
+		if cp, ok := validateChannel(&v.errs, name, c.Channels[name]); ok {
+			v.t.Channels[name] = cp
+		}
+	}
+	if len(v.errs) > 0 {
+		return errors.Join(v.errs...)
+	}
+	c.Typed = v.t
+	return nil
+}
 
+// validator collects every problem and the typed values built so far.
+type validator struct {
+	errs []error
+	t    Typed
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, keyErr(path, format, args...))
+}
+
+// listener: port and bind.
+func (v *validator) listener(g *Gateway) {
 	if g.Port < 1 || g.Port > 65535 {
-		add(keyErr("gateway.port", "must be between 1 and 65535, got %d", g.Port))
+		v.add("gateway.port", "must be between 1 and 65535, got %d", g.Port)
 	}
 	port := strconv.Itoa(g.Port)
 	switch g.Bind {
 	case BindLoopback:
-		t.ListenAddr = net.JoinHostPort("127.0.0.1", port)
+		v.t.ListenAddr = net.JoinHostPort("127.0.0.1", port)
 	case BindLAN:
-		t.ListenAddr = net.JoinHostPort("", port)
-		t.Exposed = true
+		v.t.ListenAddr = net.JoinHostPort("", port)
+		v.t.Exposed = true
 	case BindCustom:
 		a, err := netip.ParseAddr(g.CustomBindHost)
 		if err != nil {
-			add(keyErr("gateway.customBindHost", "must be an IP address when bind is custom, got %q", g.CustomBindHost))
-		} else {
-			a = a.Unmap()
-			t.ListenAddr = net.JoinHostPort(a.String(), port)
-			t.Exposed = !a.IsLoopback()
+			v.add("gateway.customBindHost", "must be an IP address when bind is custom, got %q", g.CustomBindHost)
+			return
 		}
+		a = a.Unmap()
+		v.t.ListenAddr = net.JoinHostPort(a.String(), port)
+		v.t.Exposed = !a.IsLoopback()
 	default:
-		add(keyErr("gateway.bind", "must be loopback, lan or custom, got %q", g.Bind))
+		v.add("gateway.bind", "must be loopback, lan or custom, got %q", g.Bind)
 	}
+}
 
+// trust: the proxies believed, the Host names served, the origins accepted.
+func (v *validator) trust(g *Gateway) {
 	for i, s := range g.TrustedProxies {
 		p, err := ParsePrefix(s)
 		if err != nil {
-			add(keyErr(fmt.Sprintf("gateway.trustedProxies[%d]", i), "%v", err))
+			v.add(fmt.Sprintf("gateway.trustedProxies[%d]", i), "%v", err)
 			continue
 		}
-		t.TrustedProxies = append(t.TrustedProxies, p)
+		v.t.TrustedProxies = append(v.t.TrustedProxies, p)
 	}
-
-	if g.Upstream != "" {
-		u, err := url.Parse(g.Upstream)
-		switch {
-		case err != nil:
-			add(keyErr("gateway.upstream", "not a URL: %v", err))
-		case u.Scheme != "http" && u.Scheme != "https":
-			add(keyErr("gateway.upstream", "scheme must be http or https, got %q", u.Scheme))
-		case u.Host == "":
-			add(keyErr("gateway.upstream", "missing host"))
-		case u.User != nil:
-			add(keyErr("gateway.upstream", "must not contain credentials"))
-		case u.RawQuery != "" || u.Fragment != "":
-			add(keyErr("gateway.upstream", "must not contain a query or fragment"))
-		default:
-			t.Upstream = u
-		}
-	}
-
-	t.AllowedOrigins = map[string]bool{}
-	for i, o := range g.AllowedOrigins {
-		if o == "*" {
-			t.AllowAnyOrigin = true
-			continue
-		}
-		n, err := NormalizeOrigin(o)
-		if err != nil {
-			add(keyErr(fmt.Sprintf("gateway.allowedOrigins[%d]", i), "%v", err))
-			continue
-		}
-		t.AllowedOrigins[n] = true
-	}
-
 	for i, h := range g.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "*":
-			t.AllowAnyHost = true
+			v.t.AllowAnyHost = true
 		case !validHostName(h):
-			add(keyErr(fmt.Sprintf("gateway.allowedHosts[%d]", i), "must be a host name such as agent.example.com (no scheme, port or path), got %q", g.AllowedHosts[i]))
+			v.add(fmt.Sprintf("gateway.allowedHosts[%d]", i), "must be a host name such as agent.example.com (no scheme, port or path), got %q", g.AllowedHosts[i])
 		default:
-			t.AllowedHosts = append(t.AllowedHosts, h)
+			v.t.AllowedHosts = append(v.t.AllowedHosts, h)
 		}
 	}
-	t.PreserveHost = g.PreserveHost == nil || *g.PreserveHost
-	t.UpstreamUserHeader = upstreamHeader(&errs, "gateway.upstreamHeaders.user", g.UpstreamHeaders.User, "X-Gateway-User")
-	t.UpstreamMethodHeader = upstreamHeader(&errs, "gateway.upstreamHeaders.method", g.UpstreamHeaders.Method, "X-Gateway-Auth")
-	if t.UpstreamUserHeader != "" && t.UpstreamUserHeader == t.UpstreamMethodHeader {
-		add(keyErr("gateway.upstreamHeaders", "user and method must be different headers"))
+	v.t.AllowedOrigins = map[string]bool{}
+	for i, o := range g.AllowedOrigins {
+		if o == "*" {
+			v.t.AllowAnyOrigin = true
+			continue
+		}
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			v.add(fmt.Sprintf("gateway.allowedOrigins[%d]", i), "%v", err)
+			continue
+		}
+		v.t.AllowedOrigins[n] = true
 	}
+}
 
+// upstream: where requests go and what the upstream is told.
+func (v *validator) upstream(g *Gateway) {
+	if g.Upstream != "" {
+		u, err := url.Parse(g.Upstream)
+		switch {
+		case err != nil:
+			v.add("gateway.upstream", "not a URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.add("gateway.upstream", "scheme must be http or https, got %q", u.Scheme)
+		case u.Host == "":
+			v.add("gateway.upstream", "missing host")
+		case u.User != nil:
+			v.add("gateway.upstream", "must not contain credentials")
+		case u.RawQuery != "" || u.Fragment != "":
+			v.add("gateway.upstream", "must not contain a query or fragment")
+		default:
+			v.t.Upstream = u
+		}
+	}
+	v.t.PreserveHost = g.PreserveHost == nil || *g.PreserveHost
+	v.t.UpstreamUserHeader = upstreamHeader(&v.errs, "gateway.upstreamHeaders.user", g.UpstreamHeaders.User, "X-Gateway-User")
+	v.t.UpstreamMethodHeader = upstreamHeader(&v.errs, "gateway.upstreamHeaders.method", g.UpstreamHeaders.Method, "X-Gateway-Auth")
+	if v.t.UpstreamUserHeader != "" && v.t.UpstreamUserHeader == v.t.UpstreamMethodHeader {
+		v.add("gateway.upstreamHeaders", "user and method must be different headers")
+	}
 	if g.MaxBodyBytes <= 0 {
-		add(keyErr("gateway.maxBodyBytes", "must be positive, got %d", g.MaxBodyBytes))
+		v.add("gateway.maxBodyBytes", "must be positive, got %d", g.MaxBodyBytes)
 	}
+}
 
+// auth: the mode, its secret, the lockout, sessions and devices.
+func (v *validator) auth(g *Gateway) {
 	a := &g.Auth
 	switch a.Mode {
 	case ModeToken, ModePassword, ModeTrustedProxy:
 	case ModeNone:
 		if g.Bind != BindLoopback {
-			add(keyErr("gateway.auth.mode", "none is allowed only with bind: loopback (bind is %q)", g.Bind))
+			v.add("gateway.auth.mode", "none is allowed only with bind: loopback (bind is %q)", g.Bind)
 		}
 	default:
-		add(keyErr("gateway.auth.mode", "must be token, password, trusted-proxy or none, got %q", a.Mode))
+		v.add("gateway.auth.mode", "must be token, password, trusted-proxy or none, got %q", a.Mode)
 	}
 	if a.Mode == ModePassword && a.Password == "" && a.PasswordHash == "" {
-		add(keyErr("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or GATEWAY_PASSWORD"))
+		v.add("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or GATEWAY_PASSWORD")
 	}
 	if a.Mode == ModeTrustedProxy && strings.TrimSpace(a.TrustedProxy.UserHeader) == "" {
-		add(keyErr("gateway.auth.trustedProxy.userHeader", "must not be empty in trusted-proxy mode"))
+		v.add("gateway.auth.trustedProxy.userHeader", "must not be empty in trusted-proxy mode")
 	}
 	rl := a.RateLimit
 	if rl.MaxAttempts < 0 {
-		add(keyErr("gateway.auth.rateLimit.maxAttempts", "must be 0 (off) or more, got %d", rl.MaxAttempts))
+		v.add("gateway.auth.rateLimit.maxAttempts", "must be 0 (off) or more, got %d", rl.MaxAttempts)
 	}
 	if rl.WindowMs <= 0 {
-		add(keyErr("gateway.auth.rateLimit.windowMs", "must be positive, got %d", rl.WindowMs))
+		v.add("gateway.auth.rateLimit.windowMs", "must be positive, got %d", rl.WindowMs)
 	}
 	if rl.LockoutMs <= 0 {
-		add(keyErr("gateway.auth.rateLimit.lockoutMs", "must be positive, got %d", rl.LockoutMs))
+		v.add("gateway.auth.rateLimit.lockoutMs", "must be positive, got %d", rl.LockoutMs)
 	}
-	t.RateWindow = time.Duration(rl.WindowMs) * time.Millisecond
-	t.Lockout = time.Duration(rl.LockoutMs) * time.Millisecond
-	t.DeviceTokenTTL = duration(&errs, "gateway.auth.device.tokenTtl", a.Device.TokenTTL)
-	t.SessionIdle = duration(&errs, "gateway.auth.session.idleTimeout", a.Session.IdleTimeout)
-	t.SessionAbsolute = duration(&errs, "gateway.auth.session.absoluteTimeout", a.Session.AbsoluteTimeout)
-	t.DeviceEnabled = a.Device.Enabled == nil || *a.Device.Enabled
-	t.AutoApproveLocal = a.Device.AutoApproveLocal == nil || *a.Device.AutoApproveLocal
+	v.t.RateWindow = time.Duration(rl.WindowMs) * time.Millisecond
+	v.t.Lockout = time.Duration(rl.LockoutMs) * time.Millisecond
+	v.t.DeviceTokenTTL = duration(&v.errs, "gateway.auth.device.tokenTtl", a.Device.TokenTTL)
+	v.t.SessionIdle = duration(&v.errs, "gateway.auth.session.idleTimeout", a.Session.IdleTimeout)
+	v.t.SessionAbsolute = duration(&v.errs, "gateway.auth.session.absoluteTimeout", a.Session.AbsoluteTimeout)
+	v.t.DeviceEnabled = a.Device.Enabled == nil || *a.Device.Enabled
+	v.t.AutoApproveLocal = a.Device.AutoApproveLocal == nil || *a.Device.AutoApproveLocal
+}
 
-	switch g.Store.Backend {
+// store: where shared state lives.
+func (v *validator) store(st *Store) {
+	switch st.Backend {
 	case "file":
 	case "redis":
-		add(keyErr("gateway.store.backend", "redis is not supported by this build; use file"))
+		v.add("gateway.store.backend", "redis is not supported by this build; use file")
 	default:
-		add(keyErr("gateway.store.backend", "must be file, got %q", g.Store.Backend))
+		v.add("gateway.store.backend", "must be file, got %q", st.Backend)
 	}
-
-	switch c.Logging.RedactSensitive {
-	case "tools", "off":
-	default:
-		add(keyErr("logging.redactSensitive", "must be tools or off, got %q", c.Logging.RedactSensitive))
-	}
-
-	t.Channels = map[string]ChannelPolicy{}
-	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
-		if cp, ok := validateChannel(&errs, name, c.Channels[name]); ok {
-			t.Channels[name] = cp
-		}
-	}
-
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	c.Typed = t
-	return nil
 }
 
 func duration(errs *[]error, path, s string) time.Duration {

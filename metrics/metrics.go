@@ -10,8 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"gateway/policy"
 )
 
 // Route classes label requests without exposing paths.
@@ -47,8 +45,9 @@ type Metrics struct {
 type Sources struct {
 	// Lockouts returns the number of lockouts so far.
 	Lockouts func() float64
-	// Policy returns decision counts.
-	Policy *policy.Counters
+	// Decisions calls yield with every policy decision count (channel,
+	// action, count); metrics does not need to know policy's types.
+	Decisions func(yield func(channel, action string, n uint64))
 }
 
 // New registers every metric in a fresh registry.
@@ -79,8 +78,8 @@ func New(src Sources) *Metrics {
 	if src.Lockouts != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_lockouts_total", Help: "Clients locked out after too many failures."}, src.Lockouts))
 	}
-	if src.Policy != nil {
-		reg.MustRegister(policyCollector{c: src.Policy})
+	if src.Decisions != nil {
+		reg.MustRegister(policyCollector{each: src.Decisions})
 	}
 	return m
 }
@@ -141,16 +140,18 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-type policyCollector struct{ c *policy.Counters }
+type policyCollector struct {
+	each func(yield func(channel, action string, n uint64))
+}
 
 var policyDesc = prometheus.NewDesc("gateway_policy_decisions_total", "Policy decisions by channel and action.", []string{"channel", "action"}, nil)
 
 func (p policyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- policyDesc }
 
 func (p policyCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range p.c.Snapshot() {
-		ch <- prometheus.MustNewConstMetric(policyDesc, prometheus.CounterValue, float64(c.N), c.Channel, string(c.Action))
-	}
+	p.each(func(channel, action string, n uint64) {
+		ch <- prometheus.MustNewConstMetric(policyDesc, prometheus.CounterValue, float64(n), channel, action)
+	})
 }
 
 // Transport wraps rt to time upstream responses.

@@ -7,14 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gateway/policy"
 )
 
 func TestExposition(t *testing.T) {
-	counters := &policy.Counters{}
-	counters.Inc("whatsapp", policy.Pairing)
-	m := New(Sources{Policy: counters, Lockouts: func() float64 { return 3 }})
+	decisions := func(yield func(string, string, uint64)) { yield("whatsapp", "pairing", 1) }
+	m := New(Sources{Decisions: decisions, Lockouts: func() float64 { return 3 }})
 	m.Request(RouteProxy, 200, time.Millisecond)
 	m.Request(RouteProxy, 502, time.Millisecond)
 	m.Request(RouteAuth, 999, time.Millisecond) // out of range: counted as 5xx, no panic

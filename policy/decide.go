@@ -61,9 +61,9 @@ type Decision struct {
 // Channels returns the configured channels' policies. config.Validate has
 // already normalised every list entry and refused the ones that do not
 // normalise, so this cannot fail.
-func Channels(cfg *config.Config) map[string]Channel {
-	out := make(map[string]Channel, len(cfg.Typed.Channels))
-	for name, c := range cfg.Typed.Channels {
+func Channels(typed map[string]config.ChannelPolicy) map[string]Channel {
+	out := make(map[string]Channel, len(typed))
+	for name, c := range typed {
 		out[name] = Channel{Name: name, DMPolicy: c.DMPolicy, GroupPolicy: c.GroupPolicy,
 			AllowFrom: c.AllowFrom, GroupAllowFrom: c.GroupAllowFrom}
 	}

@@ -87,5 +87,5 @@ func newChannel(t testing.TB, name string, c config.Channel) Channel {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return Channels(cfg)[name]
+	return Channels(cfg.Typed.Channels)[name]
 }

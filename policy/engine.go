@@ -34,6 +34,13 @@ type Count struct {
 	N       uint64
 }
 
+// Each calls yield with every counter, sorted (the metrics source).
+func (c *Counters) Each(yield func(channel, action string, n uint64)) {
+	for _, n := range c.Snapshot() {
+		yield(n.Channel, string(n.Action), n.N)
+	}
+}
+
 // Snapshot returns every counter, sorted.
 func (c *Counters) Snapshot() []Count {
 	c.mu.Lock()

@@ -59,21 +59,15 @@ type allowFromFile struct {
 // Store keeps pairing requests and approved senders in
 // <state>/credentials/<channel>-pairing.json and <channel>-allowFrom.json.
 // Every write is atomic and made under the state lock so the CLI and the
-// server can approve at the same time; reads of allowFrom are cached by
-// mtime and size. A file that does not parse is never overwritten: the
-// request fails closed and the error names the file.
+// server can approve at the same time; reads of allowFrom are cached until
+// the file changes (state.Cached). A file that does not parse is never
+// overwritten: the request fails closed and the error names the file.
 type Store struct {
 	dir string
 	now func() time.Time
 
 	mu    sync.Mutex
-	cache map[string]cachedList
-}
-
-type cachedList struct {
-	mod  time.Time
-	size int64
-	list []string
+	allow map[string]*state.Cached[[]string] // by channel
 }
 
 // NewStore opens the store under <stateDir>/credentials (created 0700).
@@ -85,7 +79,7 @@ func NewStore(stateDir string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, now: now, cache: map[string]cachedList{}}, nil
+	return &Store{dir: dir, now: now, allow: map[string]*state.Cached[[]string]{}}, nil
 }
 
 func (s *Store) paths(channel string) (pairing, allow string, err error) {
@@ -104,34 +98,29 @@ func (s *Store) AllowFrom(channel string) ([]string, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		delete(s.cache, channel)
-		return nil, nil
+	c, ok := s.allow[channel]
+	if !ok {
+		c = state.NewCached(path, func(data []byte) ([]string, error) {
+			f, err := state.DecodeJSON[allowFromFile](data, path)
+			if err != nil {
+				return nil, err
+			}
+			var list []string
+			for _, id := range f.AllowFrom {
+				if n, err := sender.Normalize(channel, id); err == nil && n != sender.Wildcard {
+					list = append(list, n)
+				}
+			}
+			return list, nil
+		})
+		s.allow[channel] = c
 	}
-	if err != nil {
+	s.mu.Unlock()
+	list, err := c.Get()
+	if err != nil && !errors.Is(err, state.ErrCorrupt) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if c, ok := s.cache[channel]; ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
-		return c.list, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	f, err := state.DecodeJSON[allowFromFile](data, path)
-	if err != nil {
-		return nil, err
-	}
-	var list []string
-	for _, id := range f.AllowFrom {
-		if n, err := sender.Normalize(channel, id); err == nil && n != sender.Wildcard {
-			list = append(list, n)
-		}
-	}
-	s.cache[channel] = cachedList{mod: fi.ModTime(), size: fi.Size(), list: list}
-	return list, nil
+	return list, err
 }
 
 func newCode(taken func(string) bool) (string, error) {

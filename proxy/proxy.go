@@ -37,7 +37,7 @@ type Options struct {
 	// MaxBodyBytes caps request bodies; 0 means 10 MiB.
 	MaxBodyBytes int64
 	// Transport is used for upstream requests; nil means
-	// NewLeanTransport(0).
+	// NewLeanTransport().
 	Transport http.RoundTripper
 	// Logger receives upstream errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -191,8 +191,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if p.opts.OnError != nil {
 		p.opts.OnError(err)
 	}
-	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
-		slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	// The cause goes into the request's one access record.
 	httperr.Write(w, r, httperr.New(http.StatusBadGateway, "bad_gateway", "upstream unavailable", err))
 }
 

@@ -25,43 +25,7 @@ import (
 // proxied request, and the 101 is checked as httputil.ReverseProxy checks
 // it.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	out := r.Clone(ctx)
-	out.Body = http.NoBody
-	out.ContentLength = 0
-	out.RequestURI = ""
-	p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "")
-	}
-	up, err := p.dialUpstream(ctx, out.URL)
-	if err != nil {
-		p.errorHandler(w, r, err)
-		return
-	}
-	// Until the tunnel owns them, every exit closes what is open.
-	var client net.Conn
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			_ = up.Close()
-			if client != nil {
-				_ = client.Close()
-			}
-		}
-	}()
-	_ = up.SetDeadline(time.Now().Add(30 * time.Second)) // the handshake only
-	bw := bufio.NewWriterSize(up, 2048)
-	if err := out.Write(bw); err != nil {
-		p.errorHandler(w, r, err)
-		return
-	}
-	if err := bw.Flush(); err != nil {
-		p.errorHandler(w, r, err)
-		return
-	}
-	br := bufio.NewReaderSize(up, 2048)
-	resp, err := http.ReadResponse(br, out)
+	up, br, resp, err := p.handshake(r)
 	if err != nil {
 		p.errorHandler(w, r, err)
 		return
@@ -70,6 +34,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	removeHopHeaders(resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade: relay its answer.
+		defer up.Close()
 		defer resp.Body.Close()
 		copyHeader(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
@@ -77,38 +42,23 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !strings.EqualFold(switchedTo, "websocket") {
+		_ = up.Close()
 		p.errorHandler(w, r, fmt.Errorf("upstream switched to protocol %q when websocket was requested", switchedTo))
 		return
 	}
 	answerSubprotocol(r, resp.Header)
 	client, cbuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		_ = up.Close()
 		p.errorHandler(w, r, err)
 		return
 	}
 	_ = up.SetDeadline(time.Time{})
-	// The 101 goes straight to the client connection.
-	resp.Header.Set("Connection", "Upgrade")
-	resp.Header.Set("Upgrade", "websocket")
-	hw := bufio.NewWriterSize(client, 1024)
-	_, _ = io.WriteString(hw, "HTTP/1.1 101 Switching Protocols\r\n")
-	_ = resp.Header.Write(hw)
-	_, _ = io.WriteString(hw, "\r\n")
-	// Bytes either side sent early, already read into buffers.
-	if n := br.Buffered(); n > 0 {
-		b, _ := br.Peek(n)
-		_, _ = hw.Write(b)
-	}
-	if err := hw.Flush(); err != nil {
+	if err := relay101(client, cbuf.Reader, up, br, resp.Header); err != nil {
+		_ = client.Close()
+		_ = up.Close()
 		return
 	}
-	if n := cbuf.Reader.Buffered(); n > 0 {
-		b, _ := cbuf.Reader.Peek(n)
-		if _, err := up.Write(b); err != nil {
-			return
-		}
-	}
-	handedOff = true
 	// Hand the two connections to the tunnel and return: the request,
 	// its middleware state and net/http's buffers for this connection are
 	// then garbage, which is most of what an idle WebSocket would
@@ -122,6 +72,64 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			p.opts.OnTunnel(-1)
 		}
 	}()
+}
+
+// handshake sends the upgrade request, built by the same Outgoing.Build as
+// every proxied request, to the upstream and reads its answer. On success
+// the caller owns up (its deadline still bounds the handshake).
+func (p *Proxy) handshake(r *http.Request) (up net.Conn, br *bufio.Reader, resp *http.Response, err error) {
+	ctx := r.Context()
+	out := r.Clone(ctx)
+	out.Body = http.NoBody
+	out.ContentLength = 0
+	out.RequestURI = ""
+	p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "")
+	}
+	up, err = p.dialUpstream(ctx, out.URL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	_ = up.SetDeadline(time.Now().Add(30 * time.Second)) // the handshake only
+	bw := bufio.NewWriterSize(up, 2048)
+	if err = out.Write(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		br = bufio.NewReaderSize(up, 2048)
+		resp, err = http.ReadResponse(br, out)
+	}
+	if err != nil {
+		_ = up.Close()
+		return nil, nil, nil, err
+	}
+	return up, br, resp, nil
+}
+
+// relay101 writes the upstream's 101 straight to the client connection,
+// then the bytes either side sent early that are already in a buffer.
+func relay101(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, h http.Header) error {
+	h.Set("Connection", "Upgrade")
+	h.Set("Upgrade", "websocket")
+	hw := bufio.NewWriterSize(client, 1024)
+	_, _ = io.WriteString(hw, "HTTP/1.1 101 Switching Protocols\r\n")
+	_ = h.Write(hw)
+	_, _ = io.WriteString(hw, "\r\n")
+	if n := upBuf.Buffered(); n > 0 {
+		b, _ := upBuf.Peek(n)
+		_, _ = hw.Write(b)
+	}
+	if err := hw.Flush(); err != nil {
+		return err
+	}
+	if n := clientBuf.Buffered(); n > 0 {
+		b, _ := clientBuf.Peek(n)
+		if _, err := up.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dialUpstream connects to the upstream of u, over TLS for https.

@@ -53,46 +53,39 @@ const DefaultBodyReadTimeout = 2 * time.Minute
 // has no side effect on Shared: a configuration that fails here, or is built
 // and then discarded, changes nothing that is running.
 func NewHandler(o Options) (http.Handler, error) {
-	cfg := o.Config
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	if o.Shared == nil {
 		return nil, errors.New("server: no shared state")
 	}
-	authn, err := auth.NewAuthenticator(authOptions(cfg, o.Token, o.Shared.Auth))
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	authn, err := auth.NewAuthenticator(authOptions(o.Config, o.Token, o.Shared.Auth))
 	if err != nil {
 		return nil, err
 	}
-	rv := trust.New(trustOptions(cfg))
+	return routes(o, authn, trust.New(trustOptions(o.Config))), nil
+}
+
+// routes wires the middleware chain and the routes. It is the only place
+// either is composed, so the order security depends on is visible here.
+func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handler {
+	cfg, log, m := o.Config, o.Logger, o.Shared.Metrics
 	out := outgoing(cfg)
-	m := o.Shared.Metrics
 	// One upstream connection pool, timed, for proxied requests and
 	// channel deliveries alike.
 	transport := m.Transport(upstreamTransport(o.UpstreamTransport))
 	cr := channelRoutes{
-		engine:   &policy.Engine{Channels: policy.Channels(cfg), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
+		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
 		out:      out,
 		client:   &http.Client{Transport: transport},
 		log:      log,
 		redact:   cfg.Logging.RedactSensitive != "off",
 	}
-	var upstream http.Handler = http.HandlerFunc(statusPage)
-	if cfg.Typed.Upstream != nil {
-		upstream = proxy.New(proxy.Options{
-			Upstream:       cfg.Typed.Upstream,
-			Outgoing:       out,
-			AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
-			AllowedOrigins: cfg.Typed.AllowedOrigins,
-			MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
-			Transport:      transport,
-			Logger:         log,
-			OnError:        func(error) { m.UpstreamError() },
-			OnTunnel:       func(d int) { m.WebSocket(float64(d)) },
-		})
-	}
+	upstream := agent(o, out, transport)
 
 	r := chi.NewRouter()
 	notFound := func(w http.ResponseWriter, r *http.Request) {
@@ -113,11 +106,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	//     are decided once, before anything reads them; untrusted
 	//     forwarding headers are stripped or the request refused.
 	//  5. bodyDeadline: slow senders cannot hold connections.
-	bodyTimeout := o.BodyReadTimeout
-	if bodyTimeout <= 0 {
-		bodyTimeout = DefaultBodyReadTimeout
-	}
-	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(bodyTimeout))
+	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(o.BodyReadTimeout))
 
 	// Public: liveness and readiness say nothing about the caller.
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -125,7 +114,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	})
 	r.Get("/readyz", readyz(cfg))
 	if m != nil {
-		// Admin, or a clean local request (a Prometheus on this host).
+		// Admin, or a local request (a Prometheus on this host).
 		r.Get("/metrics", metricsAccess(authn, m.Handler()))
 	}
 
@@ -157,7 +146,27 @@ func NewHandler(o Options) (http.Handler, error) {
 	// not-found handler rather than a "/*" route so no path parameters are
 	// built per request; the global middlewares above still run first.
 	r.NotFound(authenticated(upstream).ServeHTTP)
-	return r, nil
+	return r
+}
+
+// agent is the handler for the agent's requests: the proxy, or the
+// built-in status page when no upstream is configured.
+func agent(o Options, out *proxy.Outgoing, transport http.RoundTripper) http.Handler {
+	cfg, m := o.Config, o.Shared.Metrics
+	if cfg.Typed.Upstream == nil {
+		return http.HandlerFunc(statusPage)
+	}
+	return proxy.New(proxy.Options{
+		Upstream:       cfg.Typed.Upstream,
+		Outgoing:       out,
+		AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
+		AllowedOrigins: cfg.Typed.AllowedOrigins,
+		MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
+		Transport:      transport,
+		Logger:         o.Logger,
+		OnError:        func(error) { m.UpstreamError() },
+		OnTunnel:       func(d int) { m.WebSocket(float64(d)) },
+	})
 }
 
 // metricsAccess lets clean local requests read metrics and asks everyone

@@ -33,7 +33,7 @@ func OpenShared(stateDir string) (*Shared, error) {
 		return nil, err
 	}
 	counters := &policy.Counters{}
-	m := metrics.New(metrics.Sources{Policy: counters, Lockouts: func() float64 {
+	m := metrics.New(metrics.Sources{Decisions: counters.Each, Lockouts: func() float64 {
 		_, _, n := st.Limiter.Stats()
 		return float64(n)
 	}})

@@ -56,12 +56,10 @@ func FuzzResolve(f *testing.F) {
 		}
 		// A name that is not served never resolves (DNS rebinding), and
 		// a local request always names a loopback host.
-		if name := hostName(res.Host); name != "" && name != "localhost" && !strings.EqualFold(name, "localhost") {
-			if _, err := netip.ParseAddr(name); err != nil {
-				t.Fatalf("host %q resolved though not served", res.Host)
-			}
+		if kind, _ := classifyHost(res.Host); kind == hostName {
+			t.Fatalf("host %q resolved though not served", res.Host)
 		}
-		if res.Local && !loopbackHost(host) {
+		if kind, _ := classifyHost(host); res.Local && kind != hostLoopback {
 			t.Fatalf("local with Host %q", host)
 		}
 		// The outgoing chain ends with the resolved client's entry and

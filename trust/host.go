@@ -1,7 +1,6 @@
 package trust
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -13,20 +12,61 @@ import (
 // maxHostInMessage bounds how much of a refused Host is echoed back.
 const maxHostInMessage = 100
 
+// hostKind classifies a Host value once per request.
+type hostKind uint8
+
+const (
+	hostEmpty    hostKind = iota // no Host (HTTP/1.0)
+	hostLoopback                 // localhost or a loopback IP literal
+	hostIP                       // another IP literal
+	hostName                     // a DNS name
+)
+
+// classifyHost parses a Host value (name, name:port, v4, v4:port, [v6],
+// [v6]:port) without allocating.
+func classifyHost(host string) (hostKind, string) {
+	if host == "" {
+		return hostEmpty, ""
+	}
+	name := stripPort(host)
+	if strings.EqualFold(name, "localhost") {
+		return hostLoopback, name
+	}
+	if a, err := netip.ParseAddr(name); err == nil {
+		if a.Unmap().IsLoopback() {
+			return hostLoopback, name
+		}
+		return hostIP, name
+	}
+	return hostName, name
+}
+
+// stripPort removes the port and the IPv6 brackets from a Host value.
+func stripPort(host string) string {
+	if host[0] == '[' {
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			return host[1:end]
+		}
+		return host
+	}
+	if i := strings.IndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i+1:], ':') < 0 {
+		return host[:i] // one colon: name or v4 with a port; more: bare v6
+	}
+	return host
+}
+
 // hostAllowed is the DNS rebinding defence (SPEC "Host allowlist"): IP
 // literals pass (a page cannot rebind one), so does "localhost", so do the
 // configured names; any other name may be an attacker's that resolves to
 // us. An empty Host (HTTP/1.0) names nothing a browser could have sent.
-func (r *Resolver) hostAllowed(host string) bool {
-	if r.anyHost || host == "" {
+func (r *Resolver) hostAllowed(kind hostKind, name string) bool {
+	if kind != hostName || r.anyHost {
 		return true
 	}
-	name := hostName(host)
-	if _, err := netip.ParseAddr(name); err == nil {
+	if r.hosts[name] {
 		return true
 	}
-	name = strings.ToLower(name)
-	return name == "localhost" || r.hosts[name]
+	return r.hosts[strings.ToLower(name)]
 }
 
 func hostRefused(host string) error {
@@ -35,25 +75,6 @@ func hostRefused(host string) error {
 	}
 	return httperr.New(http.StatusMisdirectedRequest, "host_not_allowed",
 		"this gateway does not serve the host "+host+"; add it to gateway.allowedHosts if it is yours", ErrHostNotAllowed)
-}
-
-// hostName strips the port and the IPv6 brackets from a Host value.
-func hostName(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-}
-
-// loopbackHost reports whether host names this machine's loopback:
-// "localhost" or a loopback IP literal.
-func loopbackHost(host string) bool {
-	name := hostName(host)
-	if strings.EqualFold(name, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(name)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // crossSite reports whether a browser says the request comes from a page

@@ -131,7 +131,8 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	}
 	// DNS rebinding: a page on a name that resolves to us is same-origin
 	// with us and may set any header but Host, so the Host decides first.
-	if !r.hostAllowed(host) {
+	kind, name := classifyHost(host)
+	if !r.hostAllowed(kind, name) {
 		return request.Trust{}, hostRefused(host)
 	}
 	peer = netip.AddrPortFrom(pa, peer.Port())
@@ -155,8 +156,10 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 			if err := r.resolveForwarded(&res, fwd, xff, xfp, xfh, xri); err != nil {
 				return request.Trust{}, err
 			}
-			if res.Host != host && !r.hostAllowed(res.Host) {
-				return request.Trust{}, hostRefused(res.Host)
+			if res.Host != host {
+				if k, n := classifyHost(res.Host); !r.hostAllowed(k, n) {
+					return request.Trust{}, hostRefused(res.Host)
+				}
 			}
 		}
 	} else if present && pa.IsLoopback() {
@@ -165,13 +168,15 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 		// look local), so refuse and say what to configure.
 		return request.Trust{}, wrap(ErrUntrustedProxy)
 	}
-	res.CrossSite = crossSite(h, res.Proto, res.Host)
+	if len(h["Origin"])+len(h["Sec-Fetch-Site"]) > 0 {
+		res.CrossSite = crossSite(h, res.Proto, res.Host)
+	}
 	// Locality (SPEC): the peer is this host, no proxy was involved (the
 	// presence of a forwarding header decides, never its value), the
 	// client asked for a loopback name, and no browser page from another
 	// site sent it. A rebinding page fails the Host test; a page on
 	// another site fails the cross-site test.
-	res.Local = pa.IsLoopback() && !present && loopbackHost(host) && !res.CrossSite
+	res.Local = pa.IsLoopback() && !present && kind == hostLoopback && !res.CrossSite
 	return res, nil
 }
 
@@ -259,17 +264,17 @@ func (c *hops) add(a netip.Addr) {
 }
 
 // String renders the chain left to right (client first), as the outgoing
-// X-Forwarded-For lists it.
+// X-Forwarded-For lists it, in one allocation.
 func (c *hops) String() string {
-	var b strings.Builder
-	b.Grow(c.n * 17)
+	var buf [256]byte
+	b := buf[:0]
 	for i := c.n - 1; i >= 0; i-- {
 		if i != c.n-1 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(c.a[i].String())
+		b = c.a[i].AppendTo(b)
 	}
-	return b.String()
+	return string(b)
 }
 
 // walkXFF applies the rightmost-untrusted rule to all X-Forwarded-For

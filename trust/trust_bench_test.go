@@ -7,7 +7,8 @@ import (
 )
 
 // BenchmarkResolve4Hop measures one resolution over a 4-hop chain through a
-// trusted proxy (target: <= 300 ns, 0 allocations).
+// trusted proxy, including the outgoing X-Forwarded-For chain built during
+// the walk (its one allocation; the chain used to be re-parsed afterwards).
 func BenchmarkResolve4Hop(b *testing.B) {
 	rv := New(Options{TrustedProxies: prefixes("127.0.0.1", "10.0.0.0/8", "192.168.0.0/16", "::1")})
 	h := http.Header{
@@ -24,7 +25,8 @@ func BenchmarkResolve4Hop(b *testing.B) {
 	}
 }
 
-// BenchmarkResolveDirect is the no-proxy fast path.
+// BenchmarkResolveDirect is the no-proxy fast path: the Host allowlist,
+// locality, no allocation.
 func BenchmarkResolveDirect(b *testing.B) {
 	rv := New(Options{TrustedProxies: prefixes("127.0.0.1")})
 	h := http.Header{"Authorization": {"Bearer x"}}

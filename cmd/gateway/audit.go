@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"gateway/audit"
-	"gateway/auth"
 	"gateway/config"
 	"gateway/state"
 )
@@ -88,8 +87,8 @@ func auditCmd(args []string, e *env) int {
 		case *password != "":
 			do.Token = loginForProbe(do.URL, *password)
 		case do.Token == "":
-			if t, err := os.ReadFile(dir + "/" + auth.TokenFile); err == nil {
-				do.Token = strings.TrimSpace(string(t))
+			if t, ok := config.StoredToken(dir); ok {
+				do.Token = t
 			}
 		}
 		d, findings := audit.Deep(context.Background(), do)

@@ -94,32 +94,7 @@ func devicesCmd(args []string, e *env) int {
 	arg := fs.Arg(0)
 	switch sub {
 	case "list":
-		pending, err := store.Pending()
-		if err != nil {
-			return fail(e, err)
-		}
-		paired, err := store.Paired()
-		if err != nil {
-			return fail(e, err)
-		}
-		if *asJSON {
-			if pending == nil {
-				pending = []auth.PendingRequest{}
-			}
-			return printJSON(e, map[string]any{"pending": pending, "paired": paired})
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PENDING\tREQUEST\tDEVICE\tREQUESTED ROLE\tCLIENT\tVIA PROXY\tAGE")
-		for _, p := range pending {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%v\t%s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client, p.ViaProxy,
-				time.Since(time.UnixMilli(p.CreatedAtMs)).Round(time.Second))
-		}
-		fmt.Fprintln(tw, "PAIRED\tDEVICE\tROLE\tAPPROVED\tBY")
-		for _, p := range paired {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\n", p.DeviceID, p.Role, time.UnixMilli(p.ApprovedAtMs).UTC().Format(time.RFC3339), p.ApprovedBy)
-		}
-		_ = tw.Flush()
-		return exitOK
+		return listDevices(e, store, *asJSON)
 	case "approve":
 		if (arg == "") == !*latest {
 			fmt.Fprint(e.stderr, "gateway devices approve: give a requestId or --latest\n")
@@ -131,19 +106,8 @@ func devicesCmd(args []string, e *env) int {
 		} else {
 			dev, err = store.Approve(ctx, arg, *role, "cli")
 		}
-		var amb *auth.AmbiguousError
-		switch {
-		case errors.As(err, &amb):
-			fmt.Fprintf(e.stderr, "gateway devices approve --latest: %d requests are pending; approve one by its requestId:\n", len(amb.Pending))
-			for _, p := range amb.Pending {
-				fmt.Fprintf(e.stderr, "  %s  device %s  role %s  from %s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client)
-			}
-			return exitFailure
-		case errors.Is(err, auth.ErrAdminNotConfirmed):
-			fmt.Fprintln(e.stderr, "error: the request asks for the admin role; run again with --role admin to grant it (or --role operator)")
-			return exitFailure
-		case err != nil:
-			return fail(e, err)
+		if err != nil {
+			return approveFailed(e, err)
 		}
 		fmt.Fprintf(e.stdout, "approved device %s (role %s); it can connect now\n", dev.DeviceID, dev.Role)
 		return exitOK
@@ -170,6 +134,53 @@ func devicesCmd(args []string, e *env) int {
 	}
 	fmt.Fprintf(e.stderr, "gateway devices: unknown command %q\n\n%s", sub, devicesUsage)
 	return exitUsage
+}
+
+func listDevices(e *env, store *auth.DeviceStore, asJSON bool) int {
+	pending, err := store.Pending()
+	if err != nil {
+		return fail(e, err)
+	}
+	paired, err := store.Paired()
+	if err != nil {
+		return fail(e, err)
+	}
+	if asJSON {
+		if pending == nil {
+			pending = []auth.PendingRequest{}
+		}
+		return printJSON(e, map[string]any{"pending": pending, "paired": paired})
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PENDING\tREQUEST\tDEVICE\tREQUESTED ROLE\tCLIENT\tVIA PROXY\tAGE")
+	for _, p := range pending {
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%v\t%s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client, p.ViaProxy,
+			time.Since(time.UnixMilli(p.CreatedAtMs)).Round(time.Second))
+	}
+	fmt.Fprintln(tw, "PAIRED\tDEVICE\tROLE\tAPPROVED\tBY")
+	for _, p := range paired {
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\n", p.DeviceID, p.Role, time.UnixMilli(p.ApprovedAtMs).UTC().Format(time.RFC3339), p.ApprovedBy)
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+// approveFailed explains a refused approval: several requests pending for
+// --latest (listed), or an admin grant without --role admin.
+func approveFailed(e *env, err error) int {
+	var amb *auth.AmbiguousError
+	switch {
+	case errors.As(err, &amb):
+		fmt.Fprintf(e.stderr, "gateway devices approve --latest: %d requests are pending; approve one by its requestId:\n", len(amb.Pending))
+		for _, p := range amb.Pending {
+			fmt.Fprintf(e.stderr, "  %s  device %s  role %s  from %s\n", p.RequestID, short(p.DeviceID), p.Role, p.Client)
+		}
+		return exitFailure
+	case errors.Is(err, auth.ErrAdminNotConfirmed):
+		fmt.Fprintln(e.stderr, "error: the request asks for the admin role; run again with --role admin to grant it (or --role operator)")
+		return exitFailure
+	}
+	return fail(e, err)
 }
 
 // reorder moves flags after positional arguments to the front, so

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"gateway/audit"
-	"gateway/auth"
 	"gateway/config"
 	"gateway/server"
 	"gateway/state"
@@ -64,23 +63,8 @@ func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loa
 		return nil, err
 	}
 	l := &loaded{cfg: cfg, stateDir: dir, legacyNotice: notice}
-	if cfg.Gateway.Auth.Mode == config.ModeToken {
-		if cfg.Gateway.Auth.Token != "" {
-			l.token, l.tokenSource = cfg.Gateway.Auth.Token, cfg.Source.TokenSource
-		} else {
-			if !createState {
-				return nil, errors.New("token mode: no token configured")
-			}
-			tok, created, err := auth.LoadOrCreateToken(dir)
-			if err != nil {
-				return nil, fmt.Errorf("token mode needs a token and none could be read or generated: %w", err)
-			}
-			l.token, l.generated = tok, created
-			l.tokenSource = auth.SourceStateFile
-			if created {
-				l.tokenSource = auth.SourceGenerated
-			}
-		}
+	if l.token, l.tokenSource, l.generated, err = config.ResolveToken(cfg, dir, createState); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -298,7 +282,7 @@ Try it:
 
     curl -H "Authorization: Bearer %s" http://%s/auth/whoami
 
-`, l.stateDir, auth.TokenFile, l.token, l.token, host)
+`, l.stateDir, config.TokenFile, l.token, l.token, host)
 }
 
 func startupError(err error) error {
