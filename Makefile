@@ -9,6 +9,7 @@ test: deps fmt-check vet staticcheck unit
 deps:
 	@sh scripts/install-test-deps.sh
 	@sh scripts/install-traefik.sh
+	@sh scripts/install-openclaw.sh
 
 fmt-check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi

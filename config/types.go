@@ -56,6 +56,10 @@ type Gateway struct {
 	// UpstreamHeaders name the headers that hand the identity to the
 	// upstream. Default {user: X-Gateway-User, method: X-Gateway-Auth}.
 	UpstreamHeaders UpstreamHeaders `json:"upstreamHeaders"`
+	// UpstreamIdleTimeout closes pooled upstream connections idle this
+	// long, before the upstream closes them itself (Node closes idle
+	// keep-alives after 5 s). Default "4s".
+	UpstreamIdleTimeout string `json:"upstreamIdleTimeout"`
 	// PreserveHost sends the client's Host to the upstream (OpenClaw checks
 	// Origin against it). Default true.
 	PreserveHost *bool `json:"preserveHost"`
@@ -218,6 +222,8 @@ type Typed struct {
 	AllowAnyHost bool
 	// PreserveHost resolves the optional boolean.
 	PreserveHost bool
+	// UpstreamIdleTimeout comes from gateway.upstreamIdleTimeout.
+	UpstreamIdleTimeout time.Duration
 	// UpstreamUserHeader and UpstreamMethodHeader are canonical names.
 	UpstreamUserHeader, UpstreamMethodHeader string
 	// Channels are the channel policies with defaults filled in and every

@@ -22,9 +22,10 @@ import (
 func Default() *Config {
 	return &Config{
 		Gateway: Gateway{
-			Port:         18780,
-			Bind:         BindLoopback,
-			MaxBodyBytes: 10 << 20,
+			Port:                18780,
+			Bind:                BindLoopback,
+			MaxBodyBytes:        10 << 20,
+			UpstreamIdleTimeout: "4s",
 			Auth: Auth{
 				Mode:         ModeToken,
 				RateLimit:    RateLimit{MaxAttempts: 10, WindowMs: 60_000, LockoutMs: 300_000},
@@ -163,6 +164,7 @@ func (v *validator) upstream(g *Gateway) {
 		}
 	}
 	v.t.PreserveHost = g.PreserveHost == nil || *g.PreserveHost
+	v.t.UpstreamIdleTimeout = duration(&v.errs, "gateway.upstreamIdleTimeout", g.UpstreamIdleTimeout)
 	v.t.UpstreamUserHeader = upstreamHeader(&v.errs, "gateway.upstreamHeaders.user", g.UpstreamHeaders.User, "X-Gateway-User")
 	v.t.UpstreamMethodHeader = upstreamHeader(&v.errs, "gateway.upstreamHeaders.method", g.UpstreamHeaders.Method, "X-Gateway-Auth")
 	if v.t.UpstreamUserHeader != "" && v.t.UpstreamUserHeader == v.t.UpstreamMethodHeader {

@@ -27,7 +27,10 @@ type LeanTransport struct {
 	// ResponseHeaderTimeout bounds the wait for response headers.
 	// Default 5 min (agents think before they answer).
 	ResponseHeaderTimeout time.Duration
-	// IdleTimeout closes pooled connections unused this long. Default 90 s.
+	// IdleTimeout: a pooled connection unused this long is closed, never
+	// reused. It must be shorter than the upstream's own keep-alive
+	// timeout, or the upstream closes a connection just as it is reused
+	// (Node closes idle keep-alives after 5 s). Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxIdle bounds pooled connections. Default 256.
 	MaxIdle int
@@ -45,6 +48,10 @@ type leanConn struct {
 
 var errStale = errors.New("lean transport: reused connection was closed by the upstream")
 
+// DefaultIdleTimeout is how long a pooled upstream connection may sit idle:
+// below Node's 5 s keep-alive, the shortest common upstream default.
+const DefaultIdleTimeout = 4 * time.Second
+
 func (t *LeanTransport) defaults() (dial, header, idle time.Duration, max int) {
 	dial, header, idle, max = t.DialTimeout, t.ResponseHeaderTimeout, t.IdleTimeout, t.MaxIdle
 	if dial <= 0 {
@@ -54,7 +61,7 @@ func (t *LeanTransport) defaults() (dial, header, idle time.Duration, max int) {
 		header = 5 * time.Minute
 	}
 	if idle <= 0 {
-		idle = 90 * time.Second
+		idle = DefaultIdleTimeout
 	}
 	if max <= 0 {
 		max = 256
@@ -73,7 +80,7 @@ func (t *LeanTransport) get(addr string) *leanConn {
 	for len(list) > 0 {
 		lc := list[len(list)-1]
 		list = list[:len(list)-1]
-		if time.Since(lc.lastUsed) < idleFor {
+		if time.Since(lc.lastUsed) < idleFor && lc.alive() {
 			t.idle[addr] = list
 			return lc
 		}
@@ -81,6 +88,21 @@ func (t *LeanTransport) get(addr string) *leanConn {
 	}
 	t.idle[addr] = list
 	return nil
+}
+
+// alive reports whether an idle connection is still open: nothing may be
+// readable on it (an idle HTTP/1.1 connection receives nothing until it
+// sends a request), so a readable EOF or stray bytes mean the upstream has
+// closed it or broken the protocol. The check is a non-blocking read.
+func (lc *leanConn) alive() bool {
+	if lc.br.Buffered() > 0 {
+		return false
+	}
+	_ = lc.c.SetReadDeadline(time.Now())
+	_, err := lc.br.Peek(1)
+	_ = lc.c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (t *LeanTransport) put(addr string, lc *leanConn) {
@@ -115,6 +137,15 @@ func lean(r *http.Request) bool {
 }
 
 // RoundTrip implements http.RoundTripper.
+//
+// A pooled connection can die under us at any moment: the upstream closes
+// idle keep-alives (Node after 5 s), or closes after a response without
+// saying so, and its FIN can arrive after we checked. So only a request
+// that is harmless to send twice (idempotent, no body) rides a reused
+// connection; if that fails before any response byte, it is retried once
+// on a new connection, never another pooled one (which may be just as
+// stale). Every other request (a POST) gets a new connection of its own and
+// is never sent twice.
 func (t *LeanTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !lean(r) {
 		if t.Fallback == nil {
@@ -123,27 +154,47 @@ func (t *LeanTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.Fallback.RoundTrip(r)
 	}
 	addr := canonicalAddr(r)
-	// A body that may already be partly sent cannot be retried.
-	replayable := r.Body == nil || r.Body == http.NoBody
-	for attempt := 0; ; attempt++ {
-		lc := t.get(addr)
-		reused := lc != nil
-		if lc == nil {
-			var err error
-			if lc, err = t.dial(r.Context(), addr); err != nil {
-				return nil, err
-			}
+	retry := replayable(r)
+	var lc *leanConn
+	if retry {
+		lc = t.get(addr)
+	}
+	reused := lc != nil
+	if lc == nil {
+		var err error
+		if lc, err = t.dial(r.Context(), addr); err != nil {
+			return nil, err
 		}
-		resp, err := t.roundTrip(r, lc, addr)
-		if err == nil {
-			return resp, nil
-		}
-		_ = lc.c.Close()
-		if reused && replayable && attempt == 0 && r.Context().Err() == nil {
-			continue // the upstream closed an idle connection: try a fresh one
-		}
+	}
+	resp, err := t.roundTrip(r, lc, addr)
+	if err == nil {
+		return resp, nil
+	}
+	_ = lc.c.Close()
+	if !reused || r.Context().Err() != nil {
 		return nil, err
 	}
+	if lc, err = t.dial(r.Context(), addr); err != nil {
+		return nil, err
+	}
+	resp, err = t.roundTrip(r, lc, addr)
+	if err != nil {
+		_ = lc.c.Close()
+	}
+	return resp, err
+}
+
+// replayable reports whether sending r twice is harmless: an idempotent
+// method (RFC 9110 9.2.2) or an Idempotency-Key, and no body to re-send.
+func replayable(r *http.Request) bool {
+	if r.Body != nil && r.Body != http.NoBody {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != ""
 }
 
 func (t *LeanTransport) dial(ctx context.Context, addr string) (*leanConn, error) {

@@ -37,7 +37,7 @@ type Options struct {
 	// MaxBodyBytes caps request bodies; 0 means 10 MiB.
 	MaxBodyBytes int64
 	// Transport is used for upstream requests; nil means
-	// NewLeanTransport().
+	// NewLeanTransport(0).
 	Transport http.RoundTripper
 	// Logger receives upstream errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -58,15 +58,23 @@ type Proxy struct {
 }
 
 // NewLeanTransport returns the default upstream transport: the lean pooled
-// path for plain HTTP, and NewTransport for upgrades and https.
-func NewLeanTransport() *LeanTransport {
-	return &LeanTransport{Fallback: NewTransport()}
+// path for plain HTTP, and NewTransport for https. idle is how long a
+// pooled connection may sit unused (gateway.upstreamIdleTimeout); 0 means
+// DefaultIdleTimeout.
+func NewLeanTransport(idle time.Duration) *LeanTransport {
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	return &LeanTransport{Fallback: NewTransport(idle), IdleTimeout: idle}
 }
 
 // NewTransport returns the standard upstream transport: bounded dial and handshake
 // times, a generous response-header wait (agents think before they answer),
 // connection reuse, and no HTTP_PROXY from the environment.
-func NewTransport() *http.Transport {
+func NewTransport(idle time.Duration) *http.Transport {
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: (&net.Dialer{
@@ -75,7 +83,7 @@ func NewTransport() *http.Transport {
 		}).DialContext,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       idle,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
 		ResponseHeaderTimeout: 5 * time.Minute,
@@ -96,7 +104,7 @@ func New(o Options) *Proxy {
 	}
 	tr := o.Transport
 	if tr == nil {
-		tr = NewLeanTransport()
+		tr = NewLeanTransport(0)
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,

@@ -76,7 +76,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	out := outgoing(cfg)
 	// One upstream connection pool, timed, for proxied requests and
 	// channel deliveries alike.
-	transport := m.Transport(upstreamTransport(o.UpstreamTransport))
+	transport := m.Transport(upstreamTransport(o.UpstreamTransport, cfg.Typed.UpstreamIdleTimeout))
 	cr := channelRoutes{
 		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
@@ -192,11 +192,11 @@ func metricsAccess(authn *auth.Authenticator, h http.Handler) http.HandlerFunc {
 	}
 }
 
-func upstreamTransport(rt http.RoundTripper) http.RoundTripper {
+func upstreamTransport(rt http.RoundTripper, idle time.Duration) http.RoundTripper {
 	if rt != nil {
 		return rt
 	}
-	return proxy.NewLeanTransport()
+	return proxy.NewLeanTransport(idle)
 }
 
 // Whoami is the /auth/whoami body.

@@ -56,7 +56,7 @@ func child(args []string) int {
 	var h http.Handler
 	switch args[0] {
 	case "bare":
-		h = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: proxy.NewTransport(),
+		h = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }, Transport: proxy.NewTransport(0),
 			ErrorLog: log.New(io.Discard, "", 0)} // wrk cutting connections at the end is not news
 	case "barelean":
 		// Diagnostic: ReverseProxy with the gateway's transport and
