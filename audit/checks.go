@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"gateway/config"
+	"gateway/openclaw"
 )
 
 // check is one registered static check. Adding a check is adding an entry
@@ -38,6 +39,30 @@ var checks = []check{
 	{"fs.config.*", checkConfigFile},
 	{"fs.credentials_dir.*", checkCredentialsDir},
 	{"fs.auth_profiles.*", checkAuthProfiles},
+	{"openclaw.*", checkOpenClaw},
+}
+
+// checkOpenClaw reports, when an OpenClaw configuration was found, whether
+// OpenClaw will accept this gateway and where it can be reached without it
+// (the same items `gateway openclaw check` prints).
+func checkOpenClaw(s *Snapshot) []Finding {
+	if s.OpenClawErr != nil {
+		return []Finding{f("openclaw.config_unreadable", Warn, "OpenClaw's configuration could not be read",
+			s.OpenClawErr.Error(), "Fix the file, or pass --openclaw-config with the right path.")}
+	}
+	if s.OpenClaw == nil || s.Config == nil || s.ConfigErr != nil {
+		return nil
+	}
+	g := openclaw.GatewayFrom(s.Config, func(string) string { return "" })
+	g.EnvToken = s.OpenClawEnvToken
+	var out []Finding
+	for _, it := range openclaw.Check(s.OpenClaw, g) {
+		if it.Severity == openclaw.OK {
+			continue
+		}
+		out = append(out, f(it.ID, Severity(it.Severity), it.Title, it.Detail, it.Fix))
+	}
+	return out
 }
 
 func f(id string, sev Severity, title, detail, fix string) Finding {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/config"
 	"gateway/trust"
 )
 
@@ -41,6 +42,42 @@ type DeepOptions struct {
 	AuthMode string
 	// ProcNet is where tcp/tcp6 listening tables are read (default /proc/net).
 	ProcNet string
+	// OpenClawPort is the port of an OpenClaw behind the gateway on this
+	// host (0: none); the probe reports it listening beyond loopback.
+	OpenClawPort int
+}
+
+// DeepOptions returns the probe options for the snapshot's configuration:
+// the target (url, or where the configuration listens), what the probes
+// must expect (bind, trusted proxies, lockout, mode) and, when OpenClaw's
+// configuration was found, its port.
+func (s *Snapshot) DeepOptions(url string) DeepOptions {
+	cfg := s.Config
+	if url == "" {
+		host := "127.0.0.1"
+		if cfg.Gateway.Bind == config.BindCustom && cfg.Gateway.CustomBindHost != "" {
+			host = cfg.Gateway.CustomBindHost
+		}
+		url = "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Gateway.Port))
+	}
+	do := DeepOptions{
+		URL:          url,
+		BindLoopback: cfg.Gateway.Bind == config.BindLoopback,
+		MaxAttempts:  cfg.Gateway.Auth.RateLimit.MaxAttempts,
+		AuthMode:     cfg.Gateway.Auth.Mode,
+	}
+	for _, p := range cfg.Gateway.TrustedProxies {
+		if pr, err := config.ParsePrefix(p); err == nil {
+			do.TrustedProxies = append(do.TrustedProxies, pr)
+		}
+	}
+	if cfg.Gateway.Auth.Mode == config.ModeToken {
+		do.Token = cfg.Gateway.Auth.Token
+	}
+	if s.OpenClaw != nil {
+		do.OpenClawPort = s.OpenClaw.Port
+	}
+	return do
 }
 
 type prober struct {
@@ -89,6 +126,7 @@ func Deep(ctx context.Context, o DeepOptions) (*DeepReport, []Finding) {
 	p.probeUnauthWS(ctx)
 	p.probeXFFSpoof(ctx)
 	p.probeExposed()
+	p.probeOpenClawExposed()
 	p.probeLockout(ctx)
 	if o.Via != "" {
 		p.probeVia(ctx)
@@ -316,6 +354,36 @@ func (p *prober) probeExposed() {
 	}
 	p.result(id, Critical, len(open) == 0, false, "Port listens beyond loopback", detail,
 		"Find what else listens on the port (ss -ltnp) or restart the gateway with bind: loopback.")
+}
+
+// probeOpenClawExposed reads the listening sockets for OpenClaw's port: if
+// OpenClaw listens beyond loopback, clients can skip the gateway.
+func (p *prober) probeOpenClawExposed() {
+	const id = "openclaw.bypass_exposed"
+	if p.o.OpenClawPort == 0 {
+		return
+	}
+	dir := p.o.ProcNet
+	if dir == "" {
+		dir = "/proc/net"
+	}
+	addrs, err := listeningAddrs(dir, p.o.OpenClawPort)
+	if err != nil {
+		p.result(id, Critical, true, true, "", "skipped: cannot read listening sockets: "+err.Error(), "")
+		return
+	}
+	var open []string
+	for _, a := range addrs {
+		if !a.IsLoopback() {
+			open = append(open, a.String())
+		}
+	}
+	detail := fmt.Sprintf("OpenClaw's port %d listens on loopback only", p.o.OpenClawPort)
+	if len(open) > 0 {
+		detail = fmt.Sprintf("OpenClaw's port %d listens on %s: clients can reach it without the gateway", p.o.OpenClawPort, strings.Join(open, ", "))
+	}
+	p.result(id, Critical, len(open) == 0, false, "OpenClaw is reachable without the gateway", detail,
+		`Set gateway.bind: "loopback" in OpenClaw's config, or firewall its port to everything but the gateway.`)
 }
 
 func (p *prober) probeLockout(ctx context.Context) {

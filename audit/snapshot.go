@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gateway/config"
+	"gateway/openclaw"
 )
 
 // Walk bounds: a state dir with a huge tree or a symlink loop must not hang
@@ -48,6 +49,38 @@ type Snapshot struct {
 	Truncated bool
 	// Errors collects what could not be read.
 	Errors []string
+	// OpenClaw is OpenClaw's configuration, read only, when one was found;
+	// OpenClawErr says why one that exists could not be read.
+	OpenClaw    *openclaw.Config
+	OpenClawErr error
+	// OpenClawEnvToken says OPENCLAW_GATEWAY_TOKEN is set.
+	OpenClawEnvToken bool
+}
+
+// OpenClawInput says where OpenClaw's configuration is and what the
+// environment holds, for the openclaw.* checks.
+type OpenClawInput struct {
+	// Path is OpenClaw's openclaw.json ("" skips the checks).
+	Path string
+	// EnvToken says OPENCLAW_GATEWAY_TOKEN is set.
+	EnvToken bool
+}
+
+// AddOpenClaw reads OpenClaw's configuration, read only, when it exists.
+func (s *Snapshot) AddOpenClaw(in OpenClawInput) *Snapshot {
+	if in.Path == "" {
+		return s
+	}
+	oc, err := openclaw.Load(in.Path)
+	switch {
+	case errors.Is(err, openclaw.ErrNotFound):
+	case err != nil:
+		s.OpenClawErr = err
+	default:
+		s.OpenClaw = oc
+	}
+	s.OpenClawEnvToken = in.EnvToken
+	return s
 }
 
 // Take builds a snapshot from a config file and a state dir. Load problems

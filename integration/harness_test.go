@@ -169,8 +169,13 @@ func startNginx(t *testing.T, gatewayAddr string, edits ...func(string) string) 
 // startNginxFile runs nginx with any published nginx snippet.
 func startNginxFile(t *testing.T, file, gatewayAddr string, edits ...func(string) string) *nginx {
 	t.Helper()
+	return startNginxFileAt(t, file, fmt.Sprintf("127.0.0.1:%d", freePort(t)), gatewayAddr, edits...)
+}
+
+// startNginxFileAt runs nginx with a published snippet listening on addr.
+func startNginxFileAt(t *testing.T, file, addr, gatewayAddr string, edits ...func(string) string) *nginx {
+	t.Helper()
 	bin := requireBinary(t, "nginx")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s := snippet(t, file, addr, gatewayAddr, edits...)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "gateway.conf"), []byte(s), 0o600); err != nil {

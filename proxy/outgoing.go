@@ -21,6 +21,13 @@ type IdentityHeaders struct {
 	Method string
 }
 
+// openClawScopes caps the operator scopes OpenClaw grants a trusted-proxy
+// identity; nonAdminScopes is the cap for callers that are not the owner.
+const (
+	openClawScopes = "X-Openclaw-Scopes"
+	nonAdminScopes = "operator.read,operator.write"
+)
+
 // DefaultIdentityHeaders are the header names used when none are configured.
 var DefaultIdentityHeaders = IdentityHeaders{User: "X-Gateway-User", Method: "X-Gateway-Auth"}
 
@@ -134,6 +141,12 @@ func (o *Outgoing) Build(in, out *http.Request) {
 	if id := rec.Identity; id != nil {
 		h.Set(o.Identity.User, id.User)
 		h.Set(o.Identity.Method, id.Method)
+		// OpenClaw gives a trusted-proxy identity its full operator
+		// scopes (admin included) unless told otherwise; a caller the
+		// gateway does not hold for the owner is capped.
+		if !id.IsAdmin() {
+			h.Set(openClawScopes, nonAdminScopes)
+		}
 		if id.Credential == request.CredentialAuthorization {
 			delete(h, "Authorization")
 		}

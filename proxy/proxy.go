@@ -107,8 +107,9 @@ func New(o Options) *Proxy {
 		tr = NewLeanTransport(0)
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:   p.rewrite,
-		Transport: tr,
+		Rewrite:        p.rewrite,
+		ModifyResponse: p.modifyResponse,
+		Transport:      tr,
 		// 0: responses of known length are written in one go; streamed
 		// ones (no Content-Length, or text/event-stream: token streams)
 		// are flushed on every write by ReverseProxy itself. -1 would
@@ -187,6 +188,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, errAttribution):
+		httperr.Write(w, r, attributionError(request.FromContext(r.Context())))
+		return
 	case errors.As(err, &mbe):
 		httperr.Write(w, r, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",
 			"request body too large (limit "+strconv.FormatInt(mbe.Limit, 10)+" bytes)", err))

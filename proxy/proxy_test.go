@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -102,7 +103,7 @@ func TestOutgoingStripsForgedIdentity(t *testing.T) {
 	}
 	underscored := []string{"X_Gateway_User", "X_Forwarded_For", "Remote_User"}
 	o := &Outgoing{PreserveHost: true, UserHeader: "x-custom-user", Identity: IdentityHeaders{User: "X-Agent-User", Method: "X-Agent-Auth"}}
-	for _, id := range []*request.Identity{nil, {User: "owner", Method: "token", Credential: request.CredentialAuthorization}} {
+	for _, id := range []*request.Identity{nil, {User: "owner", Method: "token", Role: request.RoleAdmin, Credential: request.CredentialAuthorization}} {
 		in := httptest.NewRequest("GET", "http://agent.example.com/x?a=1;b=2", nil)
 		for k, v := range forged {
 			in.Header.Set(k, v)
@@ -182,5 +183,73 @@ func TestOutgoingKeepsAnUnusedAuthorization(t *testing.T) {
 		if out.Header.Get("Cookie") != "theme=dark" {
 			t.Errorf("%v: Cookie %q", cred, out.Header.Get("Cookie"))
 		}
+	}
+}
+
+// TestOutgoingCapsNonAdminScopes: OpenClaw grants a trusted-proxy identity
+// its full operator scopes unless told otherwise, so a caller the gateway
+// does not hold for the owner (a device approved as operator) is capped,
+// and a client-sent X-OpenClaw-Scopes never survives either way.
+func TestOutgoingCapsNonAdminScopes(t *testing.T) {
+	for _, tt := range []struct {
+		role, want string
+	}{
+		{request.RoleAdmin, ""},
+		{request.RoleOperator, "operator.read,operator.write"},
+		{request.RoleUser, "operator.read,operator.write"},
+	} {
+		in := httptest.NewRequest("GET", "http://127.0.0.1/tools/invoke", nil)
+		in.Header.Set("X-OpenClaw-Scopes", "operator.admin")
+		ctx, rec := request.NewContext(in.Context())
+		rec.Trust = request.Trust{Peer: netip.MustParseAddrPort("127.0.0.1:9"), Client: netip.MustParseAddr("203.0.113.1"), Proto: "http", Host: "127.0.0.1"}
+		rec.Identity = &request.Identity{User: "x", Method: "device", Role: tt.role}
+		in = in.WithContext(ctx)
+		out := in.Clone(ctx)
+		(&Outgoing{}).Build(in, out)
+		if got := out.Header.Get("X-OpenClaw-Scopes"); got != tt.want {
+			t.Errorf("role %s: X-OpenClaw-Scopes %q, want %q", tt.role, got, tt.want)
+		}
+	}
+}
+
+// TestAttributionRefusalExplained: OpenClaw's bare 403 for a same-host
+// client becomes an explanation, over HTTP and on a WebSocket handshake;
+// any other 403 passes untouched.
+func TestAttributionRefusalExplained(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		if r.URL.Path == "/other" {
+			_, _ = io.WriteString(w, `{"error":{"message":"no","type":"forbidden"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"error":{"message":"Proxy client attribution is required.","type":"proxy_attribution_required"}}`)
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	gw := httptest.NewServer(withRecord(New(Options{Upstream: u}), nil))
+	defer gw.Close()
+	for name, get := range map[string]func() (*http.Response, error){
+		"http":      func() (*http.Response, error) { return http.Get(gw.URL + "/x") },
+		"websocket": func() (*http.Response, error) { return upgradeRequest(gw.URL) },
+	} {
+		resp, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(string(b), `"code":"same_host_client"`) {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	resp, err := http.Get(gw.URL + "/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), `"type":"forbidden"`) {
+		t.Errorf("another 403 was rewritten: %s", b)
 	}
 }

@@ -19,12 +19,13 @@ type auditRoutes struct {
 	stateDir string
 	selfURL  string
 	token    string
+	openClaw audit.OpenClawInput
 }
 
 // audit serves GET /admin/audit[?deep=1]: the same engine and JSON as the
 // CLI, against the running instance's configuration and state dir.
 func (h auditRoutes) audit(w http.ResponseWriter, r *http.Request) {
-	snap := audit.FromConfig(h.cfg, h.stateDir)
+	snap := audit.FromConfig(h.cfg, h.stateDir).AddOpenClaw(h.openClaw)
 	report := audit.Run(snap, time.Now())
 	if d := r.URL.Query().Get("deep"); d == "1" || d == "true" {
 		if h.selfURL == "" {
@@ -36,13 +37,8 @@ func (h auditRoutes) audit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer deepRunning.Store(false)
-		do := audit.DeepOptions{
-			URL: h.selfURL, Token: h.token, Timeout: 5 * time.Second,
-			BindLoopback:   h.cfg.Gateway.Bind == config.BindLoopback,
-			TrustedProxies: h.cfg.Typed.TrustedProxies,
-			MaxAttempts:    h.cfg.Gateway.Auth.RateLimit.MaxAttempts,
-			AuthMode:       h.cfg.Gateway.Auth.Mode,
-		}
+		do := snap.DeepOptions(h.selfURL)
+		do.Token, do.Timeout = h.token, 5*time.Second
 		d, findings := audit.Deep(r.Context(), do)
 		report.Deep = d
 		report.Findings = append(report.Findings, findings...)

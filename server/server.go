@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
@@ -43,6 +44,9 @@ type Options struct {
 	// BodyReadTimeout bounds how long a client may take to send a request
 	// body; zero means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// OpenClaw says where OpenClaw's configuration is, for the audit's
+	// openclaw.* checks (zero: none).
+	OpenClaw audit.OpenClawInput
 }
 
 // DefaultBodyReadTimeout bounds how long a client may take to send a
@@ -137,7 +141,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 			r.NotFound(notFound) // never proxy an unknown /admin path
 			ar.mountAdminDevices(r)
 			cr.mountAdmin(r)
-			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token}
+			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token, openClaw: o.OpenClaw}
 			r.Get("/audit", au.audit)
 		})
 		cr.mount(r)

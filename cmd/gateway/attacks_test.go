@@ -117,3 +117,34 @@ func TestDevicesApproveConfirmsAdmin(t *testing.T) {
 		t.Fatalf("--latest with one pending: %d %s %s", code, out, errs)
 	}
 }
+
+// TestOpenClawCheck: against a fresh `openclaw onboard`-style config the
+// check says what to change and prints the JSON to merge; with that JSON
+// merged in, it passes but for the allowLoopback caveat; OpenClaw's file is
+// never written.
+func TestOpenClawCheck(t *testing.T) {
+	home := t.TempDir()
+	oc := writeFile(t, home, "openclaw.json", `{gateway: {mode: "local", bind: "loopback", port: 18789, auth: {mode: "token", token: "abc"}}}`)
+	stateDir := filepath.Join(home, "state")
+	_ = os.MkdirAll(stateDir, 0o700)
+	writeFile(t, stateDir, "gateway.json", `{gateway: {upstream: "http://127.0.0.1:18789", allowedHosts: ["agent.example.com"]}}`)
+	before, _ := os.ReadFile(oc)
+	e, out, _ := testEnv(map[string]string{"HOME": home})
+	if code := dispatch([]string{"openclaw", "check", "--openclaw-config", oc, "--state-dir", stateDir}, e); code != exitFailure {
+		t.Fatalf("fresh config: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"openclaw.auth_mode", "openclaw.trusted_proxies", "openclaw.token_set", `"mode": "trusted-proxy"`, `"x-gateway-user"`, "https://agent.example.com"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if after, _ := os.ReadFile(oc); string(after) != string(before) {
+		t.Fatal("gateway openclaw check wrote OpenClaw's config")
+	}
+	// The security audit reports the same ids.
+	e, out, _ = testEnv(map[string]string{"HOME": home})
+	dispatch([]string{"security", "audit", "--json", "--openclaw-config", oc, "--state-dir", stateDir}, e)
+	if !strings.Contains(out.String(), `"openclaw.trusted_proxies"`) {
+		t.Fatalf("audit lacks the openclaw findings:\n%s", out)
+	}
+}

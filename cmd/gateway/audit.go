@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,20 +65,18 @@ func auditCmd(args []string, e *env) int {
 	path, explicit := config.ResolvePath(c.configPath, e.getenv, dir)
 	opts := config.Options{Path: path, Explicit: explicit, Env: e.environ}
 	now := time.Now()
-	snap := audit.Take(opts, dir)
+	oc := c.openClaw(e)
+	snap := audit.Take(opts, dir).AddOpenClaw(oc)
 	var fixRes *audit.FixResult
 	if *fix {
 		r := audit.Fix(snap)
 		fixRes = &r
-		snap = audit.Take(opts, dir) // audit again: report what remains
+		snap = audit.Take(opts, dir).AddOpenClaw(oc) // audit again: report what remains
 	}
 	report := audit.Run(snap, now)
 	if *deep && snap.Config != nil {
-		do := deepOptions(snap.Config, dir)
+		do := snap.DeepOptions(*target)
 		do.Timeout, do.Via = *timeout, *via
-		if *target != "" {
-			do.URL = *target
-		}
 		switch {
 		case *token != "":
 			do.Token = *token
@@ -124,27 +120,6 @@ func auditCmd(args []string, e *env) int {
 }
 
 // deepOptions derives the probe target and expectations from the config.
-func deepOptions(cfg *config.Config, _ string) audit.DeepOptions {
-	host := "127.0.0.1"
-	if cfg.Gateway.Bind == config.BindCustom && cfg.Gateway.CustomBindHost != "" {
-		host = cfg.Gateway.CustomBindHost
-	}
-	do := audit.DeepOptions{
-		URL:          "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Gateway.Port)),
-		BindLoopback: cfg.Gateway.Bind == config.BindLoopback,
-		MaxAttempts:  cfg.Gateway.Auth.RateLimit.MaxAttempts,
-		AuthMode:     cfg.Gateway.Auth.Mode,
-	}
-	for _, p := range cfg.Gateway.TrustedProxies {
-		if pr, err := config.ParsePrefix(p); err == nil {
-			do.TrustedProxies = append(do.TrustedProxies, pr)
-		}
-	}
-	if cfg.Gateway.Auth.Mode == config.ModeToken {
-		do.Token = cfg.Gateway.Auth.Token
-	}
-	return do
-}
 
 // loginForProbe exchanges the password for a session the probes can use.
 // The password goes in the request body, never in a URL.

@@ -25,6 +25,7 @@ Usage:
   gateway security audit         check the configuration, state dir and (--deep) the live gateway
   gateway devices ...            list, approve, reject, revoke paired devices
   gateway pairing ...            list, approve, reject chat pairing codes
+  gateway openclaw check         say whether OpenClaw will accept this gateway (reads its config only)
   gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
   gateway healthcheck            probe a running gateway's /healthz (for containers)
   gateway help                   show this help
@@ -69,6 +70,8 @@ func dispatch(args []string, e *env) int {
 		return pairingCmd(args[1:], e)
 	case "security":
 		return securityCmd(args[1:], e)
+	case "openclaw":
+		return openclawCmd(args[1:], e)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(e.stdout, usage)
 		return exitOK

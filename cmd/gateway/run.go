@@ -17,6 +17,7 @@ import (
 
 	"gateway/audit"
 	"gateway/config"
+	"gateway/openclaw"
 	"gateway/server"
 	"gateway/state"
 )
@@ -25,12 +26,25 @@ func envMap(environ []string) map[string]string { return config.EnvMap(environ) 
 
 // commonFlags are the flags every command that reads configuration takes.
 type commonFlags struct {
-	configPath, stateDir string
+	configPath, stateDir, openClawConfig string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.configPath, "config", "", "config file (.json, .json5, .yaml, .yml); default $GATEWAY_CONFIG_PATH or <state-dir>/gateway.json (or gateway.yaml)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state directory; default $GATEWAY_STATE_DIR or ~/.gateway")
+	fs.StringVar(&c.openClawConfig, "openclaw-config", "", "OpenClaw's configuration, read only, for the openclaw.* checks; default ~/.openclaw/openclaw.json")
+}
+
+// openClaw says where OpenClaw's configuration is for the openclaw.*
+// checks (never written), and whether its token variable is set.
+func (c *commonFlags) openClaw(e *env) audit.OpenClawInput {
+	in := audit.OpenClawInput{Path: c.openClawConfig, EnvToken: e.getenv("OPENCLAW_GATEWAY_TOKEN") != ""}
+	if in.Path == "" {
+		if home := e.getenv("HOME"); home != "" {
+			in.Path = openclaw.DefaultConfigPath(home)
+		}
+	}
+	return in
 }
 
 // loaded is a configuration ready to serve.
@@ -118,7 +132,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 	if err != nil {
 		return err
 	}
-	if err := startupAudit(log, l); err != nil {
+	if err := startupAudit(log, l, c.openClaw(e)); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", l.cfg.Typed.ListenAddr)
@@ -126,7 +140,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
-	rt := runtime{shared: shared, selfURL: selfURL(addr), log: log}
+	rt := runtime{shared: shared, selfURL: selfURL(addr), log: log, openClaw: c.openClaw(e)}
 	h, err := server.NewHandler(rt.options(l))
 	if err != nil {
 		_ = ln.Close()
@@ -174,7 +188,7 @@ func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, s
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
-	if err := startupAudit(log, l); err != nil {
+	if err := startupAudit(log, l, rt.openClaw); err != nil {
 		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
@@ -197,14 +211,15 @@ func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, s
 
 // runtime is what a running gateway keeps across reloads.
 type runtime struct {
-	shared  *server.Shared
-	selfURL string
-	log     *slog.Logger
+	shared   *server.Shared
+	selfURL  string
+	log      *slog.Logger
+	openClaw audit.OpenClawInput
 }
 
 func (rt runtime) options(l *loaded) server.Options {
 	o := rt.shared.Options(l.cfg, l.token, rt.log)
-	o.SelfURL = rt.selfURL
+	o.SelfURL, o.OpenClaw = rt.selfURL, rt.openClaw
 	return o
 }
 
@@ -224,8 +239,8 @@ func selfURL(addr string) string {
 // and logs every critical and warn finding with its fix, the way sshd
 // complains about loose key modes. gateway.refuseInsecure makes a critical
 // finding fatal.
-func startupAudit(log *slog.Logger, l *loaded) error {
-	r := audit.Run(audit.FromConfig(l.cfg, l.stateDir), time.Now())
+func startupAudit(log *slog.Logger, l *loaded, oc audit.OpenClawInput) error {
+	r := audit.Run(audit.FromConfig(l.cfg, l.stateDir).AddOpenClaw(oc), time.Now())
 	for _, f := range r.Findings {
 		if f.Suppressed || f.Severity == audit.Info {
 			continue

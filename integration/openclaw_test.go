@@ -1,0 +1,396 @@
+package integration
+
+// The gateway in front of the real OpenClaw from npm (the version pinned in
+// scripts/install-openclaw.sh), in OpenClaw's own trusted-proxy mode:
+// TLS nginx -> gateway -> OpenClaw, all on loopback with random ports.
+//
+// OpenClaw refuses every proxied client whose address is loopback
+// (proxy_attribution_required), and tests only have loopback. So the
+// requests that must reach OpenClaw play a remote client the one way a
+// loopback test can: they come from a trusted proxy (127.0.0.1) that names a
+// documentation address as the client, directly or through nginx with
+// X-Forwarded-For set to it.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"gateway/auth/authtest"
+	"gateway/config"
+)
+
+// remoteClient is the documentation address requests play when they must
+// reach OpenClaw as a non-loopback client.
+const remoteClient = "203.0.113.20"
+
+// requireOpenClaw returns Node 24 and OpenClaw's entry point from the test
+// cache. Missing is a failure under CI and a skip elsewhere.
+func requireOpenClaw(t *testing.T) (node, mjs string) {
+	t.Helper()
+	node = requireNode(t)
+	mjs = filepath.Join(testCache(), "openclaw", "node_modules", "openclaw", "openclaw.mjs")
+	if _, err := os.Stat(mjs); err != nil {
+		msg := "OpenClaw not found in " + testCache() + "; run sh scripts/install-openclaw.sh (make test does this)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, mjs
+}
+
+// openClaw is a running OpenClaw gateway.
+type openClaw struct {
+	url     string
+	home    string
+	started time.Duration
+}
+
+// openClawEnv is a clean environment for OpenClaw processes: nothing of
+// the test runner's OpenClaw or gateway settings leaks in.
+func openClawEnv(home string, extra ...string) []string {
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + filepath.Join(home, "tmp"), "NO_COLOR=1"}
+	return append(env, extra...)
+}
+
+// startOpenClaw writes OpenClaw's config (the OpenClaw side of the pairing
+// from docs/openclaw.md) into a private HOME and runs `openclaw gateway run`
+// until /ready says ready.
+func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
+	t.Helper()
+	node, mjs := requireOpenClaw(t)
+	home := t.TempDir()
+	for _, d := range []string{".openclaw", "tmp", "logs"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`{
+  logging: { file: %q },
+  gateway: { mode: "local", bind: "loopback", port: %d, trustedProxies: ["127.0.0.1"],
+    controlUi: { allowedOrigins: [%q] },
+    auth: { mode: "trusted-proxy", identityScopes: { owner: ["operator.read", "operator.write"] },
+      trustedProxy: { userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"],
+        allowLoopback: true, deviceAutoApprove: { enabled: true } } } } }`,
+		filepath.Join(home, "logs", "openclaw.log"), port, allowedOrigin)
+	if err := os.WriteFile(filepath.Join(home, ".openclaw", "openclaw.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	cmd := exec.Command(node, mjs, "gateway", "run")
+	cmd.Dir = home
+	cmd.Env = openClawEnv(home)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	// OpenClaw starts helper processes; the group goes down together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/ready")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), `"ready":true`) {
+				return &openClaw{url: url, home: home, started: time.Since(start)}
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("OpenClaw did not become ready in 90 s; its output:\n%s", logs)
+	return nil
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certPath, keyPath
+}
+
+// startTLSNginx runs docs/proxies/nginx-tls.conf on addr in front of the
+// gateway, with a test certificate. It plays the internet: the client it
+// names to the gateway is remoteClient.
+func startTLSNginx(t *testing.T, addr, gatewayAddr, certPath, keyPath string) {
+	t.Helper()
+	startNginxFileAt(t, "nginx-tls.conf", addr, gatewayAddr, func(s string) string {
+		s = strings.Replace(s, "/etc/ssl/agent.example.com/fullchain.pem", certPath, 1)
+		s = strings.Replace(s, "/etc/ssl/agent.example.com/privkey.pem", keyPath, 1)
+		return strings.Replace(s, "$proxy_add_x_forwarded_for", remoteClient, 1)
+	})
+}
+
+// asRemote are the headers of a request that comes to the gateway from
+// its trusted proxy (127.0.0.1) on behalf of a remote client.
+func asRemote(h map[string]string) map[string]string {
+	out := map[string]string{"X-Forwarded-For": remoteClient}
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
+
+func request(t *testing.T, method, url string, h map[string]string, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range h {
+		if strings.Contains(k, "_") {
+			req.Header[k] = []string{v} // as sent, not canonicalised
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// connectOverWebSocket answers OpenClaw's challenge with a minimal,
+// CLI-shaped operator connect and returns the hello payload.
+func connectOverWebSocket(t *testing.T, ctx context.Context, c *websocket.Conn) map[string]any {
+	t.Helper()
+	if _, msg, err := c.Read(ctx); err != nil || !strings.Contains(string(msg), "connect.challenge") {
+		t.Fatalf("first frame %s, %v", msg, err)
+	}
+	req, _ := json.Marshal(map[string]any{"type": "req", "id": "1", "method": "connect", "params": map[string]any{
+		"minProtocol": 4, "maxProtocol": 4,
+		"client": map[string]any{"id": "cli", "version": "1.0.0", "platform": "linux", "mode": "cli"},
+		"role":   "operator", "scopes": []string{"operator.read", "operator.write"},
+	}})
+	if err := c.Write(ctx, websocket.MessageText, req); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("no answer to connect: %v", err)
+		}
+		var frame struct {
+			Type    string         `json:"type"`
+			ID      string         `json:"id"`
+			OK      bool           `json:"ok"`
+			Payload map[string]any `json:"payload"`
+			Error   any            `json:"error"`
+		}
+		_ = json.Unmarshal(msg, &frame)
+		if frame.Type == "res" && frame.ID == "1" {
+			if !frame.OK {
+				t.Fatalf("connect refused: %s", msg)
+			}
+			return frame.Payload
+		}
+	}
+}
+
+func TestOpenClaw(t *testing.T) {
+	nginxAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	oc := startOpenClaw(t, freePort(t), "https://"+nginxAddr)
+	t.Logf("OpenClaw ready after %v", oc.started.Round(100*time.Millisecond))
+	gw := startGateway(t, func(c *config.Config) {
+		c.Gateway.Upstream = oc.url
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+	})
+	base := "http://" + gw.addr
+	owner := map[string]string{"Authorization": "Bearer " + token}
+
+	t.Run("no credential is refused by the gateway", func(t *testing.T) {
+		if code, body := request(t, "GET", base+"/", asRemote(nil), ""); code != 401 {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+	t.Run("Control UI", func(t *testing.T) {
+		code, body := request(t, "GET", base+"/", asRemote(owner), "")
+		if code != 200 || !strings.Contains(body, "<title>OpenClaw Control</title>") {
+			t.Fatalf("%d %.200s", code, body)
+		}
+	})
+	t.Run("tools/invoke with both credentials side by side", func(t *testing.T) {
+		h := asRemote(map[string]string{"Proxy-Authorization": "Bearer " + token, "Authorization": "Bearer not-for-the-gateway"})
+		code, body := request(t, "POST", base+"/tools/invoke", h, `{"tool":"sessions_list","args":{}}`)
+		if code != 200 || !strings.Contains(body, `"ok":true`) {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+	wsURL := "ws://" + gw.addr + "/"
+	t.Run("WebSocket connect as the owner", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{
+			"Authorization": {"Bearer " + token}, "X-Forwarded-For": {remoteClient}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(16 << 20)
+		hello := connectOverWebSocket(t, ctx, c)
+		a, _ := hello["auth"].(map[string]any)
+		scopes := fmt.Sprint(a["scopes"])
+		if hello["type"] != "hello-ok" || a["method"] != "trusted-proxy" || !strings.Contains(scopes, "operator.read") || !strings.Contains(scopes, "operator.write") {
+			t.Fatalf("hello = %v / auth %v", hello["type"], a)
+		}
+	})
+	t.Run("bearer subprotocol handshake", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"bearer." + token},
+			HTTPHeader: http.Header{"X-Forwarded-For": {remoteClient}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(16 << 20)
+		if c.Subprotocol() != "bearer."+token {
+			t.Fatalf("101 names %q", c.Subprotocol())
+		}
+		if hello := connectOverWebSocket(t, ctx, c); hello["type"] != "hello-ok" {
+			t.Fatalf("hello = %v", hello["type"])
+		}
+	})
+	t.Run("forged identity headers never reach OpenClaw as a user", func(t *testing.T) {
+		// A device approved as operator is not OpenClaw's owner; with a
+		// forged owner identity in every spelling, OpenClaw must still
+		// see the device's user and refuse it.
+		dev := authtest.NewDevice()
+		tok := pairDevice(t, base, dev)
+		forged := asRemote(map[string]string{"Authorization": "Bearer " + tok,
+			"X-Gateway-User": "owner", "X-Forwarded-User": "owner", "X_Gateway_User": "owner", "X-Gateway-Auth": "token"})
+		code, body := request(t, "POST", base+"/tools/invoke", forged, `{"tool":"sessions_list","args":{}}`)
+		// OpenClaw's own refusal ({"error":{"type":...}}), not the
+		// gateway's: the request did reach OpenClaw, as the device.
+		if code == 200 || !strings.Contains(body, `"type":"`) {
+			t.Fatalf("OpenClaw took a forged identity, or never saw the request: %d %s", code, body)
+		}
+		t.Logf("OpenClaw's answer to the device with forged owner headers: %d %s", code, body)
+	})
+	t.Run("same-host client gets the gateway's explanation", func(t *testing.T) {
+		code, body := request(t, "GET", base+"/", owner, "")
+		if code != 403 || !strings.Contains(body, "same_host_client") {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+	t.Run("GET and POST after 6 s idle", func(t *testing.T) {
+		time.Sleep(6 * time.Second)
+		if code, body := request(t, "POST", base+"/tools/invoke", asRemote(owner), `{"tool":"sessions_list","args":{}}`); code != 200 {
+			t.Fatalf("POST after idle: %d %s", code, body)
+		}
+		time.Sleep(6 * time.Second)
+		if code, body := request(t, "GET", base+"/", asRemote(owner), ""); code != 200 {
+			t.Fatalf("GET after idle: %d %.200s", code, body)
+		}
+	})
+	t.Run("OpenClaw CLI through a TLS proxy with edgeAuth", func(t *testing.T) {
+		dir := t.TempDir()
+		cert, key := selfSigned(t, dir)
+		startTLSNginx(t, nginxAddr, gw.addr, cert, key)
+		node, mjs := requireOpenClaw(t)
+		home := t.TempDir()
+		_ = os.MkdirAll(filepath.Join(home, ".openclaw"), 0o700)
+		_ = os.MkdirAll(filepath.Join(home, "tmp"), 0o700)
+		// The client side of docs/openclaw.md. auth.mode trusted-proxy
+		// tells the CLI it needs no shared credential of OpenClaw's own;
+		// without it the CLI refuses to open the WebSocket.
+		cli := fmt.Sprintf(`{ secrets: { providers: { default: { source: "env" } } },
+  gateway: { mode: "remote", auth: { mode: "trusted-proxy", trustedProxy: { userHeader: "x-gateway-user" } },
+    remote: { transport: "direct", url: "wss://%s",
+      edgeAuth: { "Proxy-Authorization": { source: "env", provider: "default", id: "GATEWAY_EDGE_AUTH" } } } } }`, nginxAddr)
+		_ = os.WriteFile(filepath.Join(home, ".openclaw", "openclaw.json"), []byte(cli), 0o600)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, mjs, "gateway", "call", "health", "--json")
+		cmd.Dir = home
+		cmd.Env = openClawEnv(home, "GATEWAY_EDGE_AUTH=Bearer "+token, "NODE_EXTRA_CA_CERTS="+cert)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"ok": true`) {
+			t.Fatalf("openclaw gateway call health: %v\n%.2000s", err, out)
+		}
+		// And without the gateway's credential the proxy path is closed.
+		cmd = exec.CommandContext(ctx, node, mjs, "gateway", "call", "health", "--json")
+		cmd.Dir = home
+		cmd.Env = openClawEnv(home, "GATEWAY_EDGE_AUTH=Bearer wrong", "NODE_EXTRA_CA_CERTS="+cert)
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("the CLI got through with a wrong credential:\n%.1000s", out)
+		}
+	})
+}
+
+// pairDevice pairs dev through the gateway as a clean local request (auto
+// approval for a non-admin role) and returns its device token.
+func pairDevice(t *testing.T, base string, dev authtest.Device) string {
+	t.Helper()
+	code, body := request(t, "POST", base+"/auth/device/challenge", nil, `{}`)
+	var ch struct{ Nonce string }
+	_ = json.Unmarshal([]byte(body), &ch)
+	if code != 200 || ch.Nonce == "" {
+		t.Fatalf("challenge: %d %s", code, body)
+	}
+	b, _ := json.Marshal(dev.Connect(ch.Nonce, "operator", time.Now()))
+	code, body = request(t, "POST", base+"/auth/device/connect", nil, string(b))
+	var res struct{ Token string }
+	_ = json.Unmarshal([]byte(body), &res)
+	if code != 200 || res.Token == "" {
+		t.Fatalf("connect: %d %s", code, body)
+	}
+	return res.Token
+}

@@ -1,0 +1,509 @@
+// Package openclaw reads an OpenClaw gateway's configuration, read-only, and
+// says item by item whether OpenClaw will accept this gateway as the
+// identity-aware proxy in front of it (OpenClaw's own trusted-proxy mode),
+// and where it can be reached without passing through the gateway. It never
+// writes anything of OpenClaw's: OpenClaw migrates or deletes files it does
+// not know in ~/.openclaw.
+package openclaw
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gateway/config"
+)
+
+// DefaultPort is OpenClaw's default gateway port.
+const DefaultPort = 18789
+
+// DefaultConfigPath is where OpenClaw keeps its configuration for home.
+func DefaultConfigPath(home string) string {
+	return filepath.Join(home, ".openclaw", "openclaw.json")
+}
+
+// Config is what the checks read of OpenClaw's openclaw.json.
+type Config struct {
+	Path            string
+	Port            int
+	Bind            string
+	CustomBindHost  string
+	AuthMode        string
+	TokenConfigured bool
+	TrustedProxies  []string
+	UserHeader      string
+	RequiredHeaders []string
+	AllowUsers      []string
+	AllowLoopback   bool
+	AllowedOrigins  []string
+	ToolsAllow      []string
+}
+
+// ErrNotFound means there is no OpenClaw configuration at the path.
+var ErrNotFound = errors.New("no OpenClaw configuration")
+
+// Load reads OpenClaw's configuration (JSON5) at path. It only reads.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s", ErrNotFound, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("openclaw config: %w", err)
+	}
+	tree, err := config.Parse(data, "json5")
+	if err != nil {
+		return nil, fmt.Errorf("openclaw config %s: %w", path, err)
+	}
+	g := obj(tree, "gateway")
+	a := obj(g, "auth")
+	tp := obj(a, "trustedProxy")
+	c := &Config{
+		Path:            path,
+		Port:            DefaultPort,
+		Bind:            str(g, "bind", "loopback"),
+		CustomBindHost:  str(g, "customBindHost", ""),
+		AuthMode:        str(a, "mode", "token"),
+		TokenConfigured: secretSet(a["token"]),
+		TrustedProxies:  strs(g, "trustedProxies"),
+		UserHeader:      strings.ToLower(str(tp, "userHeader", "")),
+		RequiredHeaders: lower(strs(tp, "requiredHeaders")),
+		AllowUsers:      strs(tp, "allowUsers"),
+		AllowLoopback:   b(tp, "allowLoopback"),
+		AllowedOrigins:  strs(obj(g, "controlUi"), "allowedOrigins"),
+		ToolsAllow:      strs(obj(g, "tools"), "allow"),
+	}
+	if n, ok := g["port"].(float64); ok && n > 0 && n < 65536 {
+		c.Port = int(n)
+	} else if n, ok := g["port"].(int); ok && n > 0 && n < 65536 {
+		c.Port = n
+	}
+	return c, nil
+}
+
+func obj(m map[string]any, k string) map[string]any {
+	v, _ := m[k].(map[string]any)
+	if v == nil {
+		return map[string]any{}
+	}
+	return v
+}
+
+func str(m map[string]any, k, def string) string {
+	if v, ok := m[k].(string); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func strs(m map[string]any, k string) []string {
+	list, _ := m[k].([]any)
+	var out []string
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// secretSet reports whether a secret is configured: a non-empty string or
+// a SecretRef object.
+func secretSet(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x != ""
+	case map[string]any:
+		return len(x) > 0
+	}
+	return false
+}
+
+func b(m map[string]any, k string) bool {
+	v, _ := m[k].(bool)
+	return v
+}
+
+func lower(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strings.ToLower(strings.TrimSpace(s))
+	}
+	return out
+}
+
+// Exposed reports whether OpenClaw listens beyond loopback, where clients
+// could reach it without passing through the gateway.
+func (c *Config) Exposed() bool {
+	switch c.Bind {
+	case "loopback":
+		return false
+	case "custom":
+		a, err := netip.ParseAddr(c.CustomBindHost)
+		return err != nil || !a.IsLoopback()
+	}
+	return true // lan, tailnet, auto: any of them may listen beyond loopback
+}
+
+// Severity of a check item, with the audit's meaning.
+type Severity string
+
+// Severities.
+const (
+	OK       Severity = "ok"
+	Info     Severity = "info"
+	Warn     Severity = "warn"
+	Critical Severity = "critical"
+)
+
+// Item is one result of Check.
+type Item struct {
+	// ID is the audit check id (openclaw.*).
+	ID       string
+	Severity Severity
+	// Title says what was checked and found.
+	Title string
+	// Detail explains it.
+	Detail string
+	// Fix says what to change, when something must.
+	Fix string
+}
+
+// Gateway is what Check needs to know of this gateway.
+type Gateway struct {
+	// Upstream is gateway.upstream (nil: none).
+	UpstreamHost string
+	UpstreamPort int
+	// UserHeader and MethodHeader are the identity headers sent.
+	UserHeader, MethodHeader string
+	// Users are the user names the gateway sends for the owner (and, in
+	// trusted-proxy mode, the allowUsers of the proxy in front).
+	Users []string
+	// AllowedHosts are the names the gateway serves browsers under.
+	AllowedHosts []string
+	// EnvToken says OPENCLAW_GATEWAY_TOKEN is set in the environment.
+	EnvToken bool
+}
+
+// GatewayFrom describes cfg for Check.
+func GatewayFrom(cfg *config.Config, getenv func(string) string) Gateway {
+	g := Gateway{
+		UserHeader:   strings.ToLower(cfg.Typed.UpstreamUserHeader),
+		MethodHeader: strings.ToLower(cfg.Typed.UpstreamMethodHeader),
+		Users:        []string{"owner"},
+		AllowedHosts: cfg.Typed.AllowedHosts,
+		EnvToken:     getenv("OPENCLAW_GATEWAY_TOKEN") != "",
+	}
+	if cfg.Gateway.Auth.Mode == config.ModeTrustedProxy {
+		g.Users = cfg.Gateway.Auth.TrustedProxy.AllowUsers
+	}
+	if u := cfg.Typed.Upstream; u != nil {
+		g.UpstreamHost = u.Hostname()
+		g.UpstreamPort, _ = strconv.Atoi(u.Port())
+		if g.UpstreamPort == 0 {
+			g.UpstreamPort = 80
+			if u.Scheme == "https" {
+				g.UpstreamPort = 443
+			}
+		}
+	}
+	return g
+}
+
+// sameHost reports whether the gateway reaches OpenClaw on loopback, i.e.
+// connects to it from a loopback address.
+func (g Gateway) sameHost() bool {
+	if g.UpstreamHost == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(g.UpstreamHost)
+	return err == nil && a.IsLoopback()
+}
+
+// dangerousTools are OpenClaw's /tools/invoke default deny list: exposing
+// any of them over HTTP is remote code execution for every caller the
+// gateway lets through.
+var dangerousTools = map[string]bool{
+	"exec": true, "spawn": true, "shell": true, "fs_write": true, "fs_delete": true, "fs_move": true,
+	"apply_patch": true, "sessions_spawn": true, "sessions_send": true, "cron": true, "gateway": true, "nodes": true,
+}
+
+// Check compares OpenClaw's configuration with the gateway's. Every item
+// is returned, passing ones with Severity OK, so `gateway openclaw check`
+// can print the whole list.
+func Check(oc *Config, g Gateway) []Item {
+	var out []Item
+	add := func(id string, sev Severity, title, detail, fix string) {
+		out = append(out, Item{ID: id, Severity: sev, Title: title, Detail: detail, Fix: fix})
+	}
+	pass := func(id, title string) { add(id, OK, title, "", "") }
+
+	switch oc.AuthMode {
+	case "trusted-proxy":
+		pass("openclaw.auth_mode", "OpenClaw runs in trusted-proxy mode")
+	case "none":
+		add("openclaw.auth_mode", Critical, "OpenClaw has no authentication",
+			"gateway.auth.mode is none in "+oc.Path+": anything that reaches OpenClaw's port controls the agent, and the gateway's identity is ignored.",
+			`Set gateway.auth.mode: "trusted-proxy" in OpenClaw's config (see the JSON below).`)
+	default:
+		add("openclaw.auth_mode", Warn, "OpenClaw does not take the gateway's identity",
+			fmt.Sprintf("gateway.auth.mode is %q in %s: OpenClaw ignores the identity the gateway sends, and clients need OpenClaw's own credential too.", oc.AuthMode, oc.Path),
+			`Set gateway.auth.mode: "trusted-proxy" in OpenClaw's config (see the JSON below).`)
+	}
+	switch {
+	case oc.UserHeader == g.UserHeader:
+		pass("openclaw.user_header", "OpenClaw reads the user from "+g.UserHeader)
+	case oc.UserHeader == "":
+		add("openclaw.user_header", Warn, "OpenClaw reads no user header",
+			"OpenClaw's gateway.auth.trustedProxy.userHeader is not set; the gateway sends the user in "+g.UserHeader+".",
+			fmt.Sprintf("Set gateway.auth.trustedProxy.userHeader: %q in OpenClaw's config.", g.UserHeader))
+	default:
+		add("openclaw.user_header", Warn, "OpenClaw reads the user from another header",
+			fmt.Sprintf("OpenClaw's trustedProxy.userHeader is %q; the gateway sends the user in %q.", oc.UserHeader, g.UserHeader),
+			fmt.Sprintf("Set gateway.auth.trustedProxy.userHeader: %q in OpenClaw's config, or gateway.upstreamHeaders.user here.", g.UserHeader))
+	}
+	sent := map[string]bool{g.UserHeader: true, g.MethodHeader: true}
+	var unsent []string
+	for _, h := range oc.RequiredHeaders {
+		if !sent[h] {
+			unsent = append(unsent, h)
+		}
+	}
+	if len(unsent) == 0 {
+		pass("openclaw.required_headers", "every header OpenClaw requires is sent")
+	} else {
+		add("openclaw.required_headers", Warn, "OpenClaw requires headers the gateway does not send",
+			"OpenClaw's trustedProxy.requiredHeaders lists "+strings.Join(unsent, ", ")+"; every request would be refused.",
+			fmt.Sprintf("Set requiredHeaders: [%q] in OpenClaw's config.", g.MethodHeader))
+	}
+	var missingUsers []string
+	if len(oc.AllowUsers) > 0 {
+		for _, u := range g.Users {
+			if !contains(oc.AllowUsers, u) {
+				missingUsers = append(missingUsers, u)
+			}
+		}
+	}
+	if len(missingUsers) == 0 {
+		pass("openclaw.allow_users", "OpenClaw's allowUsers covers the users the gateway sends")
+	} else {
+		add("openclaw.allow_users", Warn, "OpenClaw refuses users the gateway sends",
+			"OpenClaw's trustedProxy.allowUsers does not list "+strings.Join(missingUsers, ", ")+".",
+			"Add them to gateway.auth.trustedProxy.allowUsers in OpenClaw's config.")
+	}
+	from := g.fromAddr()
+	if trustedBy(oc.TrustedProxies, from) {
+		pass("openclaw.trusted_proxies", "OpenClaw trusts the gateway's address "+from.String())
+	} else {
+		add("openclaw.trusted_proxies", Warn, "OpenClaw does not trust the gateway's address",
+			fmt.Sprintf("the gateway connects to OpenClaw from %s, which is not in OpenClaw's gateway.trustedProxies %v: every request is refused (trusted_proxy_untrusted_source).", from, oc.TrustedProxies),
+			fmt.Sprintf("Add %q to gateway.trustedProxies in OpenClaw's config.", from.String()))
+	}
+	switch {
+	case g.sameHost() && !oc.AllowLoopback:
+		add("openclaw.allow_loopback_required", Warn, "OpenClaw refuses its proxy on loopback",
+			"the gateway reaches OpenClaw on loopback, and OpenClaw refuses a loopback proxy unless trustedProxy.allowLoopback is true (trusted_proxy_loopback_source).",
+			"Set gateway.auth.trustedProxy.allowLoopback: true in OpenClaw's config, or run OpenClaw in its own network namespace or container and point gateway.upstream there.")
+	case oc.AllowLoopback:
+		add("openclaw.trusted_proxy_allow_loopback", Warn, "Any local process can claim a user at OpenClaw",
+			"OpenClaw's trustedProxy.allowLoopback is true: a process on this host that connects to OpenClaw's port directly and sends "+g.UserHeader+" is taken for that user, without passing the gateway.",
+			"Run OpenClaw in its own network namespace or container (reachable only from the gateway), then drop allowLoopback; until then keep untrusted users and software off this host.")
+	default:
+		pass("openclaw.allow_loopback", "OpenClaw does not take identities from other local processes")
+	}
+	var uncovered []string
+	for _, h := range g.AllowedHosts {
+		if !originCovers(oc.AllowedOrigins, h) {
+			uncovered = append(uncovered, h)
+		}
+	}
+	switch {
+	case contains(oc.AllowedOrigins, "*"):
+		sev := Warn
+		if oc.Exposed() {
+			sev = Critical
+		}
+		add("openclaw.control_ui.allowed_origins_wildcard", sev, "OpenClaw accepts any browser origin",
+			`OpenClaw's gateway.controlUi.allowedOrigins contains "*": a page on any site can drive the agent over WebSocket with the browser's credentials.`,
+			"List the exact origins, e.g. https://"+firstOr(g.AllowedHosts, "agent.example.com")+".")
+	case len(uncovered) > 0:
+		add("openclaw.control_ui.allowed_origins", Warn, "OpenClaw refuses the Control UI under the gateway's public name",
+			"OpenClaw's gateway.controlUi.allowedOrigins has no origin for "+strings.Join(uncovered, ", ")+" (gateway.allowedHosts); browsers there get trusted_proxy_origin_not_allowed.",
+			"Add https://"+uncovered[0]+" to gateway.controlUi.allowedOrigins in OpenClaw's config.")
+	default:
+		pass("openclaw.control_ui.allowed_origins", "OpenClaw accepts the Control UI under the gateway's names")
+	}
+	switch {
+	case g.UpstreamPort == oc.Port:
+		pass("openclaw.port", "gateway.upstream points at OpenClaw's port "+strconv.Itoa(oc.Port))
+	case g.UpstreamPort == 0:
+		add("openclaw.port", Warn, "gateway.upstream is not set",
+			"the gateway proxies to nothing; OpenClaw listens on "+strconv.Itoa(oc.Port)+".",
+			fmt.Sprintf("Set gateway.upstream: http://127.0.0.1:%d here.", oc.Port))
+	default:
+		add("openclaw.port", Warn, "gateway.upstream does not point at OpenClaw's port",
+			fmt.Sprintf("OpenClaw listens on %d; gateway.upstream's port is %d.", oc.Port, g.UpstreamPort),
+			fmt.Sprintf("Set gateway.upstream: http://127.0.0.1:%d here.", oc.Port))
+	}
+	if g.EnvToken || oc.TokenConfigured {
+		add("openclaw.token_set", Warn, "OpenClaw has a shared token",
+			"OPENCLAW_GATEWAY_TOKEN (or gateway.auth.token in OpenClaw's config) is set: OpenClaw refuses to start in trusted-proxy mode with a shared token.",
+			"Unset OPENCLAW_GATEWAY_TOKEN for OpenClaw and remove gateway.auth.token from its config; the gateway has its own (GATEWAY_TOKEN).")
+	} else {
+		pass("openclaw.token_set", "OpenClaw has no shared token that would stop trusted-proxy mode")
+	}
+	if oc.Exposed() {
+		add("openclaw.bypass_exposed", Critical, "OpenClaw is reachable without the gateway",
+			fmt.Sprintf("OpenClaw's gateway.bind is %q: clients can reach port %d directly and skip the gateway.", oc.Bind, oc.Port),
+			`Set gateway.bind: "loopback" in OpenClaw's config (the gateway reaches it on 127.0.0.1).`)
+	} else {
+		pass("openclaw.bypass_exposed", "OpenClaw listens on loopback only")
+	}
+	var risky []string
+	for _, tool := range oc.ToolsAllow {
+		if dangerousTools[tool] {
+			risky = append(risky, tool)
+		}
+	}
+	if len(risky) > 0 {
+		add("openclaw.tools_invoke_dangerous", Critical, "OpenClaw's /tools/invoke exposes remote code execution",
+			"OpenClaw's gateway.tools.allow removes "+strings.Join(risky, ", ")+" from the HTTP deny list: every caller the gateway lets through can run them.",
+			"Remove them from gateway.tools.allow in OpenClaw's config.")
+	} else {
+		pass("openclaw.tools_invoke_dangerous", "/tools/invoke keeps OpenClaw's deny list")
+	}
+	return out
+}
+
+// fromAddr is the address the gateway connects to OpenClaw from: loopback
+// when OpenClaw is on loopback; otherwise unknown, so the upstream host
+// itself is reported.
+func (g Gateway) fromAddr() netip.Addr {
+	if g.sameHost() || g.UpstreamHost == "" {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	if a, err := netip.ParseAddr(g.UpstreamHost); err == nil {
+		return a
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+func trustedBy(list []string, a netip.Addr) bool {
+	for _, s := range list {
+		p, err := config.ParsePrefix(s)
+		if err == nil && p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// originCovers reports whether an allowed origin names host.
+func originCovers(origins []string, host string) bool {
+	for _, o := range origins {
+		n, err := config.NormalizeOrigin(o)
+		if err != nil {
+			continue
+		}
+		rest := n[strings.Index(n, "://")+3:]
+		if h, _, err := net.SplitHostPort(rest); err == nil {
+			rest = h
+		}
+		if strings.EqualFold(rest, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return def
+}
+
+// snippet types keep OpenClaw's key order (encoding/json sorts map keys).
+type snippetDoc struct {
+	Gateway snippetGateway `json:"gateway"`
+}
+
+type snippetGateway struct {
+	Mode           string      `json:"mode"`
+	Bind           string      `json:"bind"`
+	Port           int         `json:"port"`
+	TrustedProxies []string    `json:"trustedProxies"`
+	ControlUI      snippetUI   `json:"controlUi"`
+	Auth           snippetAuth `json:"auth"`
+}
+
+type snippetUI struct {
+	AllowedOrigins []string `json:"allowedOrigins"`
+}
+
+type snippetAuth struct {
+	Mode           string              `json:"mode"`
+	IdentityScopes map[string][]string `json:"identityScopes"`
+	TrustedProxy   snippetTP           `json:"trustedProxy"`
+}
+
+type snippetTP struct {
+	UserHeader        string          `json:"userHeader"`
+	RequiredHeaders   []string        `json:"requiredHeaders"`
+	AllowUsers        []string        `json:"allowUsers"`
+	AllowLoopback     bool            `json:"allowLoopback,omitempty"`
+	DeviceAutoApprove map[string]bool `json:"deviceAutoApprove"`
+}
+
+// Snippet is the OpenClaw configuration that makes it accept this gateway:
+// the JSON to merge into ~/.openclaw/openclaw.json.
+func Snippet(g Gateway) string {
+	origins := []string{}
+	for _, h := range g.AllowedHosts {
+		origins = append(origins, "https://"+h)
+	}
+	users := g.Users
+	if len(users) == 0 {
+		users = []string{"owner"}
+	}
+	scopes := map[string][]string{}
+	for _, u := range users {
+		scopes[u] = []string{"operator.read", "operator.write"}
+	}
+	port := g.UpstreamPort
+	if port == 0 {
+		port = DefaultPort
+	}
+	doc := snippetDoc{Gateway: snippetGateway{
+		Mode: "local", Bind: "loopback", Port: port,
+		TrustedProxies: []string{g.fromAddr().String()},
+		ControlUI:      snippetUI{AllowedOrigins: origins},
+		Auth: snippetAuth{
+			Mode:           "trusted-proxy",
+			IdentityScopes: scopes,
+			TrustedProxy: snippetTP{
+				UserHeader: g.UserHeader, RequiredHeaders: []string{g.MethodHeader}, AllowUsers: users,
+				AllowLoopback:     g.sameHost() || g.UpstreamHost == "",
+				DeviceAutoApprove: map[string]bool{"enabled": true},
+			},
+		},
+	}}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return string(b)
+}

@@ -1,0 +1,121 @@
+package openclaw
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gateway/config"
+)
+
+func gatewayConfig(t *testing.T, mutate func(*config.Config)) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Gateway.Upstream = "http://127.0.0.1:18789"
+	cfg.Gateway.AllowedHosts = []string{"agent.example.com"}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func write(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "openclaw.json")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func failing(items []Item) map[string]Severity {
+	out := map[string]Severity{}
+	for _, it := range items {
+		if it.Severity != OK {
+			out[it.ID] = it.Severity
+		}
+	}
+	return out
+}
+
+// TestSnippetIsAccepted: the JSON `gateway openclaw check` prints makes
+// every item pass (except the allowLoopback caveat it must still warn
+// about on a shared host).
+func TestSnippetIsAccepted(t *testing.T) {
+	g := GatewayFrom(gatewayConfig(t, nil), func(string) string { return "" })
+	oc, err := Load(write(t, Snippet(g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := failing(Check(oc, g))
+	if len(got) != 1 || got["openclaw.trusted_proxy_allow_loopback"] != Warn {
+		t.Fatalf("the printed snippet still fails: %v\n%s", got, Snippet(g))
+	}
+}
+
+func TestCheck(t *testing.T) {
+	good := `{gateway: {mode: "local", bind: "loopback", port: 18789, trustedProxies: ["127.0.0.1"],
+		controlUi: {allowedOrigins: ["https://agent.example.com"]},
+		auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"], allowLoopback: true}}}}`
+	tests := []struct {
+		name string
+		text string
+		env  bool
+		want map[string]Severity
+	}{
+		{"good", good, false, map[string]Severity{"openclaw.trusted_proxy_allow_loopback": Warn}},
+		{"fresh onboard (token auth)", `{gateway: {mode: "local", auth: {mode: "token", token: {source: "env", id: "T"}}}}`, false, map[string]Severity{
+			"openclaw.auth_mode": Warn, "openclaw.user_header": Warn, "openclaw.trusted_proxies": Warn,
+			"openclaw.allow_loopback_required": Warn, "openclaw.control_ui.allowed_origins": Warn, "openclaw.token_set": Warn}},
+		{"no auth, exposed, wildcard origins, exec over HTTP", `{gateway: {bind: "lan", auth: {mode: "none"}, controlUi: {allowedOrigins: ["*"]}, tools: {allow: ["exec", "browser"]}}}`, false, map[string]Severity{
+			"openclaw.auth_mode": Critical, "openclaw.user_header": Warn, "openclaw.trusted_proxies": Warn, "openclaw.allow_loopback_required": Warn,
+			"openclaw.control_ui.allowed_origins_wildcard": Critical, "openclaw.bypass_exposed": Critical, "openclaw.tools_invoke_dangerous": Critical}},
+		{"token in the environment", good, true, map[string]Severity{"openclaw.trusted_proxy_allow_loopback": Warn, "openclaw.token_set": Warn}},
+		{"another port, header and user list", `{gateway: {port: 19000, trustedProxies: ["127.0.0.0/8"],
+			controlUi: {allowedOrigins: ["https://agent.example.com:8443"]},
+			auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "x-forwarded-user", requiredHeaders: ["x-pomerium-jwt-assertion"], allowUsers: ["alice"], allowLoopback: true}}}}`, false, map[string]Severity{
+			"openclaw.user_header": Warn, "openclaw.required_headers": Warn, "openclaw.allow_users": Warn, "openclaw.port": Warn,
+			"openclaw.trusted_proxy_allow_loopback": Warn}},
+	}
+	g := GatewayFrom(gatewayConfig(t, nil), func(string) string { return "" })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oc, err := Load(write(t, tt.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gg := g
+			gg.EnvToken = tt.env
+			got := failing(Check(oc, gg))
+			if len(got) != len(tt.want) {
+				t.Fatalf("failing items %v, want %v", got, tt.want)
+			}
+			for id, sev := range tt.want {
+				if got[id] != sev {
+					t.Errorf("%s = %q, want %q (all: %v)", id, got[id], sev, got)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadIsReadOnlyAndStrictAboutMissing(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.json")); err == nil {
+		t.Fatal("a missing file loaded")
+	}
+	p := write(t, "{gateway: {port: 1}}")
+	before, _ := os.Stat(p)
+	if _, err := Load(p); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(p)
+	if !after.ModTime().Equal(before.ModTime()) || after.Mode() != before.Mode() {
+		t.Fatal("Load touched OpenClaw's file")
+	}
+	if _, err := Load(write(t, "{not json5")); err == nil {
+		t.Fatal("garbage loaded")
+	}
+}
