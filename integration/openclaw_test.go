@@ -69,7 +69,11 @@ type openClaw struct {
 // openClawEnv is a clean environment for OpenClaw processes: nothing of
 // the test runner's OpenClaw or gateway settings leaks in.
 func openClawEnv(home string, extra ...string) []string {
-	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + filepath.Join(home, "tmp"), "NO_COLOR=1"}
+	// TMPDIR, XDG_RUNTIME_DIR and XDG_CACHE_HOME keep OpenClaw's temp files,
+	// state locks and caches in the test's own directory, out of /tmp.
+	tmp := filepath.Join(home, "tmp")
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "TMPDIR=" + tmp, "XDG_RUNTIME_DIR=" + tmp,
+		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "NO_COLOR=1"}
 	return append(env, extra...)
 }
 
@@ -96,6 +100,7 @@ func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
 	if err := os.WriteFile(filepath.Join(home, ".openclaw", "openclaw.json"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cleanStateLocks(t)
 	logs := &strings.Builder{}
 	cmd := exec.Command(node, mjs, "gateway", "run")
 	cmd.Dir = home
@@ -133,6 +138,31 @@ func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
 	}
 	t.Fatalf("OpenClaw did not become ready in 90 s; its output:\n%s", logs)
 	return nil
+}
+
+// cleanStateLocks removes, when the test ends, the lock files OpenClaw
+// creates in /tmp/openclaw-state-locks-<uid>: OpenClaw 2026.9 hardcodes
+// /tmp there (TMPDIR and XDG_RUNTIME_DIR do not move it). Files that were
+// there before the test are left alone.
+func cleanStateLocks(t *testing.T) {
+	dir := fmt.Sprintf("/tmp/openclaw-state-locks-%d", os.Getuid())
+	before := map[string]bool{}
+	entries, err := os.ReadDir(dir)
+	existed := err == nil
+	for _, e := range entries {
+		before[e.Name()] = true
+	}
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !before[e.Name()] {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+		if !existed {
+			_ = os.Remove(dir) // only if empty
+		}
+	})
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
