@@ -29,6 +29,10 @@ var (
 	ErrNotLocal           = errors.New("mode none serves only local requests")
 )
 
+// SignInPossible reports whether a person can sign in on the gateway's own
+// page in this mode (token and password modes).
+func (a *Authenticator) SignInPossible() bool { return a.mode == ModeToken || a.mode == ModePassword }
+
 // SessionCookie is the session cookie name over plain http. Over https the
 // cookie is "__Host-" + SessionCookie (see CookieName).
 const SessionCookie = "gateway_session"
@@ -232,6 +236,9 @@ func passwordHashFrom(password, hash string) (PasswordHash, error) {
 
 // Stores returns the shared state.
 func (a *Authenticator) Stores() *Stores { return a.st }
+
+// DevicesEnabled reports whether device pairing is on in this mode.
+func (a *Authenticator) DevicesEnabled() bool { return a.device.Enabled }
 
 // Mode returns the configured mode.
 func (a *Authenticator) Mode() string { return a.mode }
@@ -437,27 +444,6 @@ func unauthorized(cause error) error {
 	}
 	e.Header = http.Header{"Www-Authenticate": {`Bearer realm="gateway"`}}
 	return e
-}
-
-// Middleware authenticates every request, answering 4xx on failure and
-// storing the identity in the request record on success. onResult, if
-// set, sees every outcome (for metrics).
-func (a *Authenticator) Middleware(onResult func(*http.Request, *request.Identity, error)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, rec := request.Ensure(r)
-			id, err := a.Authenticate(r)
-			if onResult != nil {
-				onResult(r, id, err)
-			}
-			if err != nil {
-				httperr.Write(w, r, err)
-				return
-			}
-			rec.Identity = id
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // IdentityOf returns the request's authenticated identity, or nil.

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -278,6 +279,14 @@ func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, erro
 		}
 	}
 	return t, nil
+}
+
+// DeriveKey derives a secret for another purpose (the browser forms' CSRF
+// key) from the signing key, so every gateway sharing the keys shares it too.
+func (t *TokenIssuer) DeriveKey(label string) []byte {
+	m := hmac.New(sha256.New, t.signer.priv.Seed())
+	m.Write([]byte("gateway derived key|" + label))
+	return m.Sum(nil)
 }
 
 // DeviceClaims are a device token's claims.

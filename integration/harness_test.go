@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,26 @@ func waitListening(t *testing.T, addr string, logs func() string) {
 // gateway is a gateway served in-process on a loopback port.
 type gateway struct {
 	addr string
+	// logs holds its JSON log (access records included).
+	logs *logBuffer
+}
+
+// logBuffer is a goroutine-safe log sink.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
@@ -83,10 +105,12 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	var sink io.Writer = logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		sink = io.MultiWriter(logs, os.Stderr)
 	}
+	log := slog.New(slog.NewJSONHandler(sink, nil))
 	st, err := server.OpenShared(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +128,7 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	done := make(chan struct{})
 	go func() { _ = server.Serve(ctx, srv, ln, 2*time.Second); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &gateway{addr: ln.Addr().String()}
+	return &gateway{addr: ln.Addr().String(), logs: logs}
 }
 
 // clientFrom returns an HTTP client whose connections come from the given

@@ -22,8 +22,9 @@ type Record struct {
 	Trust
 	// Upgrade is decided once, from the request line and headers.
 	Upgrade Upgrade
-	// Navigation is true for a browser navigation (GET or HEAD whose Accept
-	// names text/html): such a client gets HTML pages instead of JSON.
+	// Navigation is true for a browser asking for a page (its Accept names
+	// text/html: a page load or a form post): such a client gets HTML
+	// pages instead of JSON.
 	Navigation bool
 	// Route is the route class (for metrics and the access record).
 	Route string
@@ -125,13 +126,10 @@ func UpgradeOf(r *http.Request) Upgrade {
 	return UpgradeNone
 }
 
-// IsNavigation reports whether r is a browser loading a page: GET or HEAD
-// with text/html in Accept. Such requests get HTML answers and sign-in
-// redirects; API clients keep JSON.
+// IsNavigation reports whether r is a browser asking for a page: text/html
+// in Accept (a page load, or a form post). Such requests get HTML answers;
+// API clients keep JSON.
 func IsNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
 	for _, v := range r.Header["Accept"] {
 		if strings.Contains(strings.ToLower(v), "text/html") {
 			return true

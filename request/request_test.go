@@ -39,7 +39,7 @@ func TestIsNavigation(t *testing.T) {
 	}{
 		{"GET", "text/html,application/xhtml+xml,*/*;q=0.8", true},
 		{"HEAD", "TEXT/HTML", true},
-		{"POST", "text/html", false},
+		{"POST", "text/html,*/*", true},
 		{"GET", "application/json", false},
 		{"GET", "*/*", false},
 		{"GET", "", false},

@@ -14,6 +14,7 @@ import (
 
 type authRoutes struct {
 	a *auth.Authenticator
+	b browser
 }
 
 type loginRequest struct {
@@ -30,6 +31,10 @@ type loginResponse struct {
 // token (token mode), answering JSON with the session token and setting the
 // session cookie.
 func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
+	if isForm(r) {
+		h.b.loginForm(w, r)
+		return
+	}
 	var req loginRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		httperr.Write(w, r, err)
@@ -72,14 +77,26 @@ func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: proto == "https"})
 }
 
-// logout ends what authenticated the request: the session, or the device
-// token (revoked until it expires).
+// logout ends what authenticated the request: the session (everywhere:
+// it is removed from the shared store), or the device token (revoked until
+// it expires). A form post from the console returns to the sign-in page.
 func (h authRoutes) logout(w http.ResponseWriter, r *http.Request) {
+	form := isForm(r)
+	if form {
+		if err := h.b.checkForm(w, r); err != nil {
+			httperr.Write(w, r, err)
+			return
+		}
+	}
 	if err := h.endCredential(r); err != nil {
 		httperr.Write(w, r, err)
 		return
 	}
 	clearSessionCookie(w, r)
+	if form {
+		http.Redirect(w, r, "/auth/login", http.StatusSeeOther)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
 }
 
@@ -197,8 +214,15 @@ type ambiguousBody struct {
 	Pending []auth.PendingRequest `json:"pending"`
 }
 
+// deviceDone names each action's outcome for the console.
+var deviceDone = map[deviceAction]string{approveDevice: "approved", rejectDevice: "rejected", revokeDevice: "revoked"}
+
 func (h authRoutes) device(action deviceAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if isForm(r) {
+			h.deviceForm(w, r, action)
+			return
+		}
 		var req deviceActionRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			httperr.Write(w, r, err)
@@ -217,6 +241,30 @@ func (h authRoutes) device(action deviceAction) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// deviceForm is a device action posted from the console. Granting admin
+// takes the role and a ticked confirmation both.
+func (h authRoutes) deviceForm(w http.ResponseWriter, r *http.Request, action deviceAction) {
+	if err := h.b.checkForm(w, r); err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	req := deviceActionRequest{RequestID: r.PostFormValue("requestId"), DeviceID: r.PostFormValue("deviceId"), Role: r.PostFormValue("role")}
+	var err error
+	if req.Role == request.RoleAdmin && r.PostFormValue("confirm_admin") != "yes" {
+		err = httperr.New(http.StatusConflict, "role_confirmation_required", "granting admin needs the confirmation ticked", auth.ErrAdminNotConfirmed)
+	} else {
+		_, err = h.doDevice(r, action, req)
+	}
+	redirectAfterForm(w, r, "devices", deviceDone[action], deviceErrOrNil(err))
+}
+
+func deviceErrOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return deviceErr(err)
 }
 
 func (h authRoutes) doDevice(r *http.Request, action deviceAction, req deviceActionRequest) (any, error) {

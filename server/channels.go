@@ -23,6 +23,7 @@ import (
 )
 
 type channelRoutes struct {
+	b        browser
 	engine   *policy.Engine
 	upstream *url.URL
 	out      *proxy.Outgoing
@@ -203,6 +204,10 @@ func (h channelRoutes) listPairing(w http.ResponseWriter, r *http.Request) {
 
 func (h channelRoutes) pairingAction(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if isForm(r) {
+			h.pairingForm(w, r, approve)
+			return
+		}
 		ch, err := h.channelParam(r)
 		if err != nil {
 			httperr.Write(w, r, err)
@@ -233,6 +238,31 @@ func (h channelRoutes) pairingAction(approve bool) http.HandlerFunc {
 		h.log.Info("pairing approved", slog.String("channel", ch), slog.String("from", sender.Mask(from)))
 		writeJSON(w, http.StatusOK, map[string]string{"status": "approved", "from": from})
 	}
+}
+
+// pairingForm is a pairing action posted from the console.
+func (h channelRoutes) pairingForm(w http.ResponseWriter, r *http.Request, approve bool) {
+	if err := h.b.checkForm(w, r); err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	ch, err := h.channelParam(r)
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	done := "pairing-rejected"
+	switch {
+	case err != nil:
+	case code == "":
+		err = httperr.New(http.StatusBadRequest, "bad_request", "code is required", nil)
+	case approve:
+		done = "pairing-approved"
+		_, err = h.engine.Store.Approve(r.Context(), ch, code)
+	default:
+		err = h.engine.Store.Reject(r.Context(), ch, code)
+	}
+	if err != nil {
+		err = storeErr(err)
+	}
+	redirectAfterForm(w, r, "pairing", done, err)
 }
 
 func (h channelRoutes) mount(r chi.Router) {

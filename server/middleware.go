@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gateway/auth"
 	"gateway/httperr"
 	"gateway/metrics"
 	"gateway/request"
@@ -170,22 +169,6 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 			}
 			log.LogAttrs(r.Context(), level, "request", attrs...)
 		})
-	}
-}
-
-// noteAuth counts authentication outcomes.
-func noteAuth(m *metrics.Metrics) func(*http.Request, *request.Identity, error) {
-	return func(r *http.Request, id *request.Identity, err error) {
-		switch {
-		case id != nil:
-			m.Auth(id.Method, "success")
-		case errors.Is(err, auth.ErrLockedOut):
-			m.Auth("any", "locked")
-		case errors.Is(err, auth.ErrBadCredentials):
-			m.Auth("any", "failure")
-		default:
-			m.Auth("any", "missing")
-		}
 	}
 }
 

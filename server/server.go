@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"gateway/proxy"
 	"gateway/request"
 	"gateway/trust"
+	"gateway/web"
 )
 
 // Options configure a handler.
@@ -81,7 +81,9 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	// One upstream connection pool, timed, for proxied requests and
 	// channel deliveries alike.
 	transport := m.Transport(upstreamTransport(o.UpstreamTransport, cfg.Typed.UpstreamIdleTimeout))
+	b := browser{a: authn, csrf: web.NewCSRF(o.Shared.Auth.Tokens.DeriveKey("csrf"))}
 	cr := channelRoutes{
+		b:        b,
 		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
 		out:      out,
@@ -123,14 +125,17 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	}
 
 	// Public auth endpoints: they take credentials, so they do their own
-	// lockout accounting.
-	ar := authRoutes{a: authn}
+	// lockout accounting. The sign-in page and its stylesheet are public.
+	ar := authRoutes{a: authn, b: b}
+	r.Get("/auth/login", b.signInPage)
+	r.Handle("/auth/assets/*", web.Assets())
 	r.Post("/auth/login", ar.login)
 	r.Post("/auth/device/challenge", ar.challenge)
 	r.Post("/auth/device/connect", ar.connect)
 
-	// Everything else needs an identity (6).
-	authenticated := authn.Middleware(noteAuth(m))
+	// Everything else needs an identity (6); a browser without one is
+	// sent to the sign-in page.
+	authenticated := requireIdentity(authn, m)
 	r.Group(func(r chi.Router) {
 		r.Use(authenticated)
 		r.Get("/auth/whoami", whoami)
@@ -139,10 +144,19 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 		r.Route("/admin", func(r chi.Router) {
 			r.Use(auth.RequireAdmin)
 			r.NotFound(notFound) // never proxy an unknown /admin path
+			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token, openClaw: o.OpenClaw}
+			c := console{b: b, ar: ar, cr: cr, au: au, clock: time.Now}
+			r.Get("/", c.page)
 			ar.mountAdminDevices(r)
 			cr.mountAdmin(r)
-			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token, openClaw: o.OpenClaw}
+			sr := sessionRoutes{b: b, a: authn}
+			r.Get("/sessions", sr.list)
+			r.Post("/sessions/revoke", sr.revoke(false))
+			r.Post("/sessions/revoke-all", sr.revoke(true))
 			r.Get("/audit", au.audit)
+		})
+		r.Get("/admin", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
 		})
 		cr.mount(r)
 	})
@@ -257,23 +271,6 @@ func readyz(cfg *config.Config) http.HandlerFunc {
 	}
 }
 
-var statusTmpl = template.Must(template.New("status").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>gateway</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
-<h1>gateway is running</h1>
-<p>No upstream is configured (<code>gateway.upstream</code>), so this status page is all there is.</p>
-<table>
-<tr><th align="left">user</th><td>{{.User}}</td></tr>
-<tr><th align="left">auth method</th><td>{{.Method}}</td></tr>
-<tr><th align="left">client address</th><td>{{.Client}}</td></tr>
-<tr><th align="left">peer (TCP)</th><td>{{.Peer}}</td></tr>
-<tr><th align="left">via proxy</th><td>{{.ViaProxy}}</td></tr>
-<tr><th align="left">local</th><td>{{.Local}}</td></tr>
-<tr><th align="left">scheme / host</th><td>{{.Proto}}://{{.Host}}</td></tr>
-</table>
-</body></html>
-`))
-
 // statusPage serves the built-in page when there is no upstream.
 func statusPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
@@ -284,10 +281,9 @@ func statusPage(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	_ = statusTmpl.Execute(w, whoamiOf(r))
+	v := whoamiOf(r)
+	web.RenderStatus(w, web.Status{User: v.User, Method: v.Method, Role: v.Role, Client: v.Client, Peer: v.Peer,
+		Proto: v.Proto, Host: v.Host, ViaProxy: v.ViaProxy, Local: v.Local})
 }
 
 // Swappable is an http.Handler whose target can be replaced atomically, so a

@@ -78,14 +78,13 @@ func hostRefused(host string) error {
 }
 
 // crossSite reports whether a browser says the request comes from a page
-// of another origin: Sec-Fetch-Site other than none (typed URL, bookmark)
-// and same-origin, or an Origin that is not the gateway's own as the client
-// addressed it. Non-browser clients send neither header.
+// of another origin. Sec-Fetch-Site, which no page can set, decides when
+// present: none (typed URL, bookmark) and same-origin are this site, all
+// else is not. Without it, an Origin that is not the gateway's own as the
+// client addressed it is another site. Non-browser clients send neither.
 func crossSite(h http.Header, proto, host string) bool {
 	if v := h["Sec-Fetch-Site"]; len(v) > 0 {
-		if len(v) != 1 || (v[0] != "none" && v[0] != "same-origin") {
-			return true
-		}
+		return len(v) != 1 || (v[0] != "none" && v[0] != "same-origin")
 	}
 	origin, ok := h["Origin"]
 	if !ok {

@@ -1,0 +1,313 @@
+package integration
+
+// The gateway's pages in a real headless Chromium (Debian's chromium,
+// driven with chromedp), on loopback only: sign in, reach the upstream, use
+// the console, sign out, and the refusals.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"gateway/auth/authtest"
+	"gateway/config"
+)
+
+// newChromium starts a headless Chromium with a fresh profile and returns
+// a context to drive it. Extra flags are added to the usual ones.
+func newChromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	bin := requireBinary(t, "chromium", "/usr/bin/chromium-browser")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox, // as root in CI
+		chromedp.Flag("headless", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		// The machine's network is closed: no background fetches.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+	)
+	opts = append(opts, extra...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first run starts the browser; it must not carry a timeout, or
+	// the timeout stops the whole browser.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("chromium did not start: %v", err)
+	}
+	return ctx
+}
+
+// run performs browser steps, each batch bounded in time.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// follow performs steps that load a new page (a form submit, a click on a
+// form button) and waits until it has loaded.
+func follow(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.RunResponse(tctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// location returns the page's URL path and query.
+func location(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return eval[string](t, ctx, `location.pathname + location.search`)
+}
+
+func text(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return eval[string](t, ctx, `document.body.innerText`)
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+// screenshot saves the page as a PNG when GATEWAY_SCREENSHOTS names a
+// directory (make screenshots sets docs/screenshots), so ordinary test runs
+// change nothing in the repository.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("GATEWAY_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// signInWith fills the sign-in form's one field and submits it.
+func signInWith(t *testing.T, ctx context.Context, field, secret string) {
+	t.Helper()
+	sel := css(`input[name=` + field + `]`)
+	run(t, ctx, chromedp.WaitVisible(sel), chromedp.SendKeys(sel, secret))
+	follow(t, ctx, chromedp.Submit(sel))
+}
+
+func TestBrowserPasswordMode(t *testing.T) {
+	rec, up := startRecorder(t)
+	gw := startGateway(t, func(c *config.Config) {
+		c.Gateway.Upstream = up
+		c.Gateway.Auth.Mode, c.Gateway.Auth.Password = "password", "correct horse battery staple"
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+	})
+	base := "http://" + gw.addr
+	ctx := newChromium(t)
+
+	t.Run("redirect with rd, wrong then right password", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/agent/home?tab=1"), chromedp.WaitVisible(css(`input[name=password]`)))
+		if loc := location(t, ctx); loc != "/auth/login?rd=%2Fagent%2Fhome%3Ftab%3D1" {
+			t.Fatalf("redirected to %q", loc)
+		}
+		screenshot(t, ctx, "sign-in.png")
+		signInWith(t, ctx, "password", "wrong password")
+		if !strings.Contains(text(t, ctx), "Wrong password") {
+			t.Fatalf("wrong password page: %s", text(t, ctx))
+		}
+		signInWith(t, ctx, "password", "correct horse battery staple")
+		if loc := location(t, ctx); loc != "/agent/home?tab=1" {
+			t.Fatalf("after sign-in at %q", loc)
+		}
+		if body := text(t, ctx); !strings.Contains(body, "agent") {
+			t.Fatalf("upstream page not reached: %q", body)
+		}
+	})
+	t.Run("the cookie is HttpOnly and never reaches the upstream", func(t *testing.T) {
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range res.Cookies {
+			if c.Name == "gateway_session" {
+				found = true
+				if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
+					t.Fatalf("session cookie %+v", c)
+				}
+			}
+		}
+		jsCookies := eval[string](t, ctx, `document.cookie`)
+		if !found || strings.Contains(jsCookies, "gateway_session") {
+			t.Fatalf("cookie found %v; document.cookie %q", found, jsCookies)
+		}
+		if h := rec.header(); strings.Contains(h.Get("Cookie"), "gateway_session") || h.Get("X-Gateway-User") != "owner" {
+			t.Fatalf("upstream saw %v", h)
+		}
+	})
+	t.Run("console approves and revokes a device", func(t *testing.T) {
+		dev := authtest.NewDevice()
+		requestID := pendingDevice(t, base, dev, "operator")
+		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#devices`)))
+		screenshot(t, ctx, "console.png")
+		sel := fmt.Sprintf(`form[action="/admin/devices/approve"] input[value="%s"] ~ button`, requestID)
+		follow(t, ctx, chromedp.Click(sel))
+		if !strings.Contains(text(t, ctx), "Device approved") {
+			t.Fatalf("approve: %s", text(t, ctx))
+		}
+		sel = fmt.Sprintf(`form[action="/admin/devices/revoke"] input[value="%s"] ~ button`, dev.ID)
+		follow(t, ctx, chromedp.Click(sel))
+		if !strings.Contains(text(t, ctx), "Device revoked") {
+			t.Fatalf("revoke: %s", text(t, ctx))
+		}
+	})
+	t.Run("a form without its CSRF token is refused", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
+		eval[bool](t, ctx, `(document.querySelector('form[action="/admin/sessions/revoke-all"] input[name=csrf]').remove(), true)`)
+		follow(t, ctx, chromedp.Submit(css(`form[action="/admin/sessions/revoke-all"] button`)))
+		if body := text(t, ctx); !strings.Contains(body, "csrf") {
+			t.Fatalf("tokenless form: %s", body)
+		}
+		// Still signed in: nothing was changed.
+		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
+	})
+	t.Run("sign out", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
+		follow(t, ctx, chromedp.Submit(css(`header form button`)))
+		run(t, ctx, chromedp.Navigate(base+"/agent/home"), chromedp.WaitVisible(css(`input[name=password]`)))
+		if loc := location(t, ctx); !strings.HasPrefix(loc, "/auth/login") {
+			t.Fatalf("after sign-out at %q", loc)
+		}
+	})
+	t.Run("a cross-site page cannot post the sign-in form", func(t *testing.T) {
+		// A page on another site (localhost is another site than
+		// 127.0.0.1) that submits the sign-in form with the right
+		// password: the browser says cross-site, the gateway refuses.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, `<!doctype html><form id=f method=post action="%s/auth/login">
+<input name=password value="correct horse battery staple"><input name=csrf value="guess"></form>
+<script>document.getElementById('f').submit()</script>`, base)
+		}))
+		defer evil.Close()
+		evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+		run(t, ctx, chromedp.Navigate(evilURL), chromedp.WaitReady(css("body")), chromedp.Sleep(500*time.Millisecond))
+		body := text(t, ctx)
+		if !strings.Contains(body, "another site") && !strings.Contains(body, "cross_site") {
+			t.Fatalf("cross-site post: %q at %q", body, location(t, ctx))
+		}
+		if strings.Contains(gw.logs.String(), `"path":"/auth/login","status":303`) && strings.Contains(body, "agent") {
+			t.Fatal("the cross-site post signed in")
+		}
+	})
+	t.Run("rd never leaves the origin", func(t *testing.T) {
+		for _, rd := range []string{"//evil.example", "https://evil.example"} {
+			run(t, ctx, chromedp.Navigate(base+"/auth/login?rd="+rd))
+			signInWith(t, ctx, "password", "correct horse battery staple")
+			host := eval[string](t, ctx, `location.host`)
+			if host != gw.addr || location(t, ctx) != "/" {
+				t.Fatalf("rd=%s led to %s%s", rd, host, location(t, ctx))
+			}
+		}
+	})
+	t.Run("a stale cookie 12 times, then the owner signs in", func(t *testing.T) {
+		if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		for range 12 {
+			if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "gateway_session", Value: strings.Repeat("S", 43), URL: base}); err != nil {
+				t.Fatal(err)
+			}
+			run(t, ctx, chromedp.Navigate(base+"/agent/home"), chromedp.WaitVisible(css(`input[name=password]`)))
+		}
+		signInWith(t, ctx, "password", "correct horse battery staple")
+		if loc := location(t, ctx); loc != "/agent/home" {
+			t.Fatalf("after 12 stale cookies the owner is at %q", loc)
+		}
+	})
+}
+
+func TestBrowserTokenMode(t *testing.T) {
+	_, up := startRecorder(t)
+	gw := startGateway(t, func(c *config.Config) { c.Gateway.Upstream = up })
+	base := "http://" + gw.addr
+	ctx := newChromium(t)
+	run(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`input[name=token]`)))
+	signInWith(t, ctx, "token", token)
+	html := eval[string](t, ctx, `document.documentElement.outerHTML`)
+	cookies := eval[string](t, ctx, `document.cookie`)
+	storage := eval[string](t, ctx, `JSON.stringify(Object.assign({}, localStorage, sessionStorage))`)
+	if location(t, ctx) != "/" || !strings.Contains(html, "agent") {
+		t.Fatalf("token sign-in did not reach the upstream: %q", location(t, ctx))
+	}
+	for name, s := range map[string]string{"document.cookie": cookies, "storage": storage, "HTML": html} {
+		if strings.Contains(s, token) {
+			t.Fatalf("the token is in %s", name)
+		}
+	}
+	// The console works with the session the token was exchanged for.
+	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#you`)))
+	if !strings.Contains(text(t, ctx), "session") {
+		t.Fatalf("console: %s", text(t, ctx))
+	}
+}
+
+// pendingDevice makes dev ask to pair through the gateway's trusted proxy
+// (so it is not local and waits for the owner) and returns the request id.
+func pendingDevice(t *testing.T, base string, dev authtest.Device, role string) string {
+	t.Helper()
+	post := func(path string, body any) map[string]any {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "198.51.100.44")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		_ = json.Unmarshal(data, &out)
+		return out
+	}
+	ch := post("/auth/device/challenge", map[string]any{})
+	nonce, _ := ch["nonce"].(string)
+	res := post("/auth/device/connect", dev.Connect(nonce, role, time.Now()))
+	id, _ := res["requestId"].(string)
+	if id == "" {
+		t.Fatalf("pairing request: %v", res)
+	}
+	return id
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+
+	"gateway/auth"
+	"gateway/httperr"
+	"gateway/request"
+	"gateway/web"
+)
+
+// The browser side of the gateway's own endpoints: the sign-in page, form
+// posts (sign in, sign out, the console's actions) and where they lead.
+// Every form post is checked twice before anything happens: the browser
+// must not say it comes from another site (Origin, Sec-Fetch-Site, decided
+// once by trust), and the CSRF token must match the pre-session cookie.
+
+// maxFormBody caps the gateway's own form posts.
+const maxFormBody = 16 << 10
+
+// browser serves the pages and checks the forms.
+type browser struct {
+	a    *auth.Authenticator
+	csrf *web.CSRF
+}
+
+func https(r *http.Request) bool { return request.FromContext(r.Context()).Proto == "https" }
+
+// isForm reports whether r is an HTML form post.
+func isForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// errCrossSite is a form post a browser says came from another site.
+var errCrossSite = errors.New("form post from another site")
+
+// checkForm admits a form post: bounded body, same site, valid CSRF token.
+func (b browser) checkForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		return httperr.New(http.StatusBadRequest, "bad_request", "malformed form", err)
+	}
+	if request.FromContext(r.Context()).CrossSite {
+		return httperr.New(http.StatusForbidden, "cross_site", "form posted from another site", errCrossSite)
+	}
+	if err := b.csrf.Check(r, https(r)); err != nil {
+		return httperr.New(http.StatusForbidden, "csrf", "the form expired or was not this gateway's; reload the page and try again", err)
+	}
+	return nil
+}
+
+// safeRedirect keeps a post-sign-in destination on this origin: a path
+// that starts with one "/" (not "//" or "/\", which browsers read as
+// another host), with no control characters. Anything else is "/".
+func safeRedirect(rd string) string {
+	if rd == "" || rd[0] != '/' || strings.HasPrefix(rd, "//") || strings.HasPrefix(rd, "/\\") {
+		return "/"
+	}
+	for i := 0; i < len(rd); i++ {
+		if rd[i] < 0x20 || rd[i] == 0x7f || rd[i] == '\\' {
+			return "/"
+		}
+	}
+	return rd
+}
+
+// signInPage serves GET /auth/login.
+func (b browser) signInPage(w http.ResponseWriter, r *http.Request) {
+	web.RenderSignIn(w, http.StatusOK, web.SignIn{Mode: b.a.Mode(), CSRF: b.csrf.Token(w, r, https(r)),
+		RD: safeRedirect(r.URL.Query().Get("rd"))})
+}
+
+// loginForm serves a sign-in form post: the password (password mode) or
+// the token (token mode) for a session cookie, then 303 to where the
+// person was going. A wrong secret shows the form again with 401 and counts
+// toward the lockout; when locked, the page says for how long.
+func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
+	if err := b.checkForm(w, r); err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	rd := safeRedirect(r.PostFormValue("rd"))
+	field := "password"
+	if b.a.Mode() == auth.ModeToken {
+		field = "token"
+	}
+	page := web.SignIn{Mode: b.a.Mode(), CSRF: b.csrf.Token(w, r, https(r)), RD: rd}
+	secret := r.PostFormValue(field)
+	if secret == "" {
+		page.Message = "Enter the " + field + "."
+		request.FromContext(r.Context()).Cause = errors.New("empty " + field)
+		web.RenderSignIn(w, http.StatusBadRequest, page)
+		return
+	}
+	tok, exp, err := b.a.Login(r.Context(), r, secret)
+	if err != nil {
+		he := httperr.Public(err)
+		request.FromContext(r.Context()).Cause = err
+		switch {
+		case he.Status == http.StatusUnauthorized:
+			page.Message = "Wrong " + field + "."
+		case errors.Is(err, auth.ErrLockedOut):
+			page.Message = "Too many failed attempts from your address. Try again in " + web.HumanSeconds(int(auth.RetryAfter(err).Seconds())) + "."
+			for k, vs := range he.Header {
+				w.Header()[k] = vs
+			}
+		default:
+			httperr.Write(w, r, err)
+			return
+		}
+		web.RenderSignIn(w, he.Status, page)
+		return
+	}
+	setSessionCookie(w, r, tok, exp)
+	http.Redirect(w, r, rd, http.StatusSeeOther)
+}
+
+// redirectAfterForm answers a console form: back to the console with a
+// fixed message code (never text from the request).
+func redirectAfterForm(w http.ResponseWriter, r *http.Request, anchor, done string, err error) {
+	q := "done=" + done
+	if err != nil {
+		request.FromContext(r.Context()).Cause = err
+		q = "error=" + httperr.Public(err).Code
+	}
+	http.Redirect(w, r, "/admin/?"+q+"#"+anchor, http.StatusSeeOther)
+}

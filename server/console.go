@@ -1,0 +1,211 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"gateway/audit"
+	"gateway/auth"
+	"gateway/httperr"
+	"gateway/request"
+	"gateway/sender"
+	"gateway/web"
+)
+
+// console serves GET /admin/: the owner's page. It shows what the JSON
+// admin endpoints return, and its forms post to the same endpoints.
+type console struct {
+	b     browser
+	ar    authRoutes
+	cr    channelRoutes
+	au    auditRoutes
+	clock func() time.Time
+}
+
+var doneMessages = map[string]string{
+	"approved":         "Device approved; it can connect now.",
+	"rejected":         "Pairing request rejected.",
+	"revoked":          "Device revoked; its tokens stopped working.",
+	"pairing-approved": "Sender approved.",
+	"pairing-rejected": "Pairing code rejected.",
+	"session-revoked":  "Session signed out.",
+	"sessions-revoked": "Every session signed out.",
+}
+
+var errorMessages = map[string]string{
+	"role_confirmation_required": "That request asks for the admin role: tick the confirmation to approve it as admin, or approve it as operator.",
+	"not_found":                  "Nothing to act on: it was handled already or expired.",
+	"unknown_code":               "No such pending code (expired?).",
+	"csrf":                       "The form expired; try again.",
+	"cross_site":                 "That form came from another site and was refused.",
+	"state_unreadable":           "The device store cannot be read; see the gateway log.",
+	"state_corrupt":              "The pairing store cannot be read; see the gateway log.",
+}
+
+func (c console) page(w http.ResponseWriter, r *http.Request) {
+	rec := request.FromContext(r.Context())
+	now := c.clock()
+	d := web.Console{CSRF: c.b.csrf.Token(w, r, https(r)), DevicesOff: !c.ar.a.DevicesEnabled()}
+	if m, ok := doneMessages[r.URL.Query().Get("done")]; ok {
+		d.Flash = m
+	}
+	if code := r.URL.Query().Get("error"); code != "" {
+		d.FlashError = errorMessages[code]
+		if d.FlashError == "" {
+			d.FlashError = "The action failed (" + sanitizeCode(code) + ")."
+		}
+	}
+	id := rec.Identity
+	d.You = web.You{User: id.User, Method: id.Method, Role: id.Role, Client: rec.Client.String(), Peer: rec.Peer.String(),
+		Chain: rec.OutgoingForwardedFor(), Proto: rec.Proto, Host: rec.Host, ViaProxy: rec.ViaProxy, Local: rec.Local}
+
+	rep := audit.Run(audit.FromConfig(c.au.cfg, c.au.stateDir).AddOpenClaw(c.au.openClaw), now)
+	d.Audit = web.Audit{Critical: rep.Summary.Critical, Warn: rep.Summary.Warn, Info: rep.Summary.Info}
+	for _, f := range rep.Findings {
+		d.Audit.Findings = append(d.Audit.Findings, web.Finding{Severity: string(f.Severity), CheckID: f.CheckID,
+			Title: f.Title, Detail: f.Detail, Fix: f.Remediation, Suppressed: f.Suppressed})
+	}
+
+	st := c.ar.a.Stores()
+	if pending, err := st.Devices.Pending(); err == nil {
+		for _, p := range pending {
+			d.Pending = append(d.Pending, web.PendingDevice{RequestID: p.RequestID, DeviceID: short(p.DeviceID), Role: p.Role,
+				Client: p.Client, ViaProxy: p.ViaProxy, Age: age(now, time.UnixMilli(p.CreatedAtMs))})
+		}
+	}
+	if paired, err := st.Devices.Paired(); err == nil {
+		for _, p := range paired {
+			d.Paired = append(d.Paired, web.PairedDevice{DeviceID: p.DeviceID, Role: p.Role,
+				ApprovedAt: time.UnixMilli(p.ApprovedAtMs).UTC().Format(time.RFC3339), ApprovedBy: p.ApprovedBy})
+		}
+	}
+
+	names := make([]string, 0, len(c.cr.engine.Channels))
+	for n := range c.cr.engine.Channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ch := web.Channel{Name: n, DMPolicy: c.cr.engine.Channels[n].DMPolicy}
+		if allow, err := c.cr.engine.Store.AllowFrom(n); err == nil {
+			ch.Allowed = len(allow)
+		}
+		if pending, err := c.cr.engine.Store.Pending(n); err == nil {
+			for _, p := range pending {
+				ch.Pending = append(ch.Pending, web.PairingCode{Code: p.Code, From: sender.Mask(p.ID), Age: age(now, p.CreatedAt)})
+			}
+		}
+		d.Channels = append(d.Channels, ch)
+	}
+
+	if sessions, err := st.Sessions.List(c.ar.a.Sessions()); err == nil {
+		for _, s := range sessions {
+			d.Sessions = append(d.Sessions, web.Session{ID: s.ID, Short: s.ID[:12], Current: s.ID == id.SessionID,
+				Created: s.CreatedAt.UTC().Format(time.RFC3339), LastSeen: age(now, s.LastSeen) + " ago"})
+		}
+	}
+	web.RenderConsole(w, d)
+}
+
+func short(id string) string {
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
+}
+
+func age(now, t time.Time) string {
+	return now.Sub(t).Round(time.Second).String()
+}
+
+// sanitizeCode keeps an error code from the query to [a-z_].
+func sanitizeCode(s string) string {
+	b := []byte{}
+	for i := 0; i < len(s) && i < 40; i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' || c == '_' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// sessionRoutes: the owner lists and ends sessions (JSON or console forms).
+type sessionRoutes struct {
+	b browser
+	a *auth.Authenticator
+}
+
+type sessionView struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"createdAt"`
+	LastSeen  time.Time `json:"lastSeen"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Current   bool      `json:"current"`
+}
+
+func (h sessionRoutes) list(w http.ResponseWriter, r *http.Request) {
+	sessions, err := h.a.Stores().Sessions.List(h.a.Sessions())
+	if err != nil {
+		httperr.Write(w, r, storeUnavailable(err))
+		return
+	}
+	cur := auth.IdentityOf(r).SessionID
+	out := []sessionView{}
+	for _, s := range sessions {
+		out = append(out, sessionView{ID: s.ID, CreatedAt: s.CreatedAt, LastSeen: s.LastSeen, ExpiresAt: s.ExpiresAt, Current: s.ID == cur})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// revoke ends one session by its stored id, or every session.
+func (h sessionRoutes) revoke(all bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		form := isForm(r)
+		var id string
+		if form {
+			if err := h.b.checkForm(w, r); err != nil {
+				httperr.Write(w, r, err)
+				return
+			}
+			id = r.PostFormValue("id")
+		} else {
+			var req struct {
+				ID string `json:"id"`
+			}
+			if err := decodeJSON(w, r, &req); err != nil {
+				httperr.Write(w, r, err)
+				return
+			}
+			id = req.ID
+		}
+		st, pol := h.a.Stores().Sessions, h.a.Sessions()
+		var err error
+		done := "sessions-revoked"
+		switch {
+		case all:
+			err = st.RevokeAll(pol)
+		case id == "":
+			err = httperr.New(http.StatusBadRequest, "bad_request", "id is required", nil)
+		default:
+			done = "session-revoked"
+			err = st.RevokeID(id, pol)
+		}
+		if err != nil && httperr.Public(err).Status >= 500 {
+			err = storeUnavailable(err)
+		}
+		if form {
+			redirectAfterForm(w, r, "sessions", done, err)
+			return
+		}
+		if err != nil {
+			httperr.Write(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": done})
+	}
+}
+
+func storeUnavailable(err error) error {
+	return httperr.New(http.StatusServiceUnavailable, "store_unavailable", "the session store is unavailable", err)
+}

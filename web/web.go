@@ -1,0 +1,222 @@
+// Package web renders the gateway's own browser pages: the sign-in page,
+// the owner's console and the HTML form of error answers. Templates and the
+// stylesheet are embedded; there is no JavaScript at all, so the pages work
+// with a Content-Security-Policy of default-src 'self' and without script.
+// It renders what it is given and decides nothing about who may see it.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+
+	"gateway/httperr"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+var pages = map[string]*template.Template{}
+
+func init() {
+	layout := template.Must(template.ParseFS(templateFS, "templates/layout.html"))
+	for _, name := range []string{"signin", "console", "error", "status"} {
+		t := template.Must(layout.Clone())
+		pages[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))
+	}
+	// Every refusal a browser navigation meets becomes a page.
+	httperr.Page = renderError
+}
+
+// SecurityHeaders are set on every page: no script, no framing, no
+// inline anything, forms only to this origin.
+func SecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
+// render executes a page into a buffer first, so a template error never
+// sends half a page.
+func render(w http.ResponseWriter, name string, status int, data any) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		http.Error(w, "page unavailable", http.StatusInternalServerError)
+		return
+	}
+	SecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// SignIn is the sign-in page's data.
+type SignIn struct {
+	// Mode is the auth mode: the form asks for a password (password), the
+	// token (token), or explains (trusted-proxy, none).
+	Mode string
+	// CSRF is the form's token; RD where to go after signing in.
+	CSRF, RD string
+	// Message is shown above the form (wrong password, locked out).
+	Message string
+}
+
+// RenderSignIn writes the sign-in page with status.
+func RenderSignIn(w http.ResponseWriter, status int, d SignIn) {
+	render(w, "signin", status, struct {
+		Title string
+		SignIn
+	}{"Sign in", d})
+}
+
+// Console is the owner's console page's data, already reduced to strings.
+type Console struct {
+	CSRF              string
+	Flash, FlashError string
+	You               You
+	Audit             Audit
+	DevicesOff        bool
+	Pending           []PendingDevice
+	Paired            []PairedDevice
+	Channels          []Channel
+	Sessions          []Session
+}
+
+// You is how the gateway sees the person looking at the console.
+type You struct {
+	User, Method, Role, Client, Peer, Chain, Proto, Host string
+	ViaProxy, Local                                      bool
+}
+
+// Audit is the audit report of the running instance.
+type Audit struct {
+	Critical, Warn, Info int
+	Findings             []Finding
+}
+
+// Finding is one audit finding.
+type Finding struct {
+	Severity, CheckID, Title, Detail, Fix string
+	Suppressed                            bool
+}
+
+// PendingDevice is a pairing request waiting for the owner.
+type PendingDevice struct {
+	RequestID, DeviceID, Role, Client, Age string
+	ViaProxy                               bool
+}
+
+// PairedDevice is an approved device.
+type PairedDevice struct{ DeviceID, Role, ApprovedAt, ApprovedBy string }
+
+// Channel is one chat channel's pairing state.
+type Channel struct {
+	Name, DMPolicy string
+	Allowed        int
+	Pending        []PairingCode
+}
+
+// PairingCode is a pending chat pairing code.
+type PairingCode struct{ Code, From, Age string }
+
+// Session is one signed-in session.
+type Session struct {
+	ID, Short, Created, LastSeen string
+	Current                      bool
+}
+
+// RenderConsole writes the console page.
+func RenderConsole(w http.ResponseWriter, d Console) {
+	render(w, "console", http.StatusOK, struct {
+		Title string
+		Console
+	}{"Console", d})
+}
+
+// Status is the built-in status page's data (no upstream configured).
+type Status struct {
+	User, Method, Role, Client, Peer, Proto, Host string
+	ViaProxy, Local                               bool
+}
+
+// RenderStatus writes the built-in status page.
+func RenderStatus(w http.ResponseWriter, s Status) {
+	render(w, "status", http.StatusOK, struct {
+		Title string
+		Status
+	}{"Status", s})
+}
+
+// errorAdvice says what to do about the refusals a browser can meet.
+var errorAdvice = map[string]struct{ heading, advice string }{
+	"host_not_allowed": {"This name is not served here",
+		"If this is the name of your gateway, its owner adds it to gateway.allowedHosts. A page on another name that points at this machine is refused on purpose: it could be a DNS rebinding attack."},
+	"untrusted_proxy": {"A proxy the gateway does not trust",
+		"The request came through a proxy on the gateway's host that is not in gateway.trustedProxies. The owner adds the address the proxy connects from."},
+	"rate_limited": {"Too many failed attempts",
+		"Sign-ins from your address are paused after too many wrong credentials. Wait, then try again."},
+	"bad_gateway": {"The agent is not answering",
+		"The gateway works, but the agent behind it does not answer. Try again in a moment; if it persists, the owner checks that the agent is running."},
+	"upstream_unreachable": {"The agent is not reachable",
+		"The gateway works, but it cannot reach the agent behind it. The owner checks that the agent is running."},
+	"store_unavailable": {"The gateway's state store is unavailable",
+		"Sessions and sign-ins need the shared store, which is not answering. Try again in a moment."},
+	"same_host_client": {"Open the agent from another machine",
+		"The agent refuses clients on its own host when they come through a proxy. Use the public address from another device."},
+	"forbidden": {"Not for this account",
+		"This page is for the gateway's owner."},
+	"origin_not_allowed": {"A page of another site", "The request came from a page the gateway does not serve."},
+}
+
+// renderError is httperr.Page: the HTML form of an error answer. It shows
+// only the public message and code, never the cause.
+func renderError(w http.ResponseWriter, _ *http.Request, e *httperr.Error) {
+	a, ok := errorAdvice[e.Code]
+	if !ok {
+		a.heading = http.StatusText(e.Status)
+	}
+	if e.Code == "rate_limited" {
+		if s := w.Header().Get("Retry-After"); s != "" {
+			a.advice = "Sign-ins from your address are paused after too many wrong credentials. Try again in " + humanSeconds(s) + "."
+		}
+	}
+	render(w, "error", e.Status, struct {
+		Title, Heading, Message, Advice, Code string
+		Status                                int
+	}{a.heading, a.heading, e.Msg, a.advice, e.Code, e.Status})
+}
+
+// humanSeconds turns a Retry-After value into words.
+func humanSeconds(s string) string {
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil || n < 1:
+		return "a moment"
+	case n < 90:
+		return strconv.Itoa(n) + " seconds"
+	}
+	return strconv.Itoa((n+59)/60) + " minutes"
+}
+
+// HumanSeconds is humanSeconds for the sign-in page's lockout message.
+func HumanSeconds(n int) string { return humanSeconds(strconv.Itoa(n)) }
+
+// Assets serves the embedded stylesheet under /auth/assets/, to anyone:
+// it holds nothing private.
+func Assets() http.Handler {
+	sub, _ := fs.Sub(assetFS, "assets")
+	fsrv := http.StripPrefix("/auth/assets/", http.FileServer(http.FS(sub)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fsrv.ServeHTTP(w, r)
+	})
+}
