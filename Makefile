@@ -2,7 +2,7 @@
 STATICCHECK_VERSION := v0.8.2
 GO ?= go
 
-.PHONY: test deps fmt-check vet staticcheck unit bench run
+.PHONY: test deps fmt-check vet staticcheck unit bench run screenshots
 
 test: deps fmt-check vet staticcheck unit
 
@@ -34,6 +34,11 @@ bench:
 	$(GO) build -o .bench/gateway ./cmd/gateway
 	$(GO) build -o .bench/gatewaybench ./cmd/gatewaybench
 	GATEWAY_BIN=$(CURDIR)/.bench/gateway .bench/gatewaybench $(BENCH_FLAGS)
+
+# make screenshots: rerun the browser tests with Chromium saving the
+# README's pictures of the sign-in page and the console.
+screenshots: deps
+	GATEWAY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestBrowser' ./integration
 
 run:
 	$(GO) run ./cmd/gateway

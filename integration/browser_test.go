@@ -283,6 +283,54 @@ func TestBrowserTokenMode(t *testing.T) {
 	}
 }
 
+// TestBrowserTrustedProxyMode: behind nginx auth_request (the published
+// snippet) the identity provider's session is the sign-in; the console
+// works as the allowed user, its forms carry CSRF tokens like in every
+// mode, and it sends the person to the proxy to sign out.
+func TestBrowserTrustedProxyMode(t *testing.T) {
+	idp := fakeIdP(t)
+	gw := startGateway(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.Mode, c.Gateway.Auth.Token = "trusted-proxy", ""
+		c.Gateway.Auth.TrustedProxy = config.TrustedProxy{UserHeader: "x-forwarded-user", AllowUsers: []string{"alice"}, AllowLoopback: true}
+		c.Channels = map[string]config.Channel{"telegram": {DMPolicy: "pairing"}}
+	})
+	n := startNginxFile(t, "nginx-auth-request.conf", gw.addr, func(s string) string {
+		return strings.ReplaceAll(s, "127.0.0.1:9091", idp)
+	})
+	base := "http://" + n.addr
+	// A pairing code waits: an unknown Telegram sender wrote in.
+	req, _ := http.NewRequest("POST", base+"/channels/telegram/inbound", strings.NewReader(`{"from":"123456789","text":"hi"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cookie", "sso=alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	ctx := newChromium(t)
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "sso", Value: "alice", URL: base}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#pairing`)))
+	page := text(t, ctx)
+	for _, want := range []string{"alice", "trusted-proxy", "sign out there", "Device pairing is off"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("console lacks %q:\n%s", want, page)
+		}
+	}
+	follow(t, ctx, chromedp.Click(css(`form[action="/admin/pairing/telegram/approve"] button`)))
+	if !strings.Contains(text(t, ctx), "Sender approved") {
+		t.Fatalf("pairing approve: %s", text(t, ctx))
+	}
+	// The sign-in page explains where signing in happens.
+	run(t, ctx, chromedp.Navigate(base+"/auth/login"), chromedp.WaitVisible(css(`main`)))
+	if !strings.Contains(text(t, ctx), "sign-in proxy") {
+		t.Fatalf("sign-in page: %s", text(t, ctx))
+	}
+}
+
 // pendingDevice makes dev ask to pair through the gateway's trusted proxy
 // (so it is not local and waits for the owner) and returns the request id.
 func pendingDevice(t *testing.T, base string, dev authtest.Device, role string) string {

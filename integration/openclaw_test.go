@@ -28,11 +28,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 
 	"gateway/auth/authtest"
@@ -370,10 +374,47 @@ func TestOpenClaw(t *testing.T) {
 			t.Fatalf("GET after idle: %d %.200s", code, body)
 		}
 	})
+	// The TLS nginx of docs/proxies/nginx-tls.conf plays the internet for
+	// the CLI and the browser: the client it names is remoteClient.
+	cert, key := selfSigned(t, t.TempDir())
+	startTLSNginx(t, nginxAddr, gw.addr, cert, key)
+	t.Run("Control UI in Chromium after signing in", func(t *testing.T) {
+		ctx := newChromium(t, chromedp.Flag("ignore-certificate-errors", true))
+		origin := "https://" + nginxAddr
+		run(t, ctx, chromedp.Navigate(origin+"/"), chromedp.WaitVisible(css(`input[name=token]`)))
+		signInWith(t, ctx, "token", token)
+		// Behind https the session cookie is __Host- prefixed and Secure.
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{origin}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range res.Cookies {
+			names = append(names, c.Name)
+			if c.Name == "__Host-gateway_session" && (!c.Secure || !c.HTTPOnly || c.Path != "/") {
+				t.Fatalf("session cookie behind https: %+v", c)
+			}
+		}
+		if !slices.Contains(names, "__Host-gateway_session") || slices.Contains(names, "gateway_session") {
+			t.Fatalf("cookies behind https: %v", names)
+		}
+		// The UI's own status line says whom OpenClaw accepted.
+		deadline := time.Now().Add(45 * time.Second)
+		for !strings.Contains(text(t, ctx), "Connected") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the Control UI never connected: %q at %s", text(t, ctx), location(t, ctx))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if title := eval[string](t, ctx, `document.title`); !strings.Contains(title, "OpenClaw") || !strings.Contains(text(t, ctx), "owner") {
+			t.Fatalf("title %q, page %q", title, text(t, ctx))
+		}
+		// Its WebSocket went through the gateway as the owner's session.
+		if !regexp.MustCompile(`"status":101,[^}]*"route":"websocket"[^}]*"user":"owner","auth":"session"`).MatchString(gw.logs.String()) {
+			t.Fatalf("no WebSocket upgrade by the owner's session in the gateway's log")
+		}
+	})
 	t.Run("OpenClaw CLI through a TLS proxy with edgeAuth", func(t *testing.T) {
-		dir := t.TempDir()
-		cert, key := selfSigned(t, dir)
-		startTLSNginx(t, nginxAddr, gw.addr, cert, key)
 		node, mjs := requireOpenClaw(t)
 		home := t.TempDir()
 		_ = os.MkdirAll(filepath.Join(home, ".openclaw"), 0o700)

@@ -1,13 +1,16 @@
 #!/bin/sh
-# Installs the real proxies the integration tests run, when missing.
+# Installs the real components the integration tests run, when missing:
+# the proxies, Redis and Chromium.
 # Debian/Ubuntu only; on a fresh machine the package lists are empty, so
 # apt-get update runs first. Nothing is installed when everything is there.
 set -eu
 
+# binary:package
 need=""
-for bin in nginx caddy haproxy; do
-    if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ]; then
-        need="$need $bin"
+for pair in nginx:nginx caddy:caddy haproxy:haproxy redis-server:redis-server chromium:chromium; do
+    bin=${pair%%:*}
+    if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ] && [ ! -x "/usr/bin/$bin" ]; then
+        need="$need ${pair#*:}"
     fi
 done
 [ -z "$need" ] && exit 0

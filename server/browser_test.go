@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -370,5 +372,28 @@ func TestConsole(t *testing.T) {
 	act("/admin/sessions/revoke-all", url.Values{})
 	if resp, _ := b.send("GET", "/admin/", nil, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after signing out everywhere: %d", resp.StatusCode)
+	}
+}
+
+// TestConsoleShowsUnreadableState: a store that cannot be read is shown as
+// unreadable, never as an empty list (which would tell the owner nobody
+// waits), and the cause is in the request's access record.
+func TestConsoleShowsUnreadableState(t *testing.T) {
+	f := newFixture(t, passwordMode)
+	path := filepath.Join(f.shared.Dir, "devices", "pending.json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, f)
+	b.signIn("password", "a-long-enough-password", "/admin/")
+	resp, page := b.send("GET", "/admin/", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Could not be read: pending devices") {
+		t.Fatalf("console with a corrupt pending file: %d\n%s", resp.StatusCode, page)
+	}
+	if !strings.Contains(f.logs.String(), `"code":"store_unavailable","cause":"store_unavailable: the gateway's state cannot be read: console: pending devices`) {
+		t.Fatalf("no cause in the access record:\n%s", f.logs.String())
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -67,14 +68,32 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 			Title: f.Title, Detail: f.Detail, Fix: f.Remediation, Suppressed: f.Suppressed})
 	}
 
+	d.SignOut = id.SessionID != ""
+	// A part that cannot be read is shown as such, never as "nothing
+	// there": an empty list would tell the owner nobody is waiting.
+	unreadable := func(what string, err error) {
+		if err == nil {
+			return
+		}
+		d.Unreadable = append(d.Unreadable, what)
+		if rec.Cause == nil {
+			rec.Cause = httperr.New(http.StatusServiceUnavailable, "store_unavailable", "the gateway's state cannot be read",
+				fmt.Errorf("console: %s: %w", what, err))
+		}
+	}
+
 	st := c.ar.a.Stores()
-	if pending, err := st.Devices.Pending(); err == nil {
+	pending, err := st.Devices.Pending()
+	unreadable("pending devices", err)
+	if err == nil {
 		for _, p := range pending {
 			d.Pending = append(d.Pending, web.PendingDevice{RequestID: p.RequestID, DeviceID: short(p.DeviceID), Role: p.Role,
 				Client: p.Client, ViaProxy: p.ViaProxy, Age: age(now, time.UnixMilli(p.CreatedAtMs))})
 		}
 	}
-	if paired, err := st.Devices.Paired(); err == nil {
+	paired, err := st.Devices.Paired()
+	unreadable("paired devices", err)
+	if err == nil {
 		for _, p := range paired {
 			d.Paired = append(d.Paired, web.PairedDevice{DeviceID: p.DeviceID, Role: p.Role,
 				ApprovedAt: time.UnixMilli(p.ApprovedAtMs).UTC().Format(time.RFC3339), ApprovedBy: p.ApprovedBy})
@@ -88,18 +107,22 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(names)
 	for _, n := range names {
 		ch := web.Channel{Name: n, DMPolicy: c.cr.engine.Channels[n].DMPolicy}
-		if allow, err := c.cr.engine.Store.AllowFrom(n); err == nil {
-			ch.Allowed = len(allow)
-		}
-		if pending, err := c.cr.engine.Store.Pending(n); err == nil {
-			for _, p := range pending {
+		allow, err := c.cr.engine.Store.AllowFrom(n)
+		unreadable(n+" allowlist", err)
+		ch.Allowed = len(allow)
+		codes, err := c.cr.engine.Store.Pending(n)
+		unreadable(n+" pairing codes", err)
+		if err == nil {
+			for _, p := range codes {
 				ch.Pending = append(ch.Pending, web.PairingCode{Code: p.Code, From: sender.Mask(p.ID), Age: age(now, p.CreatedAt)})
 			}
 		}
 		d.Channels = append(d.Channels, ch)
 	}
 
-	if sessions, err := st.Sessions.List(c.ar.a.Sessions()); err == nil {
+	sessions, err := st.Sessions.List(c.ar.a.Sessions())
+	unreadable("sessions", err)
+	if err == nil {
 		for _, s := range sessions {
 			d.Sessions = append(d.Sessions, web.Session{ID: s.ID, Short: s.ID[:12], Current: s.ID == id.SessionID,
 				Created: s.CreatedAt.UTC().Format(time.RFC3339), LastSeen: age(now, s.LastSeen) + " ago"})

@@ -88,6 +88,11 @@ type Console struct {
 	Paired            []PairedDevice
 	Channels          []Channel
 	Sessions          []Session
+	// SignOut offers the sign-out button: the person holds a session
+	// (a trusted-proxy identity signs out at its proxy).
+	SignOut bool
+	// Unreadable names the parts whose state could not be read.
+	Unreadable []string
 }
 
 // You is how the gateway sees the person looking at the console.
