@@ -18,6 +18,7 @@ import (
 
 	"gateway/httperr"
 	"gateway/request"
+	"gateway/store"
 )
 
 // Errors returned by Authenticate.
@@ -71,33 +72,54 @@ const (
 )
 
 // Stores is what authentication keeps across config reloads: lockout
-// counters, challenges, sessions, devices and the device-token keys.
+// counters, challenges, sessions, devices and the device-token keys, all
+// in one store backend (files or Redis).
 type Stores struct {
-	Limiter  *Limiter
-	Nonces   *Nonces
+	Lockouts store.Lockouts
+	Nonces   store.Nonces
 	Sessions *SessionStore
 	Devices  *DeviceStore
 	Tokens   *TokenIssuer
 	Now      func() time.Time
+	docs     store.Docs
 }
 
-// OpenStores opens the state-dir backed stores.
-func OpenStores(stateDir string, now func() time.Time) (*Stores, error) {
+// LockoutPolicy is the failure rule of one configuration.
+type LockoutPolicy = store.LockoutPolicy
+
+// NewStores opens authentication's state in st.
+func NewStores(st *store.Store, now func() time.Time) (*Stores, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Stores{Now: now, Nonces: NewNonces(now), Limiter: NewLimiter(DefaultLimiterCap, now)}
+	s := &Stores{Now: now, Nonces: st.Nonces, Lockouts: st.Lockouts, docs: st.Docs}
 	var err error
-	if s.Sessions, err = NewSessionStore(stateDir, now); err != nil {
+	if s.Sessions, err = NewSessionStore(st.Docs, now); err != nil {
 		return nil, err
 	}
-	if s.Devices, err = NewDeviceStore(stateDir, now); err != nil {
-		return nil, err
-	}
-	if s.Tokens, err = LoadOrCreateKeys(stateDir, now); err != nil {
+	s.Devices = NewDeviceStore(st.Docs, now)
+	if s.Tokens, err = LoadOrCreateKeys(st.Docs, now); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// OpenStores opens authentication's state in files under stateDir.
+func OpenStores(stateDir string, now func() time.Time) (*Stores, error) {
+	st, err := store.Open(store.Options{Dir: stateDir, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return NewStores(st, now)
+}
+
+// Refresh reloads what replicas share and a request may need while the
+// store is down: the paired devices and revoked tokens (so device tokens
+// stay checkable against a list at most a second old) and the signing
+// keys (re-stored if the store lost them, merged if another replica made
+// new ones). The server calls it every second on a shared backend.
+func (s *Stores) Refresh() error {
+	return errors.Join(s.Devices.refresh(), s.Tokens.refresh(s.docs))
 }
 
 // TrustedProxyOptions configure trusted-proxy mode.
@@ -276,8 +298,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error)
 	if tok, ok := bearer(r.Header.Get("Proxy-Authorization")); ok {
 		return a.bearer(rec, tok, request.CredentialProxyAuthorization)
 	}
-	if id := a.cookieSession(r); id != nil {
-		return id, nil
+	if id, err := a.cookieSession(r); id != nil || err != nil {
+		return id, err
 	}
 	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
 		return a.bearer(rec, tok, request.CredentialAuthorization)
@@ -293,18 +315,29 @@ func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error)
 // cookieSession returns the identity of a live session cookie. A stale or
 // unknown cookie is no credential: it is not a failed attempt (a browser
 // keeps sending an expired cookie), and guessing a 256-bit session id is
-// hopeless anyway.
-func (a *Authenticator) cookieSession(r *http.Request) *request.Identity {
+// hopeless anyway. A session store that cannot answer is a 503, never "no
+// session" and never "signed in".
+func (a *Authenticator) cookieSession(r *http.Request) (*request.Identity, error) {
 	rec := recordOf(r)
 	c, err := r.Cookie(CookieName(rec.Proto))
 	if err != nil || c.Value == "" {
-		return nil
+		return nil, nil
 	}
 	se, err := a.st.Sessions.Check(c.Value, a.sessions)
-	if err != nil {
-		return nil
+	if errors.Is(err, ErrNoSession) {
+		return nil, nil
 	}
-	return &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, Credential: request.CredentialCookie, SessionID: se.ID}
+	if err != nil {
+		return nil, StoreUnavailable(err)
+	}
+	return &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, Credential: request.CredentialCookie, SessionID: se.ID}, nil
+}
+
+// StoreUnavailable is the answer to a request that needs state the store
+// cannot give: 503 store_unavailable, with the cause recorded.
+func StoreUnavailable(err error) error {
+	return httperr.New(http.StatusServiceUnavailable, "store_unavailable",
+		"the gateway's state store is unavailable; try again shortly", err)
 }
 
 // bearer verifies a presented bearer value: a device token (JWT-shaped),
@@ -321,12 +354,24 @@ func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Cre
 	var id *request.Identity
 	switch {
 	case scope == ScopeDevice:
-		id = a.verifyDeviceToken(tok)
+		var err error
+		if id, err = a.verifyDeviceToken(tok); err != nil {
+			att.Cancel()
+			return nil, StoreUnavailable(err)
+		}
 	case a.token != nil && a.token.Verify(tok):
 		id = &request.Identity{User: "owner", Method: ModeToken, Role: request.RoleAdmin}
 	default:
-		if se, err := a.st.Sessions.Check(tok, a.sessions); err == nil {
+		se, err := a.st.Sessions.Check(tok, a.sessions)
+		switch {
+		case err == nil:
 			id = &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, SessionID: se.ID}
+		case !errors.Is(err, ErrNoSession):
+			// The value was already compared with the shared token: a
+			// guess is a guess even when the session store is down, so
+			// it counts (else an outage would be an unlimited oracle).
+			att.Fail()
+			return nil, StoreUnavailable(err)
 		}
 	}
 	if id == nil {
@@ -337,36 +382,42 @@ func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Cre
 	return id, nil
 }
 
-func (a *Authenticator) verifyDeviceToken(tok string) *request.Identity {
+// verifyDeviceToken returns the identity of a valid device token, nil for
+// an invalid one, or an error when the device lists cannot be read (never
+// loaded, or not decodable): refused either way.
+func (a *Authenticator) verifyDeviceToken(tok string) (*request.Identity, error) {
 	claims, err := a.st.Tokens.Parse(tok)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	dev, paired, revoked, err := a.st.Devices.Lookup(claims.Subject, claims.ID)
-	if err != nil || !paired || revoked {
-		return nil
+	dev, paired, revoked, err := a.st.Devices.LookupToken(claims.Subject, claims.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !paired || revoked {
+		return nil, nil
 	}
 	// A token from an earlier pairing (the device was revoked and paired
 	// again, however quickly) names another pairing id: dead.
 	if claims.PairingID != dev.PairingID {
-		return nil
+		return nil, nil
 	}
 	if claims.Role != dev.Role && dev.Role != request.RoleAdmin {
-		return nil
+		return nil, nil
 	}
-	return &request.Identity{User: "device:" + dev.DeviceID[:16], Method: MethodDevice, Role: claims.Role, DeviceID: dev.DeviceID, TokenID: claims.ID}
+	return &request.Identity{User: "device:" + dev.DeviceID[:16], Method: MethodDevice, Role: claims.Role, DeviceID: dev.DeviceID, TokenID: claims.ID}, nil
 }
 
 // reserve claims a credential check for the client. Clean local requests
 // are exempt (the owner at the machine never locks themselves out); nothing
 // else is, whatever it claims.
-func (a *Authenticator) reserve(scope string, rec *request.Record) (Attempt, error) {
+func (a *Authenticator) reserve(scope string, rec *request.Record) (store.Attempt, error) {
 	if rec.Local {
-		return Attempt{}, nil
+		return store.Attempt{}, nil
 	}
-	att, left := a.st.Limiter.Reserve(a.lockout, scope, rec.Client)
+	att, left := a.st.Lockouts.Reserve(a.lockout, scope, rec.Client)
 	if left > 0 {
-		return Attempt{}, rateLimited(left)
+		return store.Attempt{}, rateLimited(left)
 	}
 	return att, nil
 }
@@ -374,7 +425,7 @@ func (a *Authenticator) reserve(scope string, rec *request.Record) (Attempt, err
 // failed settles a wrong credential and returns the 401 to send. The
 // failure that engages the lockout is still a 401 (OpenClaw's semantics);
 // the attempts after it get 429.
-func (a *Authenticator) failed(att Attempt) error {
+func (a *Authenticator) failed(att store.Attempt) error {
 	att.Fail()
 	return unauthorized(ErrBadCredentials)
 }
@@ -497,7 +548,7 @@ func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret strin
 		// Failures may have engaged the lockout while this attempt
 		// waited its turn: a locked client is not verified.
 		if !rec.Local {
-			if left := a.st.Limiter.Locked(a.lockout, scope, rec.Client); left > 0 {
+			if left := a.st.Lockouts.Locked(a.lockout, scope, rec.Client); left > 0 {
 				att.Cancel()
 				return "", time.Time{}, rateLimited(left)
 			}
@@ -513,5 +564,6 @@ func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret strin
 		return "", time.Time{}, a.failed(att)
 	}
 	att.Succeed()
-	return a.st.Sessions.Create(a.sessions)
+	tok, exp, err := a.st.Sessions.Create(a.sessions)
+	return tok, exp, storeErr(err)
 }

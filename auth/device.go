@@ -10,9 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
-	"os"
-	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,21 +20,13 @@ import (
 
 	"gateway/request"
 	"gateway/state"
+	"gateway/store"
 )
 
 // Device auth parameters (SPEC "Identity: device").
 const (
-	NonceTTL     = 60 * time.Second
+	NonceTTL     = store.NonceTTL
 	MaxClockSkew = 120 * time.Second
-	// maxNonces bounds outstanding challenges in all; maxNoncesPerClient
-	// and maxNoncesPerNet bound them per client bucket (an address, IPv6
-	// /64) and per coarse bucket (IPv4 /24, IPv6 /48), so one client
-	// flooding challenges never starves another's. Past a bound, expired
-	// ones are pruned and, if none expired, new challenges are refused
-	// (429).
-	maxNonces          = 10_000
-	maxNoncesPerClient = 16
-	maxNoncesPerNet    = 64
 	// KeysFile holds the device-token signing keys, relative to the state dir.
 	KeysFile    = "identity/device-token-keys.json"
 	tokenIssuer = "gateway"
@@ -57,7 +47,7 @@ var (
 	ErrIDMismatch        = errors.New("deviceId is not the SHA-256 of publicKey")
 	ErrRoleNotApproved   = errors.New("role not approved for this device")
 	ErrBadDeviceToken    = errors.New("invalid device token")
-	ErrTooManyChallenges = errors.New("too many outstanding challenges")
+	ErrTooManyChallenges = store.ErrTooManyChallenges
 )
 
 // DeviceID returns the id of a raw Ed25519 public key: hex SHA-256.
@@ -69,96 +59,6 @@ func DeviceID(pub ed25519.PublicKey) string {
 // SignedPayload is what a device signs to connect.
 func SignedPayload(deviceID, role string, signedAtMs int64, nonce string) []byte {
 	return []byte("v1|" + deviceID + "|" + role + "|" + strconv.FormatInt(signedAtMs, 10) + "|" + nonce)
-}
-
-// Nonces issues single-use challenges with bounded storage, bounded per
-// client too.
-type Nonces struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	m      map[string]issuedNonce
-	counts map[netip.Prefix]int // outstanding per fine and per coarse bucket
-}
-
-type issuedNonce struct {
-	exp          time.Time
-	fine, coarse netip.Prefix
-}
-
-// NewNonces returns an empty challenge store.
-func NewNonces(now func() time.Time) *Nonces {
-	if now == nil {
-		now = time.Now
-	}
-	return &Nonces{now: now, m: map[string]issuedNonce{}, counts: map[netip.Prefix]int{}}
-}
-
-// ClientBuckets returns the buckets a client address is counted in: its
-// own (IPv4 /32, IPv6 /64, the unit an attacker is usually handed) and its
-// network's (IPv4 /24, IPv6 /48).
-func ClientBuckets(a netip.Addr) (fine, coarse netip.Prefix) {
-	a = a.Unmap().WithZone("")
-	fb, cb := 32, 24
-	if a.Is6() {
-		fb, cb = 64, 48
-	}
-	fine, _ = a.Prefix(fb)
-	coarse, _ = a.Prefix(cb)
-	return fine, coarse
-}
-
-func (n *Nonces) full(fine, coarse netip.Prefix) bool {
-	return len(n.m) >= maxNonces || n.counts[fine] >= maxNoncesPerClient || n.counts[coarse] >= maxNoncesPerNet
-}
-
-func (n *Nonces) drop(k string, e issuedNonce) {
-	delete(n.m, k)
-	for _, p := range [2]netip.Prefix{e.fine, e.coarse} {
-		if n.counts[p]--; n.counts[p] <= 0 {
-			delete(n.counts, p)
-		}
-	}
-}
-
-// Issue returns a new nonce for client and its expiry.
-func (n *Nonces) Issue(client netip.Addr) (string, time.Time, error) {
-	fine, coarse := ClientBuckets(client)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	now := n.now()
-	if n.full(fine, coarse) {
-		for k, e := range n.m {
-			if !now.Before(e.exp) {
-				n.drop(k, e)
-			}
-		}
-		if n.full(fine, coarse) {
-			return "", time.Time{}, ErrTooManyChallenges
-		}
-	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", time.Time{}, err
-	}
-	k := base64.RawURLEncoding.EncodeToString(b[:])
-	exp := now.Add(NonceTTL)
-	n.m[k] = issuedNonce{exp: exp, fine: fine, coarse: coarse}
-	n.counts[fine]++
-	n.counts[coarse]++
-	return k, exp, nil
-}
-
-// Consume reports whether nonce was issued and unexpired, and removes it
-// either way: a nonce is good for exactly one attempt.
-func (n *Nonces) Consume(k string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	e, ok := n.m[k]
-	if !ok {
-		return false
-	}
-	n.drop(k, e)
-	return n.now().Before(e.exp)
 }
 
 // ConnectRequest is the body of POST /auth/device/connect.
@@ -178,12 +78,16 @@ func decodeB64URL(s string) ([]byte, error) {
 
 // VerifyConnect checks a connect request's shape, nonce, clock and
 // signature. It consumes the nonce. It does not look at pairing.
-func VerifyConnect(req ConnectRequest, nonces *Nonces, now time.Time) (ed25519.PublicKey, error) {
+func VerifyConnect(req ConnectRequest, nonces store.Nonces, now time.Time) (ed25519.PublicKey, error) {
 	if !ValidRole(req.Role) || req.DeviceID == "" || req.Nonce == "" {
 		return nil, ErrBadDeviceRequest
 	}
 	// Consume first: a malformed attempt still burns the nonce.
-	if !nonces.Consume(req.Nonce) {
+	ok, err := nonces.Consume(req.Nonce)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, ErrBadNonce
 	}
 	pubRaw, err := decodeB64URL(req.PublicKey)
@@ -222,68 +126,131 @@ type keysFile struct {
 }
 
 // TokenIssuer signs and verifies device tokens (EdDSA JWTs). The newest key
-// signs; every key in the file verifies, so a key can be rotated by adding
-// a new one and removing the old after the token lifetime.
+// signs; every key in the document verifies, so a key can be rotated by
+// adding a new one and removing the old after the token lifetime. Replicas
+// share the document, so every replica verifies every replica's tokens.
 type TokenIssuer struct {
-	keys   map[string]ed25519.PrivateKey
+	now func() time.Time
+
+	mu     sync.RWMutex
+	keys   map[string]signingKey
 	signer signingKey
-	now    func() time.Time
+	ver    string
 }
 
-// LoadOrCreateKeys opens <stateDir>/identity/device-token-keys.json,
-// generating the first key (0600 in a 0700 dir) if absent.
-func LoadOrCreateKeys(stateDir string, now func() time.Time) (*TokenIssuer, error) {
+// LoadOrCreateKeys opens the signing-keys document, generating the first
+// key if there is none (created once: of several replicas starting at once,
+// one creates it and all load it).
+func LoadOrCreateKeys(docs store.Docs, now func() time.Time) (*TokenIssuer, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if _, err := state.EnsureSubdir(stateDir, "identity"); err != nil {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(stateDir, KeysFile)
-	err := state.Update(context.Background(), path, func(old []byte) ([]byte, error) {
-		if len(old) > 0 {
-			return old, nil
-		}
-		seed := make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, err
-		}
-		kid := make([]byte, 8)
-		_, _ = rand.Read(kid)
-		return state.EncodeJSON(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
-	})
+	kid := make([]byte, 8)
+	_, _ = rand.Read(kid)
+	first, err := state.EncodeJSON(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
 	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := docs.CreateOnce(ctx, KeysFile, first); err != nil {
 		return nil, fmt.Errorf("device keys: %w", err)
 	}
-	data, err := os.ReadFile(path)
+	t := &TokenIssuer{now: now, keys: map[string]signingKey{}}
+	if err := t.refresh(docs); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// refresh loads the keys document if it changed and makes the document and
+// this replica agree on the union of their keys: a key once loaded keeps
+// verifying, and a document the store lost (a Redis restarted empty) or
+// replaced (a replica that started meanwhile created a new key) gets the
+// keys back, so every replica verifies every token.
+func (t *TokenIssuer) refresh(docs store.Docs) error {
+	t.mu.RLock()
+	since := t.ver
+	t.mu.RUnlock()
+	data, ver, changed, err := docs.Load(context.Background(), KeysFile, since)
 	if err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+		return fmt.Errorf("device keys: %w", err)
 	}
-	f, err := state.DecodeJSON[keysFile](data, path)
+	if !changed {
+		return nil
+	}
+	where := docs.Where(KeysFile)
+	loaded, err := decodeKeys(data, where)
 	if err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+		return err
 	}
-	if len(f.Keys) == 0 {
-		return nil, fmt.Errorf("device keys: %w: %s holds no key", state.ErrCorrupt, path)
-	}
-	t := &TokenIssuer{keys: map[string]ed25519.PrivateKey{}, now: now}
-	for _, k := range f.Keys {
-		seed, err := base64.StdEncoding.DecodeString(k.Seed)
-		if err != nil || len(seed) != ed25519.SeedSize || k.KID == "" {
-			return nil, fmt.Errorf("device keys: %s has a bad key", path)
-		}
-		k.priv = ed25519.NewKeyFromSeed(seed)
-		t.keys[k.KID] = k.priv
-		if k.CreatedAtMs >= t.signer.CreatedAtMs {
+	t.mu.Lock()
+	for _, k := range loaded {
+		t.keys[k.KID] = k
+		if t.signer.priv == nil || k.CreatedAtMs > t.signer.CreatedAtMs ||
+			(k.CreatedAtMs == t.signer.CreatedAtMs && k.KID > t.signer.KID) {
 			t.signer = k
 		}
 	}
-	return t, nil
+	t.ver = ver
+	missing := len(t.keys) > len(loaded)
+	all := make([]signingKey, 0, len(t.keys))
+	for _, k := range t.keys {
+		all = append(all, k)
+	}
+	t.mu.Unlock()
+	if len(all) == 0 {
+		return fmt.Errorf("device keys: %w: %s holds no key", state.ErrCorrupt, where)
+	}
+	if !missing {
+		return nil
+	}
+	return docs.Update(context.Background(), KeysFile, func(old []byte) ([]byte, error) {
+		cur, err := decodeKeys(old, where)
+		if err != nil && len(old) > 0 {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, k := range cur {
+			have[k.KID] = true
+		}
+		for _, k := range all {
+			if !have[k.KID] {
+				cur = append(cur, k)
+			}
+		}
+		sort.Slice(cur, func(i, j int) bool { return cur[i].CreatedAtMs < cur[j].CreatedAtMs })
+		return state.EncodeJSON(keysFile{Version: 1, Keys: cur})
+	})
+}
+
+// decodeKeys parses the keys document (none when it is absent).
+func decodeKeys(data []byte, where string) ([]signingKey, error) {
+	f, err := state.DecodeJSON[keysFile](data, where)
+	if err != nil {
+		return nil, fmt.Errorf("device keys: %w", err)
+	}
+	out := make([]signingKey, 0, len(f.Keys))
+	for _, k := range f.Keys {
+		seed, err := base64.StdEncoding.DecodeString(k.Seed)
+		if err != nil || len(seed) != ed25519.SeedSize || k.KID == "" {
+			return nil, fmt.Errorf("device keys: %s has a bad key", where)
+		}
+		k.priv = ed25519.NewKeyFromSeed(seed)
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // DeriveKey derives a secret for another purpose (the browser forms' CSRF
 // key) from the signing key, so every gateway sharing the keys shares it too.
 func (t *TokenIssuer) DeriveKey(label string) []byte {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	m := hmac.New(sha256.New, t.signer.priv.Seed())
 	m.Write([]byte("gateway derived key|" + label))
 	return m.Sum(nil)
@@ -313,8 +280,11 @@ func (t *TokenIssuer) Issue(dev PairedDevice, role string, ttl time.Duration) (s
 		ExpiresAt: jwt.NewNumericDate(exp), ID: hex.EncodeToString(jti[:]),
 	}}
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	tok.Header["kid"] = t.signer.KID
-	s, err := tok.SignedString(t.signer.priv)
+	t.mu.RLock()
+	signer := t.signer
+	t.mu.RUnlock()
+	tok.Header["kid"] = signer.KID
+	s, err := tok.SignedString(signer.priv)
 	return s, exp, err
 }
 
@@ -324,11 +294,13 @@ func (t *TokenIssuer) Parse(s string) (*DeviceClaims, error) {
 	claims := &DeviceClaims{}
 	_, err := jwt.ParseWithClaims(s, claims, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
+		t.mu.RLock()
 		k, ok := t.keys[kid]
+		t.mu.RUnlock()
 		if !ok {
 			return nil, errors.New("unknown kid")
 		}
-		return k.Public(), nil
+		return k.priv.Public(), nil
 	},
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenIssuer),

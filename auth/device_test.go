@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"gateway/request"
+	"gateway/store"
 )
 
 type testDevice struct {
@@ -68,7 +69,7 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nonces := NewNonces(clk.Now)
+			nonces := store.NewNonces(clk.Now)
 			n, _, _ := nonces.Issue(testClient)
 			r := dev.connect(n, "operator", clk.Now())
 			tt.mutate(&r, n)
@@ -79,7 +80,7 @@ func TestVerifyConnectRefusals(t *testing.T) {
 		})
 	}
 	t.Run("replayed nonce", func(t *testing.T) {
-		nonces := NewNonces(clk.Now)
+		nonces := store.NewNonces(clk.Now)
 		n, _, _ := nonces.Issue(testClient)
 		r := dev.connect(n, "operator", clk.Now())
 		if _, err := VerifyConnect(r, nonces, clk.Now()); err != nil {
@@ -90,15 +91,16 @@ func TestVerifyConnectRefusals(t *testing.T) {
 		}
 	})
 	t.Run("expired nonce", func(t *testing.T) {
-		nonces := NewNonces(clk.Now)
+		c2 := newClock()
+		nonces := store.NewNonces(c2.Now)
 		n, _, _ := nonces.Issue(testClient)
-		c2 := &clock{t: clk.Now().Add(61 * time.Second)}
-		if _, err := VerifyConnect(dev.connect(n, "operator", c2.Now()), &Nonces{now: c2.Now, m: nonces.m, counts: nonces.counts}, c2.Now()); err != ErrBadNonce {
+		c2.Advance(61 * time.Second)
+		if _, err := VerifyConnect(dev.connect(n, "operator", c2.Now()), nonces, c2.Now()); err != ErrBadNonce {
 			t.Fatalf("expired: %v", err)
 		}
 	})
 	t.Run("nonce burned by a failed attempt", func(t *testing.T) {
-		nonces := NewNonces(clk.Now)
+		nonces := store.NewNonces(clk.Now)
 		n, _, _ := nonces.Issue(testClient)
 		bad := dev.connect(n, "operator", clk.Now())
 		bad.Signature = b64(make([]byte, 64))
@@ -110,51 +112,6 @@ func TestVerifyConnectRefusals(t *testing.T) {
 }
 
 var testClient = netip.MustParseAddr("203.0.113.1")
-
-func TestNoncesBounded(t *testing.T) {
-	clk := newClock()
-	n := NewNonces(clk.Now)
-	// One client is bounded long before the store is.
-	flood := netip.MustParseAddr("203.0.113.66")
-	for range maxNoncesPerClient {
-		if _, _, err := n.Issue(flood); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := n.Issue(flood); err != ErrTooManyChallenges {
-		t.Fatalf("past the per-client cap: %v", err)
-	}
-	// Its network neighbours share a coarser bound; others are untouched.
-	neighbours := 0
-	for i := range 256 {
-		if _, _, err := n.Issue(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})); err == nil {
-			neighbours++
-		}
-	}
-	if neighbours+maxNoncesPerClient > maxNoncesPerNet {
-		t.Fatalf("the /24 got %d challenges, bound %d", neighbours+maxNoncesPerClient, maxNoncesPerNet)
-	}
-	if _, _, err := n.Issue(netip.MustParseAddr("198.51.100.1")); err != nil {
-		t.Fatalf("another client starved: %v", err)
-	}
-	// The global bound holds against many networks.
-	issued := 0
-	for i := range maxNonces + 10 {
-		if _, _, err := n.Issue(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1})); err == nil {
-			issued++
-		}
-	}
-	if len(n.m) > maxNonces {
-		t.Fatalf("%d outstanding, bound %d", len(n.m), maxNonces)
-	}
-	clk.Advance(NonceTTL + time.Second)
-	if _, _, err := n.Issue(flood); err != nil {
-		t.Fatalf("expired not pruned: %v", err)
-	}
-	if len(n.m) != 1 {
-		t.Fatalf("%d outstanding after pruning", len(n.m))
-	}
-}
 
 func TestDeviceTokens(t *testing.T) {
 	clk := newClock()
@@ -183,12 +140,12 @@ func TestDeviceTokens(t *testing.T) {
 	}
 
 	parts := strings.Split(good, ".")
-	otherIssuer, _ := LoadOrCreateKeys(t.TempDir(), clk.Now)
+	otherIssuer, _ := LoadOrCreateKeys(fileDocs(t), clk.Now)
 	foreign, _, _ := otherIssuer.Issue(paired, request.RoleOperator, time.Hour)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
 	hsTok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": dev.id, "role": "admin", "iss": "gateway", "aud": "gateway", "exp": clk.Now().Add(time.Hour).Unix(), "iat": clk.Now().Unix(), "jti": "x", "pid": paired.PairingID})
 	hsTok.Header["kid"] = st.Tokens.signer.KID
-	hs, _ := hsTok.SignedString([]byte(st.Tokens.keys[st.Tokens.signer.KID].Public().(ed25519.PublicKey)))
+	hs, _ := hsTok.SignedString([]byte(st.Tokens.keys[st.Tokens.signer.KID].priv.Public().(ed25519.PublicKey)))
 	expired, _, _ := st.Tokens.Issue(paired, request.RoleOperator, time.Minute)
 	adminClaim, _, _ := st.Tokens.Issue(paired, request.RoleAdmin, time.Hour)
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"role":"admin","sub":"`+dev.id+`"}`)) + "." + parts[2]
@@ -392,8 +349,7 @@ func FuzzVerifyConnect(f *testing.F) {
 	f.Add("", "", "", int64(0), "", "")
 	f.Add(dev.id, "AAAA", "nonce-1", now.UnixMilli(), "admin", "====")
 	f.Fuzz(func(t *testing.T, id, pub, nonce string, at int64, role, sig string) {
-		n := NewNonces(func() time.Time { return now })
-		n.m["nonce-1"] = issuedNonce{exp: now.Add(time.Minute)}
+		n := &oneNonce{"nonce-1"}
 		r := ConnectRequest{DeviceID: id, PublicKey: pub, Nonce: nonce, SignedAtMs: at, Role: role, Signature: sig}
 		k, err := VerifyConnect(r, n, now)
 		if err != nil {
@@ -407,7 +363,7 @@ func FuzzVerifyConnect(f *testing.F) {
 
 // FuzzParseDeviceToken: arbitrary strings never verify and never panic.
 func FuzzParseDeviceToken(f *testing.F) {
-	iss, err := LoadOrCreateKeys(f.TempDir(), nil)
+	iss, err := LoadOrCreateKeys(fileDocs(f), nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -425,4 +381,15 @@ func FuzzParseDeviceToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+// oneNonce is a challenge store holding one issued nonce.
+type oneNonce struct{ k string }
+
+func (o *oneNonce) Issue(netip.Addr) (string, time.Time, error) { return o.k, time.Time{}, nil }
+
+func (o *oneNonce) Consume(k string) (bool, error) {
+	ok := k == o.k && k != ""
+	o.k = ""
+	return ok, nil
 }

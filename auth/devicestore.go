@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"gateway/request"
 	"gateway/state"
+	"gateway/store"
 )
 
 // Device store files, relative to the state dir.
@@ -89,46 +88,55 @@ type revokedFile struct {
 	Tokens  []RevokedToken `json:"tokens"`
 }
 
-// DeviceStore reads and writes the device files. Every change is a
-// read-modify-write under the state lock, so the CLI and a running server
-// can approve and revoke at the same time. Reads are cached until the file
-// changes.
+// DeviceStore reads and writes the device documents. Every change is an
+// atomic read-modify-write (the state lock for files, a transaction on
+// Redis), so the CLI and running gateways can approve and revoke at the
+// same time. Reads are cached until the document changes.
 type DeviceStore struct {
-	dir     string
+	docs    store.Docs
 	now     func() time.Time
-	paired  *state.Cached[map[string]PairedDevice]
-	revoked *state.Cached[map[string]int64]
+	paired  *store.Cached[map[string]PairedDevice]
+	revoked *store.Cached[map[string]int64]
 }
 
-// NewDeviceStore opens the store in <stateDir>/devices (created 0700).
-func NewDeviceStore(stateDir string, now func() time.Time) (*DeviceStore, error) {
+// NewDeviceStore opens the device documents in docs.
+func NewDeviceStore(docs store.Docs, now func() time.Time) *DeviceStore {
 	if now == nil {
 		now = time.Now
 	}
-	if _, err := state.EnsureSubdir(stateDir, "devices"); err != nil {
-		return nil, err
-	}
-	d := &DeviceStore{dir: stateDir, now: now}
-	d.paired = state.NewCached(d.path(PairedFile), func(data []byte) (map[string]PairedDevice, error) {
-		f, err := state.DecodeJSON[pairedFile](data, d.path(PairedFile))
+	d := &DeviceStore{docs: docs, now: now}
+	d.paired = store.NewCached(docs, PairedFile, func(data []byte) (map[string]PairedDevice, error) {
+		f, err := state.DecodeJSON[pairedFile](data, docs.Where(PairedFile))
 		m := map[string]PairedDevice{}
 		for _, p := range f.Devices {
 			m[p.DeviceID] = p
 		}
 		return m, err
 	})
-	d.revoked = state.NewCached(d.path(RevokedFile), func(data []byte) (map[string]int64, error) {
-		f, err := state.DecodeJSON[revokedFile](data, d.path(RevokedFile))
+	d.revoked = store.NewCached(docs, RevokedFile, func(data []byte) (map[string]int64, error) {
+		f, err := state.DecodeJSON[revokedFile](data, docs.Where(RevokedFile))
 		m := map[string]int64{}
 		for _, t := range f.Tokens {
 			m[t.JTI] = t.ExpiresAtMs
 		}
 		return m, err
 	})
-	return d, nil
+	return d
 }
 
-func (d *DeviceStore) path(rel string) string { return filepath.Join(d.dir, rel) }
+// update is an atomic read-modify-write of one device document.
+func (d *DeviceStore) update(ctx context.Context, name string, fn func(old []byte, where string) ([]byte, error)) error {
+	where := d.docs.Where(name)
+	return d.docs.Update(ctx, name, func(old []byte) ([]byte, error) { return fn(old, where) })
+}
+
+// refresh reloads the paired devices and revoked tokens, so Lookup's
+// fallback during an outage is at most one refresh old.
+func (d *DeviceStore) refresh() error {
+	_, err1 := d.paired.Get()
+	_, err2 := d.revoked.Get()
+	return errors.Join(err1, err2)
+}
 
 func randomID() string {
 	var b [8]byte
@@ -149,9 +157,9 @@ func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest, client
 	req.RequestID = randomID()
 	req.CreatedAtMs = now.UnixMilli()
 	req.Client = client.String()
-	fine, coarse := ClientBuckets(client)
-	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
+	fine, coarse := store.ClientBuckets(client)
+	err := d.update(ctx, PendingFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[pendingFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -182,11 +190,11 @@ func (d *DeviceStore) AddPending(ctx context.Context, req PendingRequest, client
 
 // Pending lists unexpired requests, oldest first.
 func (d *DeviceStore) Pending() ([]PendingRequest, error) {
-	data, err := os.ReadFile(d.path(PendingFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	data, err := store.Read(context.Background(), d.docs, PendingFile)
+	if err != nil {
 		return nil, err
 	}
-	f, err := state.DecodeJSON[pendingFile](data, d.path(PendingFile))
+	f, err := state.DecodeJSON[pendingFile](data, d.docs.Where(PendingFile))
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +275,8 @@ func (e *AmbiguousError) Unwrap() error { return ErrAmbiguousLatest }
 func (d *DeviceStore) approve(ctx context.Context, pick func([]PendingRequest, time.Time) (int, error), role, by string) (PairedDevice, error) {
 	var dev PairedDevice
 	now := d.now()
-	err := state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
+	err := d.update(ctx, PendingFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[pendingFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -295,8 +303,8 @@ func (d *DeviceStore) approve(ctx context.Context, pick func([]PendingRequest, t
 // makes every token of an earlier pairing of the device invalid.
 func (d *DeviceStore) Pair(ctx context.Context, dev PairedDevice) (PairedDevice, error) {
 	dev.PairingID = randomID() + randomID()
-	err := state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[pairedFile](old, d.path(PairedFile))
+	err := d.update(ctx, PairedFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[pairedFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -314,8 +322,8 @@ func (d *DeviceStore) Pair(ctx context.Context, dev PairedDevice) (PairedDevice,
 
 // Reject drops a pending request.
 func (d *DeviceStore) Reject(ctx context.Context, requestID string) error {
-	return state.Update(ctx, d.path(PendingFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[pendingFile](old, d.path(PendingFile))
+	return d.update(ctx, PendingFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[pendingFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -332,8 +340,8 @@ func (d *DeviceStore) Reject(ctx context.Context, requestID string) error {
 // Revoke unpairs a device; its tokens stop working at once because every
 // token check looks the device up.
 func (d *DeviceStore) Revoke(ctx context.Context, deviceID string) error {
-	return state.Update(ctx, d.path(PairedFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[pairedFile](old, d.path(PairedFile))
+	return d.update(ctx, PairedFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[pairedFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -350,8 +358,8 @@ func (d *DeviceStore) Revoke(ctx context.Context, deviceID string) error {
 // RevokeToken adds a token id to the revocation list until it expires.
 func (d *DeviceStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
 	now := d.now()
-	return state.Update(ctx, d.path(RevokedFile), func(old []byte) ([]byte, error) {
-		f, err := state.DecodeJSON[revokedFile](old, d.path(RevokedFile))
+	return d.update(ctx, RevokedFile, func(old []byte, where string) ([]byte, error) {
+		f, err := state.DecodeJSON[revokedFile](old, where)
 		if err != nil {
 			return nil, err
 		}
@@ -383,15 +391,29 @@ func (d *DeviceStore) Paired() ([]PairedDevice, error) {
 // Lookup returns a paired device and whether token jti is revoked. A store
 // that cannot be read is an error: the caller refuses (fail closed).
 func (d *DeviceStore) Lookup(deviceID, jti string) (PairedDevice, bool, bool, error) {
-	paired, err := d.paired.Get()
+	return d.lookup(deviceID, jti, (*store.Cached[map[string]PairedDevice]).Get, (*store.Cached[map[string]int64]).Get)
+}
+
+// LookupToken is Lookup for checking a device token: while the shared store
+// is unreachable it answers from the last lists loaded (refreshed every
+// second while the store is up), so device tokens keep working through an
+// outage, in which no revocation can be written anyway. A document that
+// does not decode is still an error.
+func (d *DeviceStore) LookupToken(deviceID, jti string) (PairedDevice, bool, bool, error) {
+	return d.lookup(deviceID, jti, (*store.Cached[map[string]PairedDevice]).Last, (*store.Cached[map[string]int64]).Last)
+}
+
+func (d *DeviceStore) lookup(deviceID, jti string, paired func(*store.Cached[map[string]PairedDevice]) (map[string]PairedDevice, error),
+	revoked func(*store.Cached[map[string]int64]) (map[string]int64, error)) (PairedDevice, bool, bool, error) {
+	p, err := paired(d.paired)
 	if err != nil {
 		return PairedDevice{}, false, false, err
 	}
-	revoked, err := d.revoked.Get()
+	r, err := revoked(d.revoked)
 	if err != nil {
 		return PairedDevice{}, false, false, err
 	}
-	p, ok := paired[deviceID]
-	_, isRevoked := revoked[jti]
-	return p, ok, isRevoked, nil
+	dev, ok := p[deviceID]
+	_, isRevoked := r[jti]
+	return dev, ok, isRevoked, nil
 }

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"gateway/request"
+	"gateway/store"
 )
 
 // clock is an injectable, advanceable clock.
@@ -107,4 +109,23 @@ func req(method string, f from, h map[string]string) *http.Request {
 	rec.Trust = request.Trust{Peer: p, Client: netip.MustParseAddr(client), PeerTrusted: f.trusted, ViaProxy: f.via,
 		CrossSite: f.cross, Local: p.Addr().IsLoopback() && !f.via && !f.cross && loopHost, Proto: "http", Host: host}
 	return r.WithContext(ctx)
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// fileDocs opens the file backend over a fresh state dir.
+func fileDocs(tb testing.TB) store.Docs {
+	tb.Helper()
+	st, err := store.Open(store.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st.Docs
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +104,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 		t.Fatalf("cookie beside Authorization = %+v, %v", id, err)
 	}
 	// The session survives a restart: a new store over the same file.
-	s2, err := NewSessionStore(filepath.Dir(filepath.Dir(a.st.Sessions.path)), clk.Now)
+	s2, err := NewSessionStore(a.st.Sessions.docs, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +151,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 		t.Fatalf("locked login = %d %s", s, code)
 	}
 	// The file holds hashes, not tokens.
-	data := readFile(t, a.st.Sessions.path)
+	data := readFile(t, a.st.Sessions.docs.Where(SessionsFile))
 	if strings.Contains(data, tok3) {
 		t.Fatal("session token stored in clear")
 	}

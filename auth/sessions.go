@@ -8,17 +8,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"gateway/state"
+	"gateway/store"
 )
 
-// SessionsFile is where sessions are kept, relative to the state dir. Only
-// SHA-256 hashes of session tokens are stored: a copy of the file does not
-// let anyone sign in.
+// SessionsFile is the sessions document (a file relative to the state dir,
+// or a Redis key). Only SHA-256 hashes of session tokens are stored: a copy
+// of it does not let anyone sign in.
 const SessionsFile = "credentials/gateway-sessions.json"
 
 // ErrNoSession means the session token is unknown, expired or revoked.
@@ -58,30 +58,30 @@ const touchEvery = time.Minute
 // maxSessions bounds the store; the oldest sessions go first.
 const maxSessions = 1000
 
-// SessionStore keeps sessions in the state dir, so they survive a restart
-// and are shared by every process on it. Writes merge with the file under
-// the state lock, so two processes do not lose each other's sessions.
+// SessionStore keeps sessions in the store, so they survive a restart and
+// are shared by every process (and, on Redis, every replica). Writes are
+// atomic read-modify-writes of the document, so two processes do not lose
+// each other's sessions, and a sign-out on one replica ends the session on
+// all at the next request.
 type SessionStore struct {
-	path string
+	docs store.Docs
 	now  func() time.Time
-	file *state.Cached[map[string]Session]
+	file *store.Cached[map[string]Session]
 
 	mu          sync.Mutex
 	touched     map[string]time.Time // last uses not yet written
 	lastPersist time.Time
 }
 
-// NewSessionStore opens the store at <stateDir>/credentials/gateway-sessions.json.
-func NewSessionStore(stateDir string, now func() time.Time) (*SessionStore, error) {
+// NewSessionStore opens the sessions document in docs.
+func NewSessionStore(docs store.Docs, now func() time.Time) (*SessionStore, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if _, err := state.EnsureSubdir(stateDir, "credentials"); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(stateDir, SessionsFile)
-	s := &SessionStore{path: path, now: now, touched: map[string]time.Time{},
-		file: state.NewCached(path, func(data []byte) (map[string]Session, error) { return decodeSessions(data, path) })}
+	s := &SessionStore{docs: docs, now: now, touched: map[string]time.Time{},
+		file: store.NewCached(docs, SessionsFile, func(data []byte) (map[string]Session, error) {
+			return decodeSessions(data, docs.Where(SessionsFile))
+		})}
 	if _, err := s.file.Get(); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -94,9 +94,9 @@ func SessionID(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func decodeSessions(data []byte, path string) (map[string]Session, error) {
+func decodeSessions(data []byte, where string) (map[string]Session, error) {
 	out := map[string]Session{}
-	f, err := state.DecodeJSON[sessionsFile](data, path)
+	f, err := state.DecodeJSON[sessionsFile](data, where)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +110,8 @@ func decodeSessions(data []byte, path string) (map[string]Session, error) {
 // back, dropping dead ones. Caller holds s.mu.
 func (s *SessionStore) update(p SessionPolicy, fn func(map[string]Session)) error {
 	now := s.now()
-	err := state.Update(context.Background(), s.path, func(old []byte) ([]byte, error) {
-		m, err := decodeSessions(old, s.path)
+	err := s.docs.Update(context.Background(), SessionsFile, func(old []byte) ([]byte, error) {
+		m, err := decodeSessions(old, s.docs.Where(SessionsFile))
 		if err != nil {
 			return nil, err
 		}

@@ -98,7 +98,13 @@ func TestLoadErrors(t *testing.T) {
 		{"bad extension", "c.toml", ``, nil, []string{"unknown extension"}},
 		{"channel name", "c.json5", `{channels: {"../x": {}}}`, nil, []string{"channel names"}},
 		{"origin", "c.json5", `{gateway: {allowedOrigins: ["example.com"]}}`, nil, []string{"gateway.allowedOrigins[0]"}},
-		{"redis refused", "c.json5", `{gateway: {store: {backend: "redis"}}}`, nil, []string{"gateway.store.backend"}},
+		{"redis without url", "c.json5", `{gateway: {store: {backend: "redis"}}}`, nil, []string{"gateway.store.url", "required"}},
+		{"unknown store", "c.json5", `{gateway: {store: {backend: "etcd"}}}`, nil, []string{"gateway.store.backend"}},
+		{"redis url scheme, password never quoted", "c.json5", `{gateway: {store: {backend: "redis", url: "http://:hunter2@x:6379"}}}`, nil, []string{"gateway.store.url", "redis://"}},
+		{"redis url on the file backend", "c.json5", `{gateway: {store: {url: "redis://127.0.0.1:6379"}}}`, nil, []string{"gateway.store.url", "backend: redis"}},
+		{"redis url from env on the file backend", "c.json5", `{}`, map[string]string{"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379"}, []string{"GATEWAY_REDIS_URL"}},
+		{"missing redis password variable", "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${REDIS_PW}@127.0.0.1:6379"}}}`, nil, []string{"REDIS_PW"}},
+		{"empty key prefix", "c.json5", `{gateway: {store: {backend: "redis", url: "redis://127.0.0.1:6379", keyPrefix: ""}}}`, nil, []string{"gateway.store.keyPrefix"}},
 		{"bad duration", "c.json5", `{gateway: {auth: {device: {tokenTtl: "soon"}}}}`, nil, []string{"gateway.auth.device.tokenTtl"}},
 	}
 	for _, tt := range tests {
@@ -246,4 +252,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("validated config without a listen address")
 		}
 	})
+}
+
+func TestRedisStoreConfig(t *testing.T) {
+	p := writeConfig(t, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${REDIS_PW}@10.0.0.7:6379/2"}}}`)
+	cfg, err := Load(Options{Path: p, Explicit: true, Env: map[string]string{"REDIS_PW": "s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.Store.URL != "redis://:s3cret@10.0.0.7:6379/2" || cfg.Gateway.Store.KeyPrefix != "gateway:" {
+		t.Fatalf("store = %+v", cfg.Gateway.Store)
+	}
+	// GATEWAY_REDIS_URL beats the file.
+	cfg, err = Load(Options{Path: p, Explicit: true, Env: map[string]string{"REDIS_PW": "x", "GATEWAY_REDIS_URL": "rediss://:pw@redis.internal:6380/0"}})
+	if err != nil || cfg.Gateway.Store.URL != "rediss://:pw@redis.internal:6380/0" {
+		t.Fatalf("env override: %v %+v", err, cfg.Gateway.Store)
+	}
+	// A bad URL is refused without quoting it.
+	p = writeConfig(t, "c.json5", `{gateway: {store: {backend: "redis", url: "http://:hunter2@x:6379"}}}`)
+	if _, err := Load(Options{Path: p, Explicit: true}); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("bad url: %v", err)
+	}
 }

@@ -219,6 +219,7 @@ type envOverrides struct {
 	Password string `env:"GATEWAY_PASSWORD"`
 	Port     *int   `env:"GATEWAY_PORT"`
 	Bind     string `env:"GATEWAY_BIND"`
+	RedisURL string `env:"GATEWAY_REDIS_URL"`
 }
 
 func applyEnv(cfg *Config, environ map[string]string) error {
@@ -248,6 +249,12 @@ func applyEnv(cfg *Config, environ map[string]string) error {
 	}
 	if o.Bind != "" {
 		cfg.Gateway.Bind = o.Bind
+	}
+	if o.RedisURL != "" {
+		// The URL (and the password in it) from the environment; the
+		// backend stays what the file says, so setting the variable
+		// alone never moves a gateway's state.
+		cfg.Gateway.Store.URL = o.RedisURL
 	}
 	return nil
 }

@@ -154,11 +154,13 @@ type Session struct {
 
 // Store selects the shared state backend.
 type Store struct {
-	// Backend is "file" (default). "redis" is reserved for replicated
-	// deployments and refused until supported.
+	// Backend is "file" (default: the state dir) or "redis" (replicas).
 	Backend string `json:"backend"`
-	// URL is the backend address (redis only).
+	// URL is the Redis URL: redis:// or rediss://, with the password
+	// (through ${VAR} or GATEWAY_REDIS_URL) and the db number.
 	URL string `json:"url"`
+	// KeyPrefix starts every Redis key. Default "gateway:".
+	KeyPrefix string `json:"keyPrefix"`
 }
 
 // Logging configures log redaction.

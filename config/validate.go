@@ -33,7 +33,7 @@ func Default() *Config {
 				Device:       Device{TokenTTL: "24h"},
 				Session:      Session{IdleTimeout: "24h", AbsoluteTimeout: "168h"},
 			},
-			Store: Store{Backend: "file"},
+			Store: Store{Backend: "file", KeyPrefix: "gateway:"},
 		},
 		Logging: Logging{RedactSensitive: "tools"},
 		Source:  Source{Format: "defaults", Substituted: map[string]bool{}},
@@ -216,10 +216,23 @@ func (v *validator) auth(g *Gateway) {
 func (v *validator) store(st *Store) {
 	switch st.Backend {
 	case "file":
+		if st.URL != "" {
+			v.add("gateway.store.url", "is set (in the file or GATEWAY_REDIS_URL) but gateway.store.backend is file; set backend: redis to share state through it")
+		}
 	case "redis":
-		v.add("gateway.store.backend", "redis is not supported by this build; use file")
+		u, err := url.Parse(st.URL)
+		switch {
+		case st.URL == "":
+			v.add("gateway.store.url", "is required with backend redis (redis://host:6379/0, or GATEWAY_REDIS_URL)")
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			// The URL may hold a password: never quote it.
+			v.add("gateway.store.url", "must be a redis:// or rediss:// URL with a host")
+		}
+		if st.KeyPrefix == "" || strings.ContainsAny(st.KeyPrefix, " \t\r\n") {
+			v.add("gateway.store.keyPrefix", "must be a non-empty prefix without spaces, got %q", st.KeyPrefix)
+		}
 	default:
-		v.add("gateway.store.backend", "must be file, got %q", st.Backend)
+		v.add("gateway.store.backend", "must be file or redis, got %q", st.Backend)
 	}
 }
 

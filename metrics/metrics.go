@@ -39,6 +39,8 @@ type Metrics struct {
 	upstreamL  prometheus.Observer
 	websockets prometheus.Gauge
 	reloads    *prometheus.CounterVec
+	storeL     *prometheus.HistogramVec
+	storeE     *prometheus.CounterVec
 }
 
 // Sources are live values read at scrape time.
@@ -73,7 +75,12 @@ func New(src Sources) *Metrics {
 	m.upstreamL = ul
 	m.websockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gateway_websockets_open", Help: "Open proxied WebSocket connections."})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_config_reloads_total", Help: "Config reloads by result."}, []string{"result"})
-	reg.MustRegister(req, lat, m.auth, m.upstreamE, ul, m.websockets, m.reloads,
+	m.storeL = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_store_operation_duration_seconds",
+		Help: "State store operations by backend and operation.", Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}},
+		[]string{"backend", "op"})
+	m.storeE = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_store_errors_total",
+		Help: "State store operations that failed (unreachable or refused), by backend and operation."}, []string{"backend", "op"})
+	reg.MustRegister(req, lat, m.auth, m.upstreamE, ul, m.websockets, m.reloads, m.storeL, m.storeE,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Lockouts != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gateway_lockouts_total", Help: "Clients locked out after too many failures."}, src.Lockouts))
@@ -132,6 +139,21 @@ func (m *Metrics) WebSocket(delta float64) {
 func (m *Metrics) Reload(result string) {
 	if m != nil {
 		m.reloads.WithLabelValues(result).Inc()
+	}
+}
+
+// StoreOp records one state store operation. Operations refused at once
+// because the store is known to be down count as errors without a
+// duration.
+func (m *Metrics) StoreOp(backend, op string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.storeE.WithLabelValues(backend, op).Inc()
+	}
+	if d > 0 {
+		m.storeL.WithLabelValues(backend, op).Observe(d.Seconds())
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"gateway/config"
 	"gateway/sender"
 	"gateway/state"
+	"gateway/store"
 )
 
 // Pairing code rules (SPEC "Policy").
@@ -56,51 +55,66 @@ type allowFromFile struct {
 	AllowFrom []string `json:"allowFrom"`
 }
 
-// Store keeps pairing requests and approved senders in
-// <state>/credentials/<channel>-pairing.json and <channel>-allowFrom.json.
-// Every write is atomic and made under the state lock so the CLI and the
-// server can approve at the same time; reads of allowFrom are cached until
-// the file changes (state.Cached). A file that does not parse is never
-// overwritten: the request fails closed and the error names the file.
+// Store keeps pairing requests and approved senders in the documents
+// credentials/<channel>-pairing.json and <channel>-allowFrom.json (files in
+// the state dir, in OpenClaw's format, or Redis keys of the same names).
+// Every write is an atomic read-modify-write, so the CLI, the server and
+// other replicas can approve at the same time; reads of allowFrom are
+// cached until the document changes. A document that does not parse is
+// never overwritten: the request fails closed and the error names it.
 type Store struct {
-	dir string
-	now func() time.Time
+	docs store.Docs
+	now  func() time.Time
 
 	mu    sync.Mutex
-	allow map[string]*state.Cached[[]string] // by channel
+	allow map[string]*store.Cached[[]string] // by channel
 }
 
-// NewStore opens the store under <stateDir>/credentials (created 0700).
-func NewStore(stateDir string, now func() time.Time) (*Store, error) {
+// NewStoreOn opens the pairing documents in docs.
+func NewStoreOn(docs store.Docs, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	dir, err := state.EnsureSubdir(stateDir, "credentials")
+	return &Store{docs: docs, now: now, allow: map[string]*store.Cached[[]string]{}}
+}
+
+// NewStore opens the pairing documents in files under stateDir.
+func NewStore(stateDir string, now func() time.Time) (*Store, error) {
+	st, err := store.Open(store.Options{Dir: stateDir, Now: now})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, now: now, allow: map[string]*state.Cached[[]string]{}}, nil
+	return NewStoreOn(st.Docs, now), nil
 }
 
-func (s *Store) paths(channel string) (pairing, allow string, err error) {
+// names returns the channel's document names.
+func (s *Store) names(channel string) (pairing, allow string, err error) {
 	if !config.ChannelNamePattern.MatchString(channel) {
 		return "", "", fmt.Errorf("%w: %q", ErrBadChannel, channel)
 	}
-	return filepath.Join(s.dir, channel+"-pairing.json"), filepath.Join(s.dir, channel+"-allowFrom.json"), nil
+	return "credentials/" + channel + "-pairing.json", "credentials/" + channel + "-allowFrom.json", nil
+}
+
+// update is an atomic read-modify-write of one document; fn gets the
+// document's name for messages.
+func (s *Store) update(ctx context.Context, name string, fn func(old []byte, where string) ([]byte, error)) error {
+	where := s.docs.Where(name)
+	return s.docs.Update(ctx, name, func(old []byte) ([]byte, error) { return fn(old, where) })
 }
 
 // AllowFrom returns the channel's approved senders, normalised. Entries that
 // cannot be normalised are skipped (they can match nobody) and "*" is
 // ignored: a wildcard is only ever configured, never stored.
 func (s *Store) AllowFrom(channel string) ([]string, error) {
-	_, path, err := s.paths(channel)
+	_, name, err := s.names(channel)
 	if err != nil {
 		return nil, err
 	}
+	path := s.docs.Where(name)
 	s.mu.Lock()
 	c, ok := s.allow[channel]
 	if !ok {
-		c = state.NewCached(path, func(data []byte) ([]string, error) {
+		c = store.NewCached(s.docs, name, func(data []byte) ([]string, error) {
 			f, err := state.DecodeJSON[allowFromFile](data, path)
 			if err != nil {
 				return nil, err
@@ -117,7 +131,7 @@ func (s *Store) AllowFrom(channel string) ([]string, error) {
 	}
 	s.mu.Unlock()
 	list, err := c.Get()
-	if err != nil && !errors.Is(err, state.ErrCorrupt) {
+	if err != nil && !errors.Is(err, state.ErrCorrupt) && !store.IsUnavailable(err) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return list, err
@@ -147,12 +161,12 @@ func (s *Store) live(r PairingRequest, now time.Time) bool { return now.Sub(r.Cr
 // if the sender is already pending, else a new one. created says which.
 // With MaxPending others pending, a new sender gets ErrPendingFull.
 func (s *Store) Request(ctx context.Context, channel, from string) (code string, created bool, err error) {
-	path, _, err := s.paths(channel)
+	name, _, err := s.names(channel)
 	if err != nil {
 		return "", false, err
 	}
 	now := s.now().UTC()
-	err = state.Update(ctx, path, func(old []byte) ([]byte, error) {
+	err = s.update(ctx, name, func(old []byte, path string) ([]byte, error) {
 		f, err := state.DecodeJSON[pairingFile](old, path)
 		if err != nil {
 			return nil, err
@@ -199,15 +213,15 @@ func nonNil[T any](s []T) []T {
 
 // Pending lists unexpired, unapproved requests.
 func (s *Store) Pending(channel string) ([]PairingRequest, error) {
-	path, _, err := s.paths(channel)
+	name, _, err := s.names(channel)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	data, err := store.Read(context.Background(), s.docs, name)
+	if err != nil {
 		return nil, err
 	}
-	f, err := state.DecodeJSON[pairingFile](data, path)
+	f, err := state.DecodeJSON[pairingFile](data, s.docs.Where(name))
 	if err != nil {
 		return nil, err
 	}
@@ -224,14 +238,14 @@ func (s *Store) Pending(channel string) ([]PairingRequest, error) {
 // Approve moves the sender of code (case-insensitive) into the channel's
 // allowFrom file. Approving an already approved code succeeds again.
 func (s *Store) Approve(ctx context.Context, channel, code string) (from string, err error) {
-	pPath, aPath, err := s.paths(channel)
+	pName, aName, err := s.names(channel)
 	if err != nil {
 		return "", err
 	}
 	code = strings.ToUpper(strings.TrimSpace(code))
 	now := s.now().UTC()
-	// Lock order is always pairing file, then allowFrom file.
-	err = state.Update(ctx, pPath, func(old []byte) ([]byte, error) {
+	// Lock order is always pairing document, then allowFrom document.
+	err = s.update(ctx, pName, func(old []byte, pPath string) ([]byte, error) {
 		f, err := state.DecodeJSON[pairingFile](old, pPath)
 		if err != nil {
 			return nil, err
@@ -241,7 +255,7 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (from string,
 			return nil, ErrNoCode
 		}
 		from = f.Requests[idx].ID
-		if err := s.addAllowed(ctx, channel, aPath, from); err != nil {
+		if err := s.addAllowed(ctx, channel, aName, from); err != nil {
 			return nil, err
 		}
 		if f.Requests[idx].ApprovedAt == nil {
@@ -252,11 +266,11 @@ func (s *Store) Approve(ctx context.Context, channel, code string) (from string,
 	return from, err
 }
 
-func (s *Store) addAllowed(ctx context.Context, channel, path, from string) error {
+func (s *Store) addAllowed(ctx context.Context, channel, name, from string) error {
 	if from == sender.Wildcard {
 		return errors.New("refusing to store a wildcard")
 	}
-	return state.Update(ctx, path, func(old []byte) ([]byte, error) {
+	return s.update(ctx, name, func(old []byte, path string) ([]byte, error) {
 		f, err := state.DecodeJSON[allowFromFile](old, path)
 		if err != nil {
 			return nil, err
@@ -273,13 +287,13 @@ func (s *Store) addAllowed(ctx context.Context, channel, path, from string) erro
 
 // Reject drops a pending code (case-insensitive).
 func (s *Store) Reject(ctx context.Context, channel, code string) error {
-	path, _, err := s.paths(channel)
+	name, _, err := s.names(channel)
 	if err != nil {
 		return err
 	}
 	code = strings.ToUpper(strings.TrimSpace(code))
 	now := s.now()
-	return state.Update(ctx, path, func(old []byte) ([]byte, error) {
+	return s.update(ctx, name, func(old []byte, path string) ([]byte, error) {
 		f, err := state.DecodeJSON[pairingFile](old, path)
 		if err != nil {
 			return nil, err

@@ -81,7 +81,8 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	// One upstream connection pool, timed, for proxied requests and
 	// channel deliveries alike.
 	transport := m.Transport(upstreamTransport(o.UpstreamTransport, cfg.Typed.UpstreamIdleTimeout))
-	b := browser{a: authn, csrf: web.NewCSRF(o.Shared.Auth.Tokens.DeriveKey("csrf"))}
+	tokens := o.Shared.Auth.Tokens
+	b := browser{a: authn, csrf: web.NewCSRF(func() []byte { return tokens.DeriveKey("csrf") })}
 	cr := channelRoutes{
 		b:        b,
 		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
@@ -118,7 +119,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	r.Get("/readyz", readyz(cfg))
+	r.Get("/readyz", readyz(cfg, o.Shared))
 	if m != nil {
 		// Admin, or a local request (a Prometheus on this host).
 		r.Get("/metrics", metricsAccess(authn, m.Handler()))
@@ -247,8 +248,14 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 
 // readyz reports ready when the configuration is loaded (it is, or this
 // handler would not exist) and the upstream accepts TCP connections.
-func readyz(cfg *config.Config) http.HandlerFunc {
+func readyz(cfg *config.Config, sh *Shared) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// A replica whose shared store is down drains: its load
+		// balancer sends new connections to the others.
+		if err := sh.Ready(r.Context()); err != nil {
+			httperr.Write(w, r, auth.StoreUnavailable(err))
+			return
+		}
 		if u := cfg.Typed.Upstream; u != nil {
 			host := u.Host
 			if u.Port() == "" {

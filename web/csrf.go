@@ -17,14 +17,16 @@ import (
 // planting outright). Form posts are also refused when the browser says they
 // come from another site.
 type CSRF struct {
-	key []byte
+	key func() []byte
 }
 
 // ErrCSRF means a form post without a valid token.
 var ErrCSRF = errors.New("missing or wrong form token")
 
-// NewCSRF returns a CSRF protector keyed with key (shared by every replica).
-func NewCSRF(key []byte) *CSRF { return &CSRF{key: key} }
+// NewCSRF returns a CSRF protector keyed with what key returns (derived
+// from the signing keys every replica shares, so it may change when they
+// do).
+func NewCSRF(key func() []byte) *CSRF { return &CSRF{key: key} }
 
 // cookieName is the pre-session cookie's name; behind https it gets the
 // __Host- prefix (Secure, Path=/, no Domain).
@@ -63,7 +65,7 @@ func (c *CSRF) Check(r *http.Request, https bool) error {
 }
 
 func (c *CSRF) sign(v string) string {
-	m := hmac.New(sha256.New, c.key)
+	m := hmac.New(sha256.New, c.key())
 	m.Write([]byte("gateway csrf v1|"))
 	m.Write([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))

@@ -22,8 +22,8 @@ func formPost(https bool, cookie, token string) *http.Request {
 }
 
 func TestCSRF(t *testing.T) {
-	c := NewCSRF([]byte("key one"))
-	other := NewCSRF([]byte("key two"))
+	c := NewCSRF(func() []byte { return []byte("key one") })
+	other := NewCSRF(func() []byte { return []byte("key two") })
 
 	// First visit: a cookie is set and the token belongs to it.
 	w := httptest.NewRecorder()

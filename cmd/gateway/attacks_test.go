@@ -14,6 +14,7 @@ import (
 
 	"gateway/auth"
 	"gateway/config"
+	"gateway/store"
 )
 
 // Item 6: with passwordHash in the file, a new password in the environment
@@ -77,13 +78,14 @@ func TestRejectedReloadChangesNothing(t *testing.T) {
 // admin, and --latest refuses when more than one request waits.
 func TestDevicesApproveConfirmsAdmin(t *testing.T) {
 	stateDir := t.TempDir()
-	store, err := auth.NewDeviceStore(stateDir, nil)
+	st, err := store.Open(store.Options{Dir: stateDir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	devices := auth.NewDeviceStore(st.Docs, nil)
 	ctx := context.Background()
 	add := func(id, role, client string) auth.PendingRequest {
-		p, err := store.AddPending(ctx, auth.PendingRequest{DeviceID: id, PublicKey: "k", Role: role}, netip.MustParseAddr(client))
+		p, err := devices.AddPending(ctx, auth.PendingRequest{DeviceID: id, PublicKey: "k", Role: role}, netip.MustParseAddr(client))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +109,7 @@ func TestDevicesApproveConfirmsAdmin(t *testing.T) {
 	if code, _, errs := run("approve", "--latest", "--role", "admin"); code != exitFailure || !strings.Contains(errs, admin.RequestID) {
 		t.Fatalf("--latest with two pending: %d %s", code, errs)
 	}
-	if paired, _ := store.Paired(); len(paired) != 0 {
+	if paired, _ := devices.Paired(); len(paired) != 0 {
 		t.Fatalf("something was paired: %+v", paired)
 	}
 	if code, out, errs := run("approve", admin.RequestID, "--role", "admin"); code != exitOK || !strings.Contains(out, "role admin") {

@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"gateway/auth"
+	"gateway/config"
+	"gateway/server"
 	"gateway/state"
+	"gateway/store"
 )
 
-const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--json]
+const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--config FILE] [--json]
 
   list                      pending requests (with the role each asks for and
                             the client it came from) and paired devices
@@ -27,17 +30,20 @@ const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--json
   reject <requestId>        drop a pending request
   revoke <deviceId>         unpair a device; its tokens stop working at once
 
-Works on the state directory while the gateway runs (changes are made under
-a file lock and picked up by the server on the next request).
+Works on the gateway's state while it runs: the state directory (changes
+are made under a file lock) or, when the config's gateway.store is redis,
+the Redis the replicas share; the gateways see a change on their next
+request.
 `
 
 // stateCmd is the shared front of the `devices` and `pairing` commands:
 // usage without a subcommand, and a flag set with --state-dir and --json.
 type stateCmd struct {
-	sub      string
-	fs       *flag.FlagSet
-	stateDir *string
-	asJSON   *bool
+	sub        string
+	fs         *flag.FlagSet
+	stateDir   *string
+	configPath *string
+	asJSON     *bool
 }
 
 // newStateCmd returns the command, or done=true with the exit code when
@@ -54,8 +60,26 @@ func newStateCmd(group, usage string, args []string, e *env) (c *stateCmd, rc in
 	c.fs.SetOutput(e.stderr)
 	c.fs.Usage = func() { fmt.Fprint(e.stderr, usage) }
 	c.stateDir = c.fs.String("state-dir", "", "state directory; default $GATEWAY_STATE_DIR or ~/.gateway")
+	c.configPath = c.fs.String("config", "", "config file, for gateway.store; default $GATEWAY_CONFIG_PATH or <state-dir>/gateway.json")
 	c.asJSON = c.fs.Bool("json", false, "print JSON")
 	return c, 0, false
+}
+
+// open opens the state store the configuration names: the state dir's
+// files, or the Redis the replicas share. A configuration that does not
+// load is an error here as in `gateway run`: the command never guesses
+// where the state is.
+func (c *stateCmd) open(e *env) (*store.Store, error) {
+	dir, err := state.ResolveDir(*c.stateDir, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	path, explicit := config.ResolvePath(*c.configPath, e.getenv, dir)
+	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ})
+	if err != nil {
+		return nil, startupError(err)
+	}
+	return store.Open(server.StoreOptions(cfg, dir))
 }
 
 // parse parses the flags after the subcommand (they may follow the
@@ -73,22 +97,19 @@ func devicesCmd(args []string, e *env) int {
 	if done {
 		return rc
 	}
-	sub, fs, stateDir, asJSON := c.sub, c.fs, c.stateDir, c.asJSON
+	sub, fs, asJSON := c.sub, c.fs, c.asJSON
 	latest := fs.Bool("latest", false, "approve the only pending request (refused when several are pending)")
 	role := fs.String("role", "", "approve for this role (operator, node, admin); required to grant admin")
 	if rc, ok := c.parse(args[1:], "latest"); !ok {
 		return rc
 	}
-	dir, err := state.ResolveDir(*stateDir, e.getenv)
+	st, err := c.open(e)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return exitFailure
 	}
-	store, err := auth.NewDeviceStore(dir, nil)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitFailure
-	}
+	defer func() { _ = st.Close() }()
+	store := auth.NewDeviceStore(st.Docs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	arg := fs.Arg(0)

@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"gateway/policy"
-	"gateway/state"
 )
 
-const pairingUsage = `usage: gateway pairing <command> <channel> [code] [--state-dir DIR] [--json]
+const pairingUsage = `usage: gateway pairing <command> <channel> [code] [--state-dir DIR] [--config FILE] [--json]
 
   list <channel>              pending pairing codes and approved senders
   approve <channel> <code>    let the sender of code message the agent (case-insensitive, idempotent)
   reject <channel> <code>     drop a pending code
 
-Works on the state directory while the gateway runs (file lock).
+Works on the gateway's state while it runs: the state directory (file lock),
+or the Redis the replicas share when the config's gateway.store is redis.
 `
 
 func pairingCmd(args []string, e *env) int {
@@ -24,7 +24,7 @@ func pairingCmd(args []string, e *env) int {
 	if done {
 		return rc
 	}
-	sub, fs, stateDir, asJSON := c.sub, c.fs, c.stateDir, c.asJSON
+	sub, fs, asJSON := c.sub, c.fs, c.asJSON
 	if rc, ok := c.parse(args[1:]); !ok {
 		return rc
 	}
@@ -34,14 +34,12 @@ func pairingCmd(args []string, e *env) int {
 		fmt.Fprint(e.stderr, pairingUsage)
 		return exitUsage
 	}
-	dir, err := state.ResolveDir(*stateDir, e.getenv)
+	st, err := c.open(e)
 	if err != nil {
 		return fail(e, err)
 	}
-	store, err := policy.NewStore(dir, nil)
-	if err != nil {
-		return fail(e, err)
-	}
+	defer func() { _ = st.Close() }()
+	store := policy.NewStoreOn(st.Docs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ch := fs.Arg(0)

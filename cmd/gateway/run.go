@@ -80,6 +80,11 @@ func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loa
 	if l.token, l.tokenSource, l.generated, err = config.ResolveToken(cfg, dir, createState); err != nil {
 		return nil, err
 	}
+	if cfg.Gateway.Store.Backend == "redis" && cfg.Gateway.Auth.Mode == config.ModeToken && (l.tokenSource == "generated" || l.tokenSource == "state") {
+		// Each replica would make up its own token, and a client would be
+		// refused by every replica but one.
+		return nil, errors.New("gateway.store.backend redis in token mode needs the token configured for every replica alike: set gateway.auth.token (${VAR}) or GATEWAY_TOKEN")
+	}
 	return l, nil
 }
 
@@ -128,10 +133,12 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 	if l.legacyNotice != "" {
 		log.Warn("state from an earlier version found in ~/.openclaw", slog.String("detail", l.legacyNotice))
 	}
-	shared, err := server.OpenShared(l.stateDir)
+	shared, err := server.OpenSharedStore(server.StoreOptions(l.cfg, l.stateDir), log)
 	if err != nil {
 		return err
 	}
+	defer func() { _ = shared.Close() }()
+	log.Info("state store", slog.String("backend", shared.Store.Backend))
 	if err := startupAudit(log, l, c.openClaw(e)); err != nil {
 		return err
 	}
@@ -191,6 +198,14 @@ func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, s
 	if err := startupAudit(log, l, rt.openClaw); err != nil {
 		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
+		return
+	}
+	if l.cfg.Gateway.Store != running.Gateway.Store {
+		// Moving state to another backend under running sessions and
+		// lockouts is a restart, not a reload.
+		m.Reload("rejected")
+		log.Error("config reload rejected; keeping the running configuration",
+			slog.String("err", "gateway.store changed; the state store changes only on restart"))
 		return
 	}
 	h, err := server.NewHandler(rt.options(l))

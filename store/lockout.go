@@ -1,4 +1,4 @@
-package auth
+package store
 
 import (
 	"container/list"
@@ -99,8 +99,7 @@ func (l *Limiter) lockedLeft(k limKey, now time.Time) time.Duration {
 	return left
 }
 
-// Locked reports how much longer the client is locked out for scope; 0
-// means it is not.
+// Locked implements Lockouts.
 func (l *Limiter) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
 	if p.off() {
 		return 0
@@ -112,19 +111,64 @@ func (l *Limiter) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Durat
 	return max(l.lockedLeft(fine, now), l.lockedLeft(coarse, now))
 }
 
+// Lockouts counts failed credential checks per client bucket and locks
+// buckets out: Limiter in one process, redisLockouts across replicas.
+type Lockouts interface {
+	// Reserve claims one attempt for the client before its credential is
+	// verified. It returns the remaining lockout when the client is
+	// locked out, or when reserved and recorded attempts already reach
+	// the limit (the attempt would be past it).
+	Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration)
+	// Locked reports how much longer the client is locked out for scope;
+	// 0 means it is not.
+	Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration
+	// Stats reports this process's table sizes and lockouts engaged.
+	Stats() (counting, locked int, lockouts uint64)
+}
+
 // Attempt is a reserved credential check. Exactly one of Fail, Succeed or
 // Cancel settles it; the zero Attempt (limiter off, local request) settles
 // as a no-op.
-type Attempt struct {
+type Attempt struct{ s settler }
+
+// settler is a backend's reserved attempt.
+type settler interface {
+	fail() bool
+	succeed()
+	cancel()
+}
+
+// Fail records the attempt as a failure. It reports whether this failure
+// engaged the lockout (the caller still answers it 401).
+func (t Attempt) Fail() bool {
+	if t.s == nil {
+		return false
+	}
+	return t.s.fail()
+}
+
+// Succeed records a verified credential: the bucket's count is reset.
+func (t Attempt) Succeed() {
+	if t.s != nil {
+		t.s.succeed()
+	}
+}
+
+// Cancel returns an attempt that was never verified (the server was busy).
+func (t Attempt) Cancel() {
+	if t.s != nil {
+		t.s.cancel()
+	}
+}
+
+// memAttempt is an attempt reserved in a Limiter.
+type memAttempt struct {
 	l   *Limiter
 	p   LockoutPolicy
 	key limKey
 }
 
-// Reserve claims one attempt for the client before its credential is
-// verified. It returns the remaining lockout when the client is locked out,
-// or when reserved and recorded attempts already reach the limit (the
-// attempt would be past it).
+// Reserve implements Lockouts.
 func (l *Limiter) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
 	if p.off() {
 		return Attempt{}, 0
@@ -144,7 +188,7 @@ func (l *Limiter) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt,
 		return Attempt{}, p.Lockout
 	}
 	c.inflight++
-	return Attempt{l: l, p: p, key: c.key}, 0
+	return Attempt{s: memAttempt{l: l, p: p, key: c.key}}, 0
 }
 
 // counter finds the client's counting bucket, creating it (coarse under
@@ -191,13 +235,8 @@ func (c *counter) trim(now time.Time, window time.Duration) {
 	c.failures = c.failures[i:]
 }
 
-// Fail records the attempt as a failure. It reports whether this failure
-// engaged the lockout (the caller still answers it 401).
-func (t Attempt) Fail() bool {
+func (t memAttempt) fail() bool {
 	l := t.l
-	if l == nil {
-		return false
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el, ok := l.counts[t.key]
@@ -221,12 +260,8 @@ func (t Attempt) Fail() bool {
 	return true
 }
 
-// Succeed records a verified credential: the bucket's count is reset.
-func (t Attempt) Succeed() {
+func (t memAttempt) succeed() {
 	l := t.l
-	if l == nil {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, ok := l.counts[t.key]; ok {
@@ -240,12 +275,8 @@ func (t Attempt) Succeed() {
 	}
 }
 
-// Cancel returns an attempt that was never verified (the server was busy).
-func (t Attempt) Cancel() {
+func (t memAttempt) cancel() {
 	l := t.l
-	if l == nil {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, ok := l.counts[t.key]; ok {
@@ -259,6 +290,23 @@ func (t Attempt) Cancel() {
 // its next guesses a little early, instead of every client being refused.
 func (l *Limiter) lock(k limKey, until, now time.Time) {
 	l.lockouts++
+	l.place(k, until, now)
+}
+
+// noteLock records a lock the shared store reported for the client, so it
+// still holds here if the store goes away. It is not a new lockout.
+func (l *Limiter) noteLock(scope string, a netip.Addr, left time.Duration) {
+	fine, _ := buckets(scope, a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if until := now.Add(left); until.After(l.locked[fine]) {
+		l.place(fine, until, now)
+	}
+}
+
+// place puts a lock in the table, making room as lock describes.
+func (l *Limiter) place(k limKey, until, now time.Time) {
 	if _, ok := l.locked[k]; !ok && len(l.locked) >= l.cap {
 		var soonest limKey
 		var soonestAt time.Time
