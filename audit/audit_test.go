@@ -143,6 +143,9 @@ func TestEveryCheck(t *testing.T) {
 		{"fs.credentials_dir.perms_readable", Warn, "", "", 0, layout{"credentials/": 0o755}, 0o700},
 		{"fs.auth_profiles.perms_writable", Critical, "", "", 0, layout{"agents/main/agent/auth-profiles.json": 0o662}, 0o700},
 		{"fs.auth_profiles.perms_readable", Warn, "", "", 0, layout{"agents/main/agent/auth-profiles.json": 0o644}, 0o700},
+		{"store.redis_no_auth", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://127.0.0.1:6379/0"}}}`, 0o600, good, 0o700},
+		{"store.redis_plaintext_remote", Critical, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${GATEWAY_PASSWORD_X}@10.0.0.7:6379/0"}}}`, 0o600, good, 0o700},
+		{"config.secrets.gateway_password_in_config", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "rediss://:literal-password-in-file@redis.internal:6380/0"}}}`, 0o600, good, 0o700},
 		{"audit.suppressions_active", Info, "c.json5", `{gateway: {allowedOrigins: ["*"]}, audit: {suppress: ["gateway.control_ui.allowed_origins_wildcard"]}}`, 0o600, good, 0o700},
 	}
 	for _, tt := range tests {
@@ -245,3 +248,17 @@ func TestBoundedWalk(t *testing.T) {
 }
 
 func configOptions(p string) config.Options { return config.Options{Path: p, Explicit: true} }
+
+// TestRedisStoreDoneRight: a password from the environment and TLS to a
+// remote Redis (or plain redis:// on loopback) raise nothing.
+func TestRedisStoreDoneRight(t *testing.T) {
+	for _, u := range []string{"rediss://:${GATEWAY_PASSWORD_X}@redis.internal:6380/0", "redis://:${GATEWAY_PASSWORD_X}@127.0.0.1:6379/0", "redis://:${GATEWAY_PASSWORD_X}@[::1]:6379/0"} {
+		opts, dir := build(t, "c.json5", `{gateway: {trustedProxies: ["127.0.0.1"], store: {backend: "redis", url: "`+u+`"}}}`, 0o600, layout{"credentials/": 0o700}, 0o700)
+		r := Run(Take(opts, dir), time.Now())
+		for id := range ids(r) {
+			if strings.HasPrefix(id, "store.") || id == "config.secrets.gateway_password_in_config" {
+				t.Errorf("%s: finding %s", u, id)
+			}
+		}
+	}
+}

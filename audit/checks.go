@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -40,6 +41,54 @@ var checks = []check{
 	{"fs.credentials_dir.*", checkCredentialsDir},
 	{"fs.auth_profiles.*", checkAuthProfiles},
 	{"openclaw.*", checkOpenClaw},
+	{"store.*", checkStore},
+}
+
+// checkStore looks at the Redis the replicas share: it holds the
+// device-token signing keys, session hashes and lockouts, so whoever can
+// talk to it can mint device tokens and unlock clients.
+func checkStore(s *Snapshot) []Finding {
+	if s.Config == nil || s.Config.Gateway.Store.Backend != "redis" {
+		return nil
+	}
+	u, err := url.Parse(s.Config.Gateway.Store.URL)
+	if err != nil {
+		return nil // config validation already refused it
+	}
+	var out []Finding
+	if pw, ok := u.User.Password(); !ok || pw == "" {
+		out = append(out, f("store.redis_no_auth", Warn, "Redis without a password",
+			"gateway.store.url names no password: anyone who can connect to that Redis can read the device-token signing key (and mint tokens), end sessions and lift lockouts.",
+			"Set requirepass (or an ACL user) on Redis and put the password in the URL through ${VAR} or GATEWAY_REDIS_URL: redis://:${REDIS_PASSWORD}@host:6379/0."))
+	}
+	host := u.Hostname()
+	a, ipErr := netip.ParseAddr(host)
+	loopback := host == "localhost" || (ipErr == nil && a.IsLoopback())
+	if u.Scheme == "redis" && !loopback {
+		out = append(out, f("store.redis_plaintext_remote", Critical, "Redis over the network without TLS",
+			"gateway.store.url is redis:// to "+host+": the password, the signing key and every session check cross the network in clear.",
+			"Use rediss:// (Redis with tls-port, or a TLS tunnel such as stunnel), or run Redis on each host's loopback."))
+	}
+	if literalURLPassword(s.Config.Source.Tree) {
+		out = append(out, f("config.secrets.gateway_password_in_config", Warn, "Secret written literally in the config file",
+			"gateway.store.url holds a literal Redis password instead of ${VAR}; the file ends up in backups and screenshots.",
+			"Write the password as ${REDIS_PASSWORD} in the URL, or set the whole URL in GATEWAY_REDIS_URL."))
+	}
+	return out
+}
+
+// literalURLPassword reports whether the file's gateway.store.url carries a
+// password that is not a ${VAR}.
+func literalURLPassword(tree map[string]any) bool {
+	g, _ := tree["gateway"].(map[string]any)
+	st, _ := g["store"].(map[string]any)
+	raw, _ := st["url"].(string)
+	u, err := url.Parse(raw)
+	if raw == "" || strings.Contains(raw, "${") || err != nil {
+		return false
+	}
+	pw, ok := u.User.Password()
+	return ok && pw != ""
 }
 
 // checkOpenClaw reports, when an OpenClaw configuration was found, whether

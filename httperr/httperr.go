@@ -45,12 +45,26 @@ type Body struct {
 	Code  string `json:"code"`
 }
 
+// Answered is an error of another package that knows its public answer
+// (the state store's "unavailable" is a 503 wherever it surfaces), without
+// that package depending on this one.
+type Answered interface {
+	error
+	HTTPAnswer() (status int, code, msg string)
+}
+
 // Public returns the *Error a client sees for err: err itself when it is
-// one, otherwise a 500 with a fixed message, so internals never leak.
+// one, the answer of an Answered error in its chain, otherwise a 500 with a
+// fixed message, so internals never leak.
 func Public(err error) *Error {
 	var he *Error
 	if errors.As(err, &he) {
 		return he
+	}
+	var a Answered
+	if errors.As(err, &a) {
+		status, code, msg := a.HTTPAnswer()
+		return &Error{Status: status, Code: code, Msg: msg, Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: err}
 }

@@ -48,6 +48,7 @@ func (p LockoutPolicy) off() bool { return p.MaxAttempts <= 0 }
 type Limiter struct {
 	mu       sync.Mutex
 	now      func() time.Time
+	busyWait time.Duration
 	cap      int
 	counts   map[limKey]*list.Element // of *counter
 	lru      *list.List               // front = most recent
@@ -75,7 +76,7 @@ func NewLimiter(cap int, now func() time.Time) *Limiter {
 	if cap <= 0 {
 		cap = DefaultLimiterCap
 	}
-	return &Limiter{now: now, cap: cap, counts: map[limKey]*list.Element{}, lru: list.New(), locked: map[limKey]time.Time{}}
+	return &Limiter{now: now, busyWait: busyWait, cap: cap, counts: map[limKey]*list.Element{}, lru: list.New(), locked: map[limKey]time.Time{}}
 }
 
 // buckets returns a client's fine and coarse bucket keys for scope.
@@ -173,22 +174,58 @@ func (l *Limiter) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt,
 	if p.off() {
 		return Attempt{}, 0
 	}
+	return waitWhileBusy(l.busyWait, func() (Attempt, time.Duration, bool) { return l.reserveOnce(p, scope, a) })
+}
+
+// reserveOnce tries one reservation; busy means attempts in flight reach
+// the limit.
+func (l *Limiter) reserveOnce(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration, bool) {
 	fine, coarse := buckets(scope, a)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if left := max(l.lockedLeft(fine, now), l.lockedLeft(coarse, now)); left > 0 {
-		return Attempt{}, left
+		return Attempt{}, left, false
 	}
 	c := l.counter(fine, coarse, now, p)
 	if len(c.failures)+c.inflight >= p.MaxAttempts {
 		// Only reservations in flight can get here (recorded failures
-		// reaching the limit engage the lock): refuse as the lock that
-		// is about to engage would.
-		return Attempt{}, p.Lockout
+		// reaching the limit engage the lock).
+		return Attempt{}, 0, true
 	}
 	c.inflight++
-	return Attempt{s: memAttempt{l: l, p: p, key: c.key}}, 0
+	return Attempt{s: memAttempt{l: l, p: p, key: c.key}}, 0, false
+}
+
+// busyWait bounds how long a reservation waits while the client's attempts
+// in flight reach the limit.
+const busyWait = time.Second
+
+// busyRetryAfter is what a client that waited busyWait in vain is told.
+const busyRetryAfter = time.Second
+
+// waitWhileBusy retries a reservation while the client's attempts in
+// flight reach the limit: they settle in microseconds (a token compare) to
+// milliseconds (a password hash, a Redis round trip). If they were
+// failures, the lock engages and the waiter is refused; if they were
+// successes (a busy client with the right token, 64 connections behind a
+// proxy), the waiter goes ahead. Either way no more than MaxAttempts
+// credentials are ever being verified or counted at once, and a legitimate
+// burst is served instead of refused.
+func waitWhileBusy(wait time.Duration, try func() (Attempt, time.Duration, bool)) (Attempt, time.Duration) {
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Microsecond
+	for {
+		att, left, busy := try()
+		if !busy {
+			return att, left
+		}
+		if !time.Now().Before(deadline) {
+			return Attempt{}, busyRetryAfter
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 5*time.Millisecond)
+	}
 }
 
 // counter finds the client's counting bucket, creating it (coarse under

@@ -135,6 +135,7 @@ func TestLimiterScopesAndV6(t *testing.T) {
 // concurrent attempts cannot all be verified.
 func TestLimiterReservesBeforeVerifying(t *testing.T) {
 	l := NewLimiter(0, nil)
+	l.busyWait = 0 // refuse at once instead of waiting for the held ones
 	p := LockoutPolicy{MaxAttempts: 3, Window: time.Minute, Lockout: time.Minute}
 	a := netip.MustParseAddr("203.0.113.5")
 	var held []Attempt

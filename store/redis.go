@@ -79,6 +79,16 @@ type redisConn struct {
 	stopped sync.Once
 }
 
+func init() {
+	// The client's own log lines (dial failures, on every attempt) would
+	// bypass the access log that records each refusal with its cause.
+	redis.SetLogger(quiet{})
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func openRedis(o Options) (*Store, error) {
 	opt, err := RedisOptions(o.URL)
 	if err != nil {
@@ -99,7 +109,7 @@ func openRedis(o Options) (*Store, error) {
 	return &Store{
 		Backend:  BackendRedis,
 		Docs:     &redisDocs{r: r},
-		Lockouts: &redisLockouts{r: r, mem: mem},
+		Lockouts: &redisLockouts{r: r, mem: mem, inflight: map[string]int{}},
 		Nonces:   &redisNonces{r: r},
 		ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, opTimeout)

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"hash/fnv"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,9 +13,18 @@ import (
 
 // redisLockouts is Lockouts shared by every replica: a failure on one
 // counts on all, a lock holds everywhere. The rules are the Limiter's
-// (sliding window, reservation before verification, coarse buckets once
-// half of DefaultLimiterCap buckets are counting), each step one Lua
-// script, on Redis's clock.
+// (sliding window, coarse buckets once half of DefaultLimiterCap buckets
+// are counting), each step one Lua script on Redis's clock.
+//
+// Reservations are held in this replica's memory: before a credential is
+// verified the replica reads the bucket's lock and shared failure count
+// (one round trip) and reserves locally, so the attempts being verified
+// plus the failures already counted never exceed MaxAttempts on one
+// replica. A burst spread over N replicas can therefore have N times
+// MaxAttempts guesses in flight before the lock engages; keeping the
+// reservations in Redis instead would close that gap but make a busy
+// client with the right credential wait on other replicas' round trips.
+// A success where nothing was counted writes nothing.
 //
 // When Redis cannot be reached, this replica falls back to its own
 // Limiter, which also remembers every lock Redis reported: the shared
@@ -22,53 +33,59 @@ type redisLockouts struct {
 	r        *redisConn
 	mem      *Limiter
 	lockouts atomic.Uint64
+
+	mu       sync.Mutex
+	inflight map[string]int // reservations, by the bucket's fail key
+	// failGen counts failures recorded here, in stripes by fail key
+	// (bounded whatever the number of clients; a shared stripe only
+	// costs a re-read).
+	failGen [1024]uint64
+}
+
+func stripe(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % 1024)
 }
 
 // nowMs is Redis's clock in milliseconds, inside a script.
 const nowMs = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// reserveScript: KEYS lockFine lockCoarse failFine failCoarse inflFine
-// inflCoarse buckets; ARGV window max lockout halfcap fineName coarseName.
-// Returns {1, which} (reserved in the fine (0) or coarse (1) bucket),
-// {0, left} (locked) or {2, lockout} (reservations in flight reach the
-// limit).
-var reserveScript = redis.NewScript(nowMs + `
-local window, max, lockout, half = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+// checkScript: KEYS lockFine lockCoarse failFine failCoarse buckets; ARGV
+// window halfcap. Returns {left, which, n}: the longer lock's PTTL, the
+// bucket that counts the client (fine 0, coarse 1: fine unless the coarse
+// one is already counting, or half the table is), and its failures in the
+// window.
+var checkScript = redis.NewScript(nowMs + `
+local window, half = tonumber(ARGV[1]), tonumber(ARGV[2])
 local left = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]))
-if left > 0 then return {0, left} end
-local which
-if redis.call('EXISTS', KEYS[3], KEYS[5]) > 0 then which = 0
-elseif redis.call('EXISTS', KEYS[4], KEYS[6]) > 0 then which = 1
-else
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[7]) >= half then which = 1 else which = 0 end
+if left > 0 then return {left, 0, 0} end
+local which = 0
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  if redis.call('EXISTS', KEYS[4]) == 1 then which = 1
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
+    if redis.call('ZCARD', KEYS[5]) >= half then which = 1 end
+  end
 end
-local fail, infl = KEYS[3 + which], KEYS[5 + which]
+local fail = KEYS[3 + which]
 redis.call('ZREMRANGEBYSCORE', fail, '-inf', now - window)
-local n = redis.call('ZCARD', fail) + tonumber(redis.call('GET', infl) or '0')
-if n >= max then return {2, lockout} end
-redis.call('INCR', infl)
-redis.call('PEXPIRE', infl, 30000)
-redis.call('ZADD', KEYS[7], now, ARGV[5 + which])
-redis.call('PEXPIRE', KEYS[7], window)
-return {1, which}
+return {0, which, redis.call('ZCARD', fail)}
 `)
 
-// settleScript: KEYS fail infl lock; ARGV outcome (fail, succeed, cancel)
-// window max lockout member. Returns 1 when a failure engaged the lock.
-var settleScript = redis.NewScript(nowMs + `
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n > 1 then redis.call('DECR', KEYS[2]) elseif n == 1 then redis.call('DEL', KEYS[2]) end
-if ARGV[1] == 'succeed' then redis.call('DEL', KEYS[1]) return 0 end
-if ARGV[1] ~= 'fail' then return 0 end
-local window, max, lockout = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+// failScript: KEYS fail lock buckets; ARGV window max lockout member
+// bucketName. Records a failure; returns 1 when it engaged the lock.
+var failScript = redis.NewScript(nowMs + `
+local window, max, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
+redis.call('ZADD', KEYS[3], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[3], window)
 if redis.call('ZCARD', KEYS[1]) >= max then
   redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[3], '1', 'PX', lockout)
+  redis.call('SET', KEYS[2], '1', 'PX', lockout)
   return 1
 end
 return 0
@@ -80,7 +97,7 @@ var lockedScript = redis.NewScript(`return math.max(redis.call('PTTL', KEYS[1]),
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
 // bucketKeys returns the Redis keys of a client's fine and coarse buckets
-// for one kind of item (lock, fail, infl).
+// for one kind of item (lock, fail).
 func (l *redisLockouts) bucketKeys(kind, scope string, fine, coarse netip.Prefix) (string, string) {
 	return l.r.key(kind, scope, fine.String()), l.r.key(kind, scope, coarse.String())
 }
@@ -92,30 +109,45 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 	fine, coarse := ClientBuckets(a)
 	lockF, lockC := l.bucketKeys("lock", scope, fine, coarse)
 	failF, failC := l.bucketKeys("fail", scope, fine, coarse)
-	inflF, inflC := l.bucketKeys("infl", scope, fine, coarse)
-	var res []int64
-	err := l.r.do(context.Background(), "lockout.reserve", func(ctx context.Context) error {
-		var err error
-		res, err = reserveScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, inflF, inflC, l.r.key("buckets", scope)},
-			ms(p.Window), p.MaxAttempts, ms(p.Lockout), DefaultLimiterCap/2, fine.String(), coarse.String()).Int64Slice()
-		return err
+	buckets := l.r.key("buckets", scope)
+	fallback := false
+	att, left := waitWhileBusy(busyWait, func() (Attempt, time.Duration, bool) {
+		// A failure recorded here while the count was being read makes
+		// the count stale: read again.
+		l.mu.Lock()
+		genF, genC := l.failGen[stripe(failF)], l.failGen[stripe(failC)]
+		l.mu.Unlock()
+		var res []int64
+		err := l.r.do(context.Background(), "lockout.check", func(ctx context.Context) error {
+			var err error
+			res, err = checkScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, buckets}, ms(p.Window), DefaultLimiterCap/2).Int64Slice()
+			return err
+		})
+		if err != nil || len(res) != 3 {
+			fallback = true
+			return Attempt{}, 0, false
+		}
+		if res[0] > 0 {
+			left := time.Duration(res[0]) * time.Millisecond
+			l.mem.noteLock(scope, a, left)
+			return Attempt{}, left, false
+		}
+		t := &redisAttempt{l: l, p: p, keys: [3]string{failF, lockF, buckets}, bucket: fine.String(), counted: int(res[2]), scope: scope, client: a}
+		if res[1] == 1 {
+			t.keys, t.bucket = [3]string{failC, lockC, buckets}, coarse.String()
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.failGen[stripe(failF)] != genF || l.failGen[stripe(failC)] != genC || t.counted+l.inflight[t.keys[0]] >= p.MaxAttempts {
+			return Attempt{}, 0, true
+		}
+		l.inflight[t.keys[0]]++
+		return Attempt{s: t}, 0, false
 	})
-	if err != nil || len(res) != 2 {
+	if fallback {
 		return l.mem.Reserve(p, scope, a)
 	}
-	switch res[0] {
-	case 0:
-		left := time.Duration(res[1]) * time.Millisecond
-		l.mem.noteLock(scope, a, left)
-		return Attempt{}, left
-	case 2:
-		return Attempt{}, time.Duration(res[1]) * time.Millisecond
-	}
-	keys := [3]string{failF, inflF, lockF}
-	if res[1] == 1 {
-		keys = [3]string{failC, inflC, lockC}
-	}
-	return Attempt{s: &redisAttempt{l: l, p: p, scope: scope, client: a, keys: keys}}, 0
+	return att, left
 }
 
 func (l *redisLockouts) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
@@ -144,29 +176,40 @@ func (l *redisLockouts) Stats() (counting, locked int, lockouts uint64) {
 	return c, k, n + l.lockouts.Load()
 }
 
-// redisAttempt is an attempt reserved in Redis. If Redis goes away before
-// it is settled, a failure is recorded in this replica's own Limiter.
+// redisAttempt is an attempt reserved against a bucket counted in Redis.
 type redisAttempt struct {
-	l      *redisLockouts
-	p      LockoutPolicy
-	scope  string
-	client netip.Addr
-	keys   [3]string // fail, infl, lock
+	l       *redisLockouts
+	p       LockoutPolicy
+	keys    [3]string // fail, lock, buckets
+	bucket  string
+	counted int // failures in the window when reserved
+	scope   string
+	client  netip.Addr
 }
 
-func (t *redisAttempt) settle(outcome string) (int64, error) {
-	var engaged int64
-	err := t.l.r.do(context.Background(), "lockout."+outcome, func(ctx context.Context) error {
-		var err error
-		engaged, err = settleScript.Run(ctx, t.l.r.c, t.keys[:], outcome, ms(t.p.Window), t.p.MaxAttempts, ms(t.p.Lockout), randomVersion()).Int64()
-		return err
-	})
-	return engaged, err
+// release ends the local reservation; failed says a failure was recorded
+// for it (so reservations whose count was read before it read again).
+func (t *redisAttempt) release(failed bool) {
+	t.l.mu.Lock()
+	if t.l.inflight[t.keys[0]]--; t.l.inflight[t.keys[0]] <= 0 {
+		delete(t.l.inflight, t.keys[0])
+	}
+	if failed {
+		t.l.failGen[stripe(t.keys[0])]++
+	}
+	t.l.mu.Unlock()
 }
 
 func (t *redisAttempt) fail() bool {
-	engaged, err := t.settle("fail")
+	defer t.release(true)
+	var engaged int64
+	err := t.l.r.do(context.Background(), "lockout.fail", func(ctx context.Context) error {
+		var err error
+		engaged, err = failScript.Run(ctx, t.l.r.c, t.keys[:], ms(t.p.Window), t.p.MaxAttempts, ms(t.p.Lockout), randomVersion(), t.bucket).Int64()
+		return err
+	})
 	if err != nil {
+		// Redis went away after the reservation: count it here.
 		att, _ := t.l.mem.Reserve(t.p, t.scope, t.client)
 		return att.Fail()
 	}
@@ -177,5 +220,16 @@ func (t *redisAttempt) fail() bool {
 	return false
 }
 
-func (t *redisAttempt) succeed() { _, _ = t.settle("succeed") }
-func (t *redisAttempt) cancel()  { _, _ = t.settle("cancel") }
+// succeed resets the bucket's failures, if it had any (a success where
+// nothing was counted writes nothing).
+func (t *redisAttempt) succeed() {
+	defer t.release(false)
+	if t.counted == 0 {
+		return
+	}
+	_ = t.l.r.do(context.Background(), "lockout.reset", func(ctx context.Context) error {
+		return t.l.r.c.Del(ctx, t.keys[0]).Err()
+	})
+}
+
+func (t *redisAttempt) cancel() { t.release(false) }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -24,9 +25,18 @@ const (
 )
 
 // ErrUnavailable wraps every failure to reach the shared store (Redis down,
-// timed out, refusing). Callers answer 503 store_unavailable and change
-// nothing; they never treat it as "absent".
-var ErrUnavailable = errors.New("state store unavailable")
+// timed out, refusing). Callers change nothing and never treat it as
+// "absent"; wherever it reaches a client it is a 503 store_unavailable.
+var ErrUnavailable error = unavailable{}
+
+type unavailable struct{}
+
+func (unavailable) Error() string { return "state store unavailable" }
+
+// HTTPAnswer makes the error its own public answer (httperr.Answered).
+func (unavailable) HTTPAnswer() (int, string, string) {
+	return http.StatusServiceUnavailable, "store_unavailable", "the gateway's state store is unavailable; try again shortly"
+}
 
 // Options open a store.
 type Options struct {

@@ -38,6 +38,7 @@ func child(args []string) int {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	ready := fs.String("ready", "", "file to write the listen address to")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	redisURL := fs.String("redis", "", "keep the gateway's state in this Redis (default: files)")
 	_ = fs.Parse(args[1:])
 	reportMemOnSignal()
 	if *cpuprofile != "" {
@@ -74,7 +75,7 @@ func child(args []string) int {
 			c.CloseNow()
 		})
 	case "gateway":
-		h, err = gatewayHandler(*upstream)
+		h, err = gatewayHandler(*upstream, *redisURL)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -99,8 +100,10 @@ func child(args []string) int {
 }
 
 // gatewayHandler builds the gateway as `gateway run` would, logging its
-// access log to /dev/null (formatted and written, as in production).
-func gatewayHandler(upstream string) (http.Handler, error) {
+// access log to /dev/null (formatted and written, as in production), its
+// state in files or, with redisURL, in Redis. 127.0.0.1 is a trusted
+// proxy, so a load with X-Forwarded-For plays remote clients behind one.
+func gatewayHandler(upstream, redisURL string) (http.Handler, error) {
 	dir, err := os.MkdirTemp("", "gatewaybench-state-")
 	if err != nil {
 		return nil, err
@@ -108,6 +111,10 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 	cfg := config.Default()
 	cfg.Gateway.Upstream = upstream
 	cfg.Gateway.Auth.Token = benchToken
+	cfg.Gateway.TrustedProxies = []string{"127.0.0.1"}
+	if redisURL != "" {
+		cfg.Gateway.Store.Backend, cfg.Gateway.Store.URL = "redis", redisURL
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,7 +123,7 @@ func gatewayHandler(upstream string) (http.Handler, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(server.NewLogWriter(devnull, 100*time.Millisecond), nil))
-	st, err := server.OpenShared(dir)
+	st, err := server.OpenSharedStore(server.StoreOptions(cfg, dir), nil)
 	if err != nil {
 		return nil, err
 	}

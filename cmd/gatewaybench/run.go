@@ -30,7 +30,7 @@ type benchConfig struct {
 type target struct {
 	name   string
 	url    string
-	header string // extra wrk header
+	headers []string // extra wrk headers, "Name: value"
 }
 
 type sample struct {
@@ -74,7 +74,14 @@ func run(c benchConfig) error {
 		return err
 	}
 	defer gw.stop()
-	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, header: "Authorization: Bearer " + benchToken})
+	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, headers: []string{"Authorization: Bearer " + benchToken}})
+	storeTargets, stopStore, err := storeTargets(tmp, upURL, "http://"+gw.addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "state store comparison skipped:", err)
+	} else {
+		defer stopStore()
+		targets = append(targets, storeTargets...)
+	}
 
 	// Sanity: every target answers 200 before load.
 	for _, t := range targets {
@@ -95,6 +102,7 @@ func run(c benchConfig) error {
 		}
 	}
 	printTable(targets, results)
+	printStoreCost(results)
 	if c.coldStarts > 0 {
 		coldStart(tmp, upURL, c.coldStarts)
 		auditTime(tmp, c.coldStarts)
@@ -107,8 +115,8 @@ func run(c benchConfig) error {
 
 func check(t target) error {
 	req, _ := http.NewRequest("GET", t.url+"/bench", nil)
-	if t.header != "" {
-		k, v, _ := strings.Cut(t.header, ": ")
+	for _, h := range t.headers {
+		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
@@ -146,8 +154,8 @@ func parseDur(m []string) time.Duration {
 
 func runWrk(wrk string, t target, c benchConfig) (sample, error) {
 	args := []string{fmt.Sprintf("-t%d", c.threads), fmt.Sprintf("-c%d", c.conns), fmt.Sprintf("-d%ds", int(c.duration.Seconds())), "--latency", "--timeout", "5s"}
-	if t.header != "" {
-		args = append(args, "-H", t.header)
+	for _, h := range t.headers {
+		args = append(args, "-H", h)
 	}
 	args = append(args, t.url+"/bench")
 	ctx, cancel := context.WithTimeout(context.Background(), c.duration+30*time.Second)
