@@ -53,7 +53,7 @@ type replica struct {
 
 // startReplicas starts n gateway processes at once (so they race to
 // create the signing key) on the Redis at redisURL, with the upstream up.
-func startReplicas(t *testing.T, n int, redisURL, up string) []*replica {
+func startReplicas(t *testing.T, n int, redisURL, up string, env ...string) []*replica {
 	t.Helper()
 	bin, err := buildGateway()
 	if err != nil {
@@ -77,6 +77,7 @@ func startReplicas(t *testing.T, n int, redisURL, up string) []*replica {
 		r.cmd = exec.Command(bin, "run", "--config", cf, "--state-dir", filepath.Join(dir, "state"))
 		r.cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "GATEWAY_TOKEN=" + token,
 			"GATEWAY_PASSWORD=" + replicaPassword, "GATEWAY_REDIS_URL=" + redisURL}
+		r.cmd.Env = append(r.cmd.Env, env...)
 		r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 		rs = append(rs, r)
 	}
@@ -152,7 +153,9 @@ func send(t *testing.T, base string, q hit) answer {
 	return answer{status: resp.StatusCode, body: string(b), header: resp.Header, took: time.Since(start)}
 }
 
-func bearerH(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerH(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 func jsonBody(v any) string {
 	b, _ := json.Marshal(v)
@@ -462,6 +465,46 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 	})
 }
 
+// TestReplicaOnRedisOverTLS: a rediss:// URL with a password and a
+// database number; the certificate is trusted through SSL_CERT_FILE, as an
+// operator with a private CA does.
+func TestReplicaOnRedisOverTLS(t *testing.T) {
+	redis := redistest.StartTLS(t, redisPassword)
+	_, up := startRecorder(t)
+	rs := startReplicas(t, 1, redis.URLDB(3), up, "SSL_CERT_FILE="+redis.CAFile)
+	base := "http://" + rs[0].addr
+	if a := send(t, base, hit{path: "/readyz"}); a.status != 200 {
+		t.Fatalf("readyz over TLS: %v", a)
+	}
+	a := send(t, base, hit{method: "POST", path: "/auth/login", client: "198.51.100.80", body: jsonBody(map[string]string{"password": replicaPassword})})
+	if a.status != 200 {
+		t.Fatalf("sign-in over TLS: %v", a)
+	}
+	keys, err := redis.ClientDB(3).Keys(context.Background(), "gateway:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("no gateway keys in database 3: %v %v", keys, err)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, replicaPassword) || strings.Contains(k, token) {
+			t.Fatalf("a secret in a Redis key: %s", k)
+		}
+	}
+	if n, _ := redis.ClientDB(0).DBSize(context.Background()).Result(); n != 0 {
+		t.Fatalf("%d keys in database 0; the URL said 3", n)
+	}
+	// Without the certificate trusted, the replica refuses to start.
+	bin, _ := buildGateway()
+	cmd := exec.Command(bin, "run", "--state-dir", t.TempDir(), "--port", fmt.Sprint(freePort(t)))
+	cf := filepath.Join(t.TempDir(), "gateway.json5")
+	_ = os.WriteFile(cf, []byte(`{gateway: {store: {backend: "redis", url: "${GATEWAY_REDIS_URL}"}}}`), 0o600)
+	cmd.Args = append(cmd.Args, "--config", cf)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "GATEWAY_TOKEN=" + token, "GATEWAY_REDIS_URL=" + redis.URL(), "SSL_CERT_FILE=/dev/null"}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "does not answer") || strings.Contains(string(out), redisPassword) {
+		t.Fatalf("an untrusted Redis certificate: %v\n%s", err, out)
+	}
+}
+
 // startHAProxyReplicas runs docs/proxies/haproxy-replicas.cfg in front of
 // the replicas.
 func startHAProxyReplicas(t *testing.T, rs []*replica) *proxy {
@@ -487,4 +530,3 @@ func startHAProxyReplicas(t *testing.T, rs []*replica) *proxy {
 	}
 	return runProxy(t, "haproxy", exec.Command(bin, "-f", cf, "-db"), addr, "")
 }
-

@@ -28,8 +28,8 @@ type benchConfig struct {
 }
 
 type target struct {
-	name   string
-	url    string
+	name    string
+	url     string
 	headers []string // extra wrk headers, "Name: value"
 }
 
