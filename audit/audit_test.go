@@ -116,8 +116,17 @@ func TestEveryCheck(t *testing.T) {
 		{"gateway.real_ip_fallback_enabled", Warn, "c.json5", `{gateway: {allowRealIpFallback: true}}`, 0o600, good, 0o700},
 		{"gateway.real_ip_fallback_enabled", Critical, "c.json5", `{gateway: {bind: "lan", allowRealIpFallback: true}}`, 0o600, good, 0o700},
 		{"gateway.token_too_short", Warn, "c.json5", `{gateway: {auth: {token: "abc"}}}`, 0o600, good, 0o700},
-		{"gateway.password_weak", Warn, "c.json5", `{gateway: {auth: {mode: "password", password: "hunter2"}}}`, 0o600, good, 0o700},
-		{"gateway.auth_no_rate_limit", Warn, "c.json5", `{gateway: {bind: "lan", auth: {rateLimit: {maxAttempts: 0}}}}`, 0o600, good, 0o700},
+		{"gateway.password_too_short", Warn, "c.json5", `{gateway: {auth: {mode: "password", password: "hunter2-hunter2"}}}`, 0o600, good, 0o700},
+		{"gateway.password_weak", Warn, "c.json5", `{gateway: {auth: {mode: "password", password: "changeme"}}}`, 0o600, good, 0o700},
+		{"gateway.http.no_auth", Warn, "c.json5", `{gateway: {auth: {mode: "none"}}}`, 0o600, good, 0o700},
+		{"gateway.http.no_auth", Critical, "c.json5", `{gateway: {bind: "lan", auth: {mode: "none"}}}`, 0o600, good, 0o700},
+		{"gateway.control_ui.allowed_origins_required", Critical, "c.json5", `{gateway: {bind: "lan"}}`, 0o600, good, 0o700},
+		{"gateway.real_ip_fallback_enabled", Critical, "c.json5", `{gateway: {allowRealIpFallback: true, trustedProxies: ["10.0.0.5"], auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "x-forwarded-user"}}}}`, 0o600, good, 0o700},
+		{"channels.whatsapp.dm.open", Critical, "c.json5", `{channels: {whatsapp: {dmPolicy: "open", allowFrom: ["+15551234567"]}}}`, 0o600, good, 0o700},
+		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupPolicy: "open"}}}`, 0o600, good, 0o700},
+		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupAllowFrom: ["*"]}}}`, 0o600, good, 0o700},
+		{"gateway.auth_no_rate_limit", Warn, "c.json5", `{gateway: {bind: "lan", auth: {rateLimit: {enabled: false}}}}`, 0o600, good, 0o700},
+		{"config.invalid", Critical, "c.json5", `{gateway: {auth: {rateLimit: {maxAttempts: 0}}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_auth", Critical, "c.json5", `{gateway: {trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {allowUsers: ["a"]}}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_no_proxies", Critical, "c.json5", `{gateway: {auth: {mode: "trusted-proxy"}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_no_user_header", Critical, "c.json5", `{gateway: {trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {userHeader: ""}}}}`, 0o600, good, 0o700},
@@ -132,7 +141,7 @@ func TestEveryCheck(t *testing.T) {
 		{"channels.whatsapp.dm.open", Critical, "c.json5", `{channels: {whatsapp: {dmPolicy: "open", allowFrom: ["*"]}}}`, 0o600, good, 0o700},
 		{"channels.whatsapp.dm.open_invalid", Warn, "c.json5", `{channels: {whatsapp: {dmPolicy: "open"}}}`, 0o600, good, 0o700},
 		{"channels.telegram.dm.disabled", Info, "c.json5", `{channels: {telegram: {dmPolicy: "disabled"}}}`, 0o600, good, 0o700},
-		{"channels.whatsapp.group.open", Warn, "c.json5", `{channels: {whatsapp: {groupPolicy: "open"}}}`, 0o600, good, 0o700},
+		{"channels.whatsapp.groups.open", Warn, "c.json5", `{channels: {whatsapp: {groupPolicy: "open"}}}`, 0o600, good, 0o700},
 		{"fs.state_dir.perms_world_writable", Critical, "", "", 0, good, 0o777},
 		{"fs.state_dir.perms_group_writable", Warn, "", "", 0, good, 0o770},
 		{"fs.state_dir.perms_readable", Warn, "", "", 0, good, 0o755},
@@ -259,6 +268,49 @@ func TestRedisStoreDoneRight(t *testing.T) {
 			if strings.HasPrefix(id, "store.") || id == "config.secrets.gateway_password_in_config" {
 				t.Errorf("%s: finding %s", u, id)
 			}
+		}
+	}
+}
+
+// TestOpenClawConfigUnreadable: an OpenClaw configuration that exists but
+// does not parse is reported, not skipped.
+func TestOpenClawConfigUnreadable(t *testing.T) {
+	opts, dir := build(t, "c.json5", `{gateway: {trustedProxies: ["127.0.0.1"]}}`, 0o600, layout{"credentials/": 0o700}, 0o700)
+	oc := filepath.Join(t.TempDir(), "openclaw.json")
+	if err := os.WriteFile(oc, []byte("{gateway: "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Run(Take(opts, dir).AddOpenClaw(OpenClawInput{Path: oc}), time.Now())
+	if ids(r)["openclaw.config_unreadable"] != Warn {
+		t.Fatalf("findings: %v", ids(r))
+	}
+}
+
+// TestSecretRefIsNotALiteralSecret: OpenClaw's SecretRef form is accepted
+// and is not reported as a secret written in the file.
+func TestSecretRefIsNotALiteralSecret(t *testing.T) {
+	opts, dir := build(t, "c.json5", `{gateway: {trustedProxies: ["127.0.0.1"], auth: {mode: "password", password: {source: "env", id: "GATEWAY_PASSWORD_X"}}}}`, 0o600, layout{"credentials/": 0o700}, 0o700)
+	opts.Env = map[string]string{"GATEWAY_PASSWORD_X": "a passphrase long enough to pass"}
+	r := Run(Take(opts, dir), time.Now())
+	for id := range ids(r) {
+		if id == "config.secrets.gateway_password_in_config" || id == "config.invalid" {
+			t.Fatalf("SecretRef reported: %v", ids(r))
+		}
+	}
+}
+
+// TestStrongestPermissionFindingOnly: a path with several loose bits gets
+// one finding, the strongest.
+func TestStrongestPermissionFindingOnly(t *testing.T) {
+	opts, dir := build(t, "c.json5", `{}`, 0o666, layout{"credentials/": 0o700}, 0o777)
+	r := Run(Take(opts, dir), time.Now())
+	got := ids(r)
+	if got["fs.state_dir.perms_world_writable"] != Critical || got["fs.config.perms_writable"] != Critical {
+		t.Fatalf("findings: %v", got)
+	}
+	for _, noise := range []string{"fs.state_dir.perms_readable", "fs.state_dir.perms_group_writable", "fs.config.perms_world_readable", "fs.config.perms_group_readable"} {
+		if _, ok := got[noise]; ok {
+			t.Errorf("%s reported beside the stronger finding for the same path", noise)
 		}
 	}
 }

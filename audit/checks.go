@@ -27,10 +27,12 @@ var checks = []check{
 	{"gateway.trusted_proxies_too_broad", checkTrustedProxiesTooBroad},
 	{"gateway.real_ip_fallback_enabled", checkRealIPFallback},
 	{"gateway.token_too_short", checkTokenTooShort},
+	{"gateway.password_too_short", checkPasswordLength},
 	{"gateway.password_weak", checkPasswordWeak},
 	{"gateway.auth_no_rate_limit", checkNoRateLimit},
 	{"gateway.trusted_proxy_*", checkTrustedProxyMode},
 	{"gateway.control_ui.allowed_origins_wildcard", checkOriginsWildcard},
+	{"gateway.control_ui.allowed_origins_required", checkOriginsRequired},
 	{"gateway.allowed_hosts_wildcard", checkHostsWildcard},
 	{"gateway.device_auto_approve_exposed", checkAutoApproveExposed},
 	{"config.secrets.gateway_password_in_config", checkLiteralSecrets},
@@ -132,18 +134,29 @@ func checkNoAuth(s *Snapshot) []Finding {
 	if c == nil || c.Gateway.Auth.Mode != config.ModeNone {
 		return nil
 	}
+	// OpenClaw reports the HTTP APIs beside the bind finding: critical
+	// when exposed, warn on loopback.
+	httpSev := Warn
+	if s.exposed() {
+		httpSev = Critical
+	}
+	http := f("gateway.http.no_auth", httpSev, "The agent's HTTP APIs are reachable without auth",
+		"gateway.auth.mode is none: /tools/invoke, the channel endpoints and everything proxied to the agent are callable without a credential by whoever counts as local.",
+		"Set gateway.auth.mode to token (the default) or password.")
 	if s.exposed() {
 		return []Finding{f("gateway.bind_no_auth", Critical, "Gateway exposed without authentication",
 			fmt.Sprintf("gateway.bind is %q and gateway.auth.mode is none: anyone who can reach the port controls the agent.", c.Gateway.Bind),
-			"Set gateway.auth.mode to token (the default) or password, or bind to loopback.")}
+			"Set gateway.auth.mode to token (the default) or password, or bind to loopback."), http}
 	}
 	return []Finding{f("gateway.loopback_no_auth", Critical, "Gateway has no authentication",
 		"gateway.auth.mode is none: every local process and user, and anything that can relay to 127.0.0.1 (a browser page, an SSRF), controls the agent.",
-		"Set gateway.auth.mode to token (the default).")}
+		"Set gateway.auth.mode to token (the default)."), http}
 }
 
 func checkTrustedProxiesMissing(s *Snapshot) []Finding {
-	if s.Config == nil || len(s.Config.Gateway.TrustedProxies) > 0 {
+	// As OpenClaw: only on a loopback bind, where a reverse proxy on this
+	// host is the way in.
+	if s.Config == nil || len(s.Config.Gateway.TrustedProxies) > 0 || s.exposed() {
 		return nil
 	}
 	return []Finding{f("gateway.trusted_proxies_missing", Warn, "No trusted proxies configured",
@@ -181,8 +194,11 @@ func checkRealIPFallback(s *Snapshot) []Finding {
 	if s.Config == nil || !s.Config.Gateway.AllowRealIPFallback {
 		return nil
 	}
+	// Critical when exposed, or (as OpenClaw) when trusted-proxy auth
+	// trusts a proxy off this host even on a loopback bind: that proxy's
+	// clients then choose the address the gateway believes.
 	sev := Warn
-	if s.exposed() {
+	if s.exposed() || (s.Config.Gateway.Auth.Mode == config.ModeTrustedProxy && trustsRemoteProxy(s.Config.Gateway.TrustedProxies)) {
 		sev = Critical
 	}
 	return []Finding{f("gateway.real_ip_fallback_enabled", sev, "X-Real-IP fallback is enabled",
@@ -203,27 +219,73 @@ func checkTokenTooShort(s *Snapshot) []Finding {
 // commonPasswords are refused outright as weak; length does the rest.
 var commonPasswords = []string{"password", "changeme", "admin", "letmein", "123456", "12345678", "qwerty", "openclaw"}
 
+// trustsRemoteProxy reports whether any trusted proxy entry reaches beyond
+// loopback.
+func trustsRemoteProxy(entries []string) bool {
+	for _, e := range entries {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				return true // unparsable: assume the worst (validation refuses it anyway)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		loop4 := netip.MustParsePrefix("127.0.0.0/8")
+		if !(p.Addr().Unmap().Is4() && loop4.Contains(p.Addr().Unmap()) && p.Bits() >= 8) && !(p.Addr() == netip.IPv6Loopback() && p.Bits() == 128) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPasswordLength is OpenClaw's password_too_short: a password of
+// fewer than 24 characters (only a password the audit can see: a
+// passwordHash has no length).
+func checkPasswordLength(s *Snapshot) []Finding {
+	c := s.Config
+	if c == nil || c.Gateway.Auth.Mode != config.ModePassword || c.Gateway.Auth.Password == "" || len(c.Gateway.Auth.Password) >= 24 {
+		return nil
+	}
+	return []Finding{f("gateway.password_too_short", Warn, "Gateway password looks short",
+		fmt.Sprintf("The configured password has %d characters (fewer than 24): prefer a long passphrase.", len(c.Gateway.Auth.Password)),
+		"Use a passphrase of 24 characters or more, stored as gateway.auth.passwordHash or in GATEWAY_PASSWORD.")}
+}
+
+// checkPasswordWeak is ours: a password from the common-password list,
+// whatever its length.
 func checkPasswordWeak(s *Snapshot) []Finding {
 	c := s.Config
 	if c == nil || c.Gateway.Auth.Mode != config.ModePassword || c.Gateway.Auth.Password == "" {
 		return nil
 	}
-	pw := c.Gateway.Auth.Password
-	if len(pw) >= 12 && !slices.Contains(commonPasswords, strings.ToLower(pw)) {
+	if !slices.Contains(commonPasswords, strings.ToLower(c.Gateway.Auth.Password)) {
 		return nil
 	}
-	return []Finding{f("gateway.password_weak", Warn, "Gateway password is weak",
-		"The configured password is shorter than 12 characters or a common password.",
-		"Use a long passphrase (12+ characters) and store it as gateway.auth.passwordHash.")}
+	return []Finding{f("gateway.password_weak", Warn, "Gateway password is a common password",
+		"The configured password is on the list of common passwords: it is among the first guessed.",
+		"Use a long random passphrase and store it as gateway.auth.passwordHash.")}
 }
 
 func checkNoRateLimit(s *Snapshot) []Finding {
-	if s.Config == nil || s.Config.Gateway.Auth.RateLimit.MaxAttempts != 0 || !s.exposed() {
+	if s.Config == nil || s.Config.Typed.RateLimitOn || !s.exposed() {
 		return nil
 	}
 	return []Finding{f("gateway.auth_no_rate_limit", Warn, "Failed-login lockout is disabled",
-		"gateway.auth.rateLimit.maxAttempts is 0 on an exposed bind: credentials can be guessed without limit.",
-		"Remove maxAttempts (default 10) or set it to a small positive number.")}
+		"gateway.auth.rateLimit.enabled is false on an exposed bind: credentials can be guessed without limit.",
+		"Remove rateLimit.enabled (the lockout is on by default).")}
+}
+
+// checkOriginsRequired is OpenClaw's: on a non-loopback bind, browser
+// WebSockets should come only from origins named in allowedOrigins, not
+// from whatever Host the request carried.
+func checkOriginsRequired(s *Snapshot) []Finding {
+	if s.Config == nil || !s.exposed() || len(s.Config.Gateway.AllowedOrigins) > 0 {
+		return nil
+	}
+	return []Finding{f("gateway.control_ui.allowed_origins_required", Critical, "Exposed gateway without explicit allowed origins",
+		"The gateway binds beyond loopback and gateway.allowedOrigins is empty: browser WebSockets are accepted from the gateway's own origin as each request's Host names it (only Hosts in the allowlist), with no list of the origins you actually use.",
+		"Set gateway.allowedOrigins to the full public origin of your UI, e.g. https://agent.example.com.")}
 }
 
 func checkTrustedProxyMode(s *Snapshot) []Finding {
@@ -343,22 +405,28 @@ func checkChannels(s *Snapshot) []Finding {
 		p := "channels." + n
 		switch ch.DMPolicy {
 		case "open":
-			if slices.Contains(ch.AllowFrom, "*") {
-				out = append(out, f(p+".dm.open", Critical, "Anyone can message the agent on "+n,
-					p+`.dmPolicy is open with "*" in allowFrom: any stranger can talk to an agent with shell access.`,
-					"Use dmPolicy: pairing (the default) or allowlist."))
-			} else {
+			// As OpenClaw: open is critical whatever allowFrom says, and
+			// open without "*" is also inconsistent (its DMs are dropped).
+			out = append(out, f(p+".dm.open", Critical, "Direct messages are open on "+n,
+				p+`.dmPolicy is open: with "*" in allowFrom any stranger can talk to an agent with shell access; without it every direct message is dropped.`,
+				"Use dmPolicy: pairing (the default) or allowlist."))
+			if !slices.Contains(ch.AllowFrom, "*") {
 				out = append(out, f(p+".dm.open_invalid", Warn, "dmPolicy open without a wildcard on "+n,
-					p+`.dmPolicy is open but allowFrom has no "*", so it behaves as allowlist; the intent is unclear.`,
-					"Use dmPolicy: allowlist, or pairing."))
+					p+`.dmPolicy is open but `+p+`.allowFrom has no "*": open requires it, so direct messages on this channel are dropped.`,
+					"Use dmPolicy: allowlist or pairing (or add \"*\" to allowFrom if you really mean open)."))
 			}
 		case "disabled":
 			out = append(out, f(p+".dm.disabled", Info, "Direct messages disabled on "+n, p+".dmPolicy is disabled.", "None needed."))
 		}
 		if ch.GroupPolicy == "open" {
-			out = append(out, f(p+".group.open", Warn, "Any group can reach the agent on "+n,
+			out = append(out, f(p+".groups.open", Warn, "Any group can reach the agent on "+n,
 				p+".groupPolicy is open: anyone who adds the account to a group can talk to the agent.",
 				"Use groupPolicy: allowlist with groupAllowFrom (the fix does this)."))
+		}
+		if ch.GroupPolicy == "open" || (ch.GroupPolicy != "disabled" && slices.Contains(ch.GroupAllowFrom, "*")) {
+			out = append(out, f(p+".groups.allowFrom.missing", Critical, "Group messages on "+n+" have no sender allowlist",
+				p+`.groupPolicy is open (which delivers every group message) or groupAllowFrom holds "*": any member of any group the account is in can drive the agent.`,
+				"Use groupPolicy: allowlist and list the groups or senders in groupAllowFrom, without \"*\"."))
 		}
 	}
 	return out
@@ -378,21 +446,21 @@ func checkStateDir(s *Snapshot) []Finding {
 			s.StateDir+" is a symlink: its permissions are those of the target, which the audit does not follow.",
 			"Point GATEWAY_STATE_DIR at the real directory.")}
 	}
+	// One permission finding per path, the strongest (OpenClaw's order).
 	gw, ww, gr, wr := otherBits(uint32(s.StateLstat.Mode().Perm()))
-	var out []Finding
+	fix := "chmod 700 " + s.StateDir + " (the fix does this)."
 	switch {
 	case ww:
-		out = append(out, f("fs.state_dir.perms_world_writable", Critical, "State directory is world-writable",
-			s.StateDir+" can be written by every user: they can replace tokens, keys and allowlists.", "chmod 700 "+s.StateDir+" (the fix does this)."))
+		return []Finding{f("fs.state_dir.perms_world_writable", Critical, "State directory is world-writable",
+			s.StateDir+" can be written by every user: they can replace tokens, keys and allowlists.", fix)}
 	case gw:
-		out = append(out, f("fs.state_dir.perms_group_writable", Warn, "State directory is group-writable",
-			s.StateDir+" can be written by its group.", "chmod 700 "+s.StateDir+" (the fix does this)."))
+		return []Finding{f("fs.state_dir.perms_group_writable", Warn, "State directory is group-writable",
+			s.StateDir+" can be written by its group.", fix)}
+	case gr || wr:
+		return []Finding{f("fs.state_dir.perms_readable", Warn, "State directory is readable by others",
+			s.StateDir+" can be listed by other users.", fix)}
 	}
-	if gr || wr {
-		out = append(out, f("fs.state_dir.perms_readable", Warn, "State directory is readable by others",
-			s.StateDir+" can be listed by other users.", "chmod 700 "+s.StateDir+" (the fix does this)."))
-	}
-	return out
+	return nil
 }
 
 func checkConfigFile(s *Snapshot) []Finding {
@@ -403,20 +471,21 @@ func checkConfigFile(s *Snapshot) []Finding {
 		return []Finding{f("fs.config.symlink", Warn, "Config file is a symlink",
 			s.ConfigPath+" is a symlink; the audit does not follow it and --fix will not chmod it.", "Use the real file path.")}
 	}
+	// One permission finding per path, the strongest (OpenClaw's order).
 	gw, ww, gr, wr := otherBits(uint32(s.ConfigLstat.Mode().Perm()))
-	var out []Finding
-	if gw || ww {
-		out = append(out, f("fs.config.perms_writable", Critical, "Config file is writable by others",
-			s.ConfigPath+" can be changed by other users: they can turn authentication off.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
+	fix := "chmod 600 " + s.ConfigPath + " (the fix does this)."
+	switch {
+	case gw || ww:
+		return []Finding{f("fs.config.perms_writable", Critical, "Config file is writable by others",
+			s.ConfigPath+" can be changed by other users: they can turn authentication off.", fix)}
+	case wr:
+		return []Finding{f("fs.config.perms_world_readable", Critical, "Config file is world-readable",
+			s.ConfigPath+" can be read by every user, with any secret in it.", fix)}
+	case gr:
+		return []Finding{f("fs.config.perms_group_readable", Warn, "Config file is group-readable",
+			s.ConfigPath+" can be read by its group.", fix)}
 	}
-	if wr {
-		out = append(out, f("fs.config.perms_world_readable", Critical, "Config file is world-readable",
-			s.ConfigPath+" can be read by every user, with any secret in it.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
-	} else if gr {
-		out = append(out, f("fs.config.perms_group_readable", Warn, "Config file is group-readable",
-			s.ConfigPath+" can be read by its group.", "chmod 600 "+s.ConfigPath+" (the fix does this)."))
-	}
-	return out
+	return nil
 }
 
 // treePerms reports writable and readable-by-others entries in a subtree.

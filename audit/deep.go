@@ -66,6 +66,9 @@ func (s *Snapshot) DeepOptions(url string) DeepOptions {
 		MaxAttempts:  cfg.Gateway.Auth.RateLimit.MaxAttempts,
 		AuthMode:     cfg.Gateway.Auth.Mode,
 	}
+	if !cfg.Typed.RateLimitOn {
+		do.MaxAttempts = 0 // the probe's "off"
+	}
 	for _, p := range cfg.Gateway.TrustedProxies {
 		if pr, err := config.ParsePrefix(p); err == nil {
 			do.TrustedProxies = append(do.TrustedProxies, pr)

@@ -105,6 +105,10 @@ func TestLoadErrors(t *testing.T) {
 		{"redis url from env on the file backend", "c.json5", `{}`, map[string]string{"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379"}, []string{"GATEWAY_REDIS_URL"}},
 		{"missing redis password variable", "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${REDIS_PW}@127.0.0.1:6379"}}}`, nil, []string{"REDIS_PW"}},
 		{"empty key prefix", "c.json5", `{gateway: {store: {backend: "redis", url: "redis://127.0.0.1:6379", keyPrefix: ""}}}`, nil, []string{"gateway.store.keyPrefix"}},
+		{"maxAttempts 0 is refused, with the way to turn the lockout off", "c.json5", `{gateway: {auth: {rateLimit: {maxAttempts: 0}}}}`, nil, []string{"gateway.auth.rateLimit.maxAttempts", "enabled: false"}},
+		{"trusted-proxy without userHeader", "c.json5", `{gateway: {trustedProxies: ["10.0.0.5"], auth: {mode: "trusted-proxy"}}}`, nil, []string{"gateway.auth.trustedProxy.userHeader", "required"}},
+		{"SecretRef with a missing variable", "c.json5", `{gateway: {auth: {token: {source: "env", id: "NOPE_TOKEN"}}}}`, nil, []string{"gateway.auth.token", "NOPE_TOKEN"}},
+		{"SecretRef from a file is not read", "c.json5", `{gateway: {auth: {token: {source: "file", provider: "f", id: "/etc/x"}}}}`, nil, []string{"gateway.auth.token", "not supported"}},
 		{"bad duration", "c.json5", `{gateway: {auth: {device: {tokenTtl: "soon"}}}}`, nil, []string{"gateway.auth.device.tokenTtl"}},
 	}
 	for _, tt := range tests {
@@ -272,5 +276,40 @@ func TestRedisStoreConfig(t *testing.T) {
 	p = writeConfig(t, "c.json5", `{gateway: {store: {backend: "redis", url: "http://:hunter2@x:6379"}}}`)
 	if _, err := Load(Options{Path: p, Explicit: true}); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("bad url: %v", err)
+	}
+}
+
+func TestSecretRefWhereVarIsAccepted(t *testing.T) {
+	env := map[string]string{"GW_TOKEN": strings.Repeat("t", 40), "GW_PW": "a long enough passphrase here", "REDIS_PW": "r"}
+	p := writeConfig(t, "c.yaml", `gateway:
+  auth:
+    mode: password
+    token: {source: env, id: GW_TOKEN}
+    password: {source: env, provider: default, id: GW_PW}
+  store:
+    backend: redis
+    url: redis://127.0.0.1:6379/0
+`)
+	cfg, err := Load(Options{Path: p, Explicit: true, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.Auth.Token != env["GW_TOKEN"] || cfg.Gateway.Auth.Password != env["GW_PW"] {
+		t.Fatalf("SecretRefs not resolved: %+v", cfg.Gateway.Auth)
+	}
+	if !cfg.Source.Substituted["gateway.auth.token"] || !cfg.Source.Substituted["gateway.auth.password"] {
+		t.Fatalf("SecretRefs not marked substituted: %v", cfg.Source.Substituted)
+	}
+}
+
+func TestRateLimitCanBeTurnedOffExplicitly(t *testing.T) {
+	p := writeConfig(t, "c.json5", `{gateway: {auth: {rateLimit: {enabled: false}}}}`)
+	cfg, err := Load(Options{Path: p, Explicit: true})
+	if err != nil || cfg.Typed.RateLimitOn {
+		t.Fatalf("enabled false: %v on=%v", err, cfg != nil && cfg.Typed.RateLimitOn)
+	}
+	cfg, err = Load(Options{Path: writeConfig(t, "c.json5", `{}`), Explicit: true})
+	if err != nil || !cfg.Typed.RateLimitOn || cfg.Gateway.Auth.RateLimit.MaxAttempts != 10 {
+		t.Fatalf("default: %v %+v", err, cfg.Gateway.Auth.RateLimit)
 	}
 }

@@ -27,6 +27,14 @@ func substitute(path string, v any, environ map[string]string, subs map[string]b
 		}
 		return out, nil
 	case map[string]any:
+		if ref, ok := secretRef(x); ok {
+			val, err := ref.resolve(environ)
+			if err != nil {
+				return nil, []error{keyErr(path, "%v", err)}
+			}
+			subs[path] = true
+			return val, nil
+		}
 		var errs []error
 		out := make(map[string]any, len(x))
 		for k, child := range x {
@@ -265,4 +273,49 @@ func kindName(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// secretRefValue is OpenClaw's SecretRef: {source: "env", id: "VAR"}
+// (provider optional), accepted wherever a string (and so ${VAR}) is.
+type secretRefValue struct{ source, id string }
+
+// secretRef reports whether m is a SecretRef: only the keys source, id
+// and provider, all strings, source and id present.
+func secretRef(m map[string]any) (secretRefValue, bool) {
+	var r secretRefValue
+	if len(m) < 2 || len(m) > 3 {
+		return r, false
+	}
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return r, false
+		}
+		switch k {
+		case "source":
+			r.source = s
+		case "id":
+			r.id = s
+		case "provider":
+		default:
+			return r, false
+		}
+	}
+	return r, r.source != "" && r.id != ""
+}
+
+// resolve reads an env SecretRef, failing closed like ${VAR}: a missing or
+// empty variable, or a source the gateway cannot read, is an error.
+func (r secretRefValue) resolve(environ map[string]string) (string, error) {
+	if r.source != "env" {
+		return "", fmt.Errorf("SecretRef source %q is not supported here (use source: \"env\", or ${VAR})", r.source)
+	}
+	if !validVarName(r.id) {
+		return "", fmt.Errorf("SecretRef id %q is not an environment variable name", r.id)
+	}
+	val := environ[r.id]
+	if val == "" {
+		return "", fmt.Errorf("environment variable %s (SecretRef) is not set or empty", r.id)
+	}
+	return val, nil
 }

@@ -111,8 +111,12 @@ type Auth struct {
 
 // RateLimit configures the failure lockout.
 type RateLimit struct {
-	// MaxAttempts failures within WindowMs lock the client out. Default 10;
-	// 0 disables the lockout (the audit warns when exposed).
+	// Enabled turns the lockout on (the default). false turns it off (the
+	// audit warns when exposed).
+	Enabled *bool `json:"enabled"`
+	// MaxAttempts failures within WindowMs lock the client out. Default
+	// 10; must be 1 or more (0 meant "off" here and "locked after the
+	// first failure" in OpenClaw, so it is refused).
 	MaxAttempts int `json:"maxAttempts"`
 	// WindowMs is the counting window. Default 60000.
 	WindowMs int `json:"windowMs"`
@@ -122,7 +126,9 @@ type RateLimit struct {
 
 // TrustedProxy configures identity taken from an identity-aware proxy.
 type TrustedProxy struct {
-	// UserHeader carries the authenticated user. Default "x-forwarded-user".
+	// UserHeader carries the authenticated user. Required in
+	// trusted-proxy mode: there is no default, so a proxy that sets another
+	// header never lets a client's own X-Forwarded-User through.
 	UserHeader string `json:"userHeader"`
 	// RequiredHeaders must all be present on a request from the proxy.
 	RequiredHeaders []string `json:"requiredHeaders"`
@@ -231,6 +237,8 @@ type Typed struct {
 	// Channels are the channel policies with defaults filled in and every
 	// list entry normalised.
 	Channels map[string]ChannelPolicy
+	// RateLimitOn is rateLimit.enabled (default true).
+	RateLimitOn bool
 	// RateWindow and Lockout come from RateLimit.
 	RateWindow, Lockout time.Duration
 	// DeviceTokenTTL, SessionIdle and SessionAbsolute come from their strings.

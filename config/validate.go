@@ -27,11 +27,10 @@ func Default() *Config {
 			MaxBodyBytes:        10 << 20,
 			UpstreamIdleTimeout: "4s",
 			Auth: Auth{
-				Mode:         ModeToken,
-				RateLimit:    RateLimit{MaxAttempts: 10, WindowMs: 60_000, LockoutMs: 300_000},
-				TrustedProxy: TrustedProxy{UserHeader: "x-forwarded-user"},
-				Device:       Device{TokenTTL: "24h"},
-				Session:      Session{IdleTimeout: "24h", AbsoluteTimeout: "168h"},
+				Mode:      ModeToken,
+				RateLimit: RateLimit{MaxAttempts: 10, WindowMs: 60_000, LockoutMs: 300_000},
+				Device:    Device{TokenTTL: "24h"},
+				Session:   Session{IdleTimeout: "24h", AbsoluteTimeout: "168h"},
 			},
 			Store: Store{Backend: "file", KeyPrefix: "gateway:"},
 		},
@@ -191,11 +190,15 @@ func (v *validator) auth(g *Gateway) {
 		v.add("gateway.auth.password", "password mode needs gateway.auth.password, gateway.auth.passwordHash or GATEWAY_PASSWORD")
 	}
 	if a.Mode == ModeTrustedProxy && strings.TrimSpace(a.TrustedProxy.UserHeader) == "" {
-		v.add("gateway.auth.trustedProxy.userHeader", "must not be empty in trusted-proxy mode")
+		v.add("gateway.auth.trustedProxy.userHeader", "is required in trusted-proxy mode (the header your identity-aware proxy sets, e.g. x-forwarded-user or remote-user); there is no default")
 	}
 	rl := a.RateLimit
-	if rl.MaxAttempts < 0 {
-		v.add("gateway.auth.rateLimit.maxAttempts", "must be 0 (off) or more, got %d", rl.MaxAttempts)
+	v.t.RateLimitOn = rl.Enabled == nil || *rl.Enabled
+	switch {
+	case rl.MaxAttempts == 0:
+		v.add("gateway.auth.rateLimit.maxAttempts", "0 is refused: OpenClaw reads it as locked out after the first failure, earlier versions of this gateway as no limit; set 1 or more, or rateLimit.enabled: false to turn the lockout off")
+	case rl.MaxAttempts < 0:
+		v.add("gateway.auth.rateLimit.maxAttempts", "must be 1 or more, got %d", rl.MaxAttempts)
 	}
 	if rl.WindowMs <= 0 {
 		v.add("gateway.auth.rateLimit.windowMs", "must be positive, got %d", rl.WindowMs)

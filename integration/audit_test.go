@@ -75,7 +75,8 @@ func TestDeepInsecureGateway(t *testing.T) {
 	defer up.Close()
 	gw := startGateway(t, func(c *config.Config) {
 		c.Gateway.Auth.Mode = "none"
-		c.Gateway.Auth.RateLimit.MaxAttempts = 0
+		off := false
+		c.Gateway.Auth.RateLimit.Enabled = &off
 		c.Gateway.Upstream = up.URL
 	})
 	o := deepOpts(gw)

@@ -97,9 +97,10 @@ func Decide(ch Channel, stored []string, m Message) Decision {
 		if slices.Contains(ch.AllowFrom, sender.Wildcard) {
 			return Decision{Deliver, "dm policy is open"}
 		}
-		// open without "*" in allowFrom is treated as allowlist, so a
+		// As OpenClaw: open requires "*" in allowFrom; without it the
+		// configuration is invalid and direct messages are dropped, so a
 		// half-done config never opens the door.
-		fallthrough
+		return Decision{Drop, `dmPolicy open without "*" in allowFrom: direct messages are dropped`}
 	case DMAllowlist:
 		if allowed(ch.AllowFrom, m.From) || slices.Contains(stored, m.From) {
 			return Decision{Deliver, "sender in allowFrom"}

@@ -28,7 +28,7 @@ func TestDecideMatrix(t *testing.T) {
 		{"allowlist", false, want{Deliver, Deliver, Drop}},
 		{"allowlist", true, want{Deliver, Deliver, Deliver}},
 		{"open", true, want{Deliver, Deliver, Deliver}},
-		{"open", false, want{Deliver, Deliver, Drop}}, // open without "*" behaves as allowlist
+		{"open", false, want{Drop, Drop, Drop}}, // open without "*" is invalid: dropped, as OpenClaw
 		{"disabled", false, want{Drop, Drop, Drop}},
 		{"disabled", true, want{Drop, Drop, Drop}},
 		{"", false, want{Deliver, Deliver, Pairing}}, // default is pairing

@@ -494,3 +494,29 @@ func TestOriginRefusalNamesTheOrigin(t *testing.T) {
 		t.Fatalf("refusal %s does not name the origin", b)
 	}
 }
+
+// Issue 15, item 8: the Host-header origin fallback (an Origin equal to the
+// request's own scheme and Host is accepted on WebSocket upgrades) holds
+// only for Hosts the allowlist serves; a page whose Host is not served
+// (a DNS-rebinding name) is refused before its Origin is looked at.
+func TestHostHeaderOriginFallbackOnlyForServedHosts(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Gateway.AllowedHosts = []string{"agent.example.com"} })
+	u := "ws" + strings.TrimPrefix(f.gw.URL, "http") + "/ws"
+	dial := func(host string) (*http.Response, error) {
+		h := http.Header{"Origin": {"http://" + host}, "Authorization": {"Bearer " + testToken}}
+		c, resp, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPHeader: h, Host: host})
+		if err == nil {
+			c.CloseNow()
+		}
+		return resp, err
+	}
+	if resp, err := dial("agent.example.com"); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("own origin on a served Host: %v %v", resp, err)
+	}
+	for _, host := range []string{"rebind.evil.example", "agent.example.com.evil.example"} {
+		resp, err := dial(host)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Fatalf("own origin on %s (not served): %v %v", host, resp, err)
+		}
+	}
+}

@@ -125,6 +125,7 @@ func TestTrustedProxyModeHTTP(t *testing.T) {
 	f := newFixture(t, func(c *config.Config) {
 		c.Gateway.Auth.Mode = "trusted-proxy"
 		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.TrustedProxy.UserHeader = "x-forwarded-user"
 		c.Gateway.Auth.TrustedProxy.AllowLoopback = true
 		c.Gateway.Auth.TrustedProxy.AllowUsers = []string{"alice@example.com"}
 	})

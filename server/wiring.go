@@ -48,7 +48,11 @@ func authOptions(cfg *config.Config, token string, st *auth.Stores) auth.Options
 
 // LockoutPolicy is the failure rule of cfg.
 func LockoutPolicy(cfg *config.Config) auth.LockoutPolicy {
-	return auth.LockoutPolicy{MaxAttempts: cfg.Gateway.Auth.RateLimit.MaxAttempts, Window: cfg.Typed.RateWindow, Lockout: cfg.Typed.Lockout}
+	max := cfg.Gateway.Auth.RateLimit.MaxAttempts
+	if !cfg.Typed.RateLimitOn {
+		max = 0 // the policy's "off"
+	}
+	return auth.LockoutPolicy{MaxAttempts: max, Window: cfg.Typed.RateWindow, Lockout: cfg.Typed.Lockout}
 }
 
 func outgoing(cfg *config.Config) *proxy.Outgoing {
