@@ -71,11 +71,6 @@ func checkStore(s *Snapshot) []Finding {
 			"gateway.store.url is redis:// to "+host+": the password, the signing key and every session check cross the network in clear.",
 			"Use rediss:// (Redis with tls-port, or a TLS tunnel such as stunnel), or run Redis on each host's loopback."))
 	}
-	if literalURLPassword(s.Config.Source.Tree) {
-		out = append(out, f("config.secrets.gateway_password_in_config", Warn, "Secret written literally in the config file",
-			"gateway.store.url holds a literal Redis password instead of ${VAR}; the file ends up in backups and screenshots.",
-			"Write the password as ${REDIS_PASSWORD} in the URL, or set the whole URL in GATEWAY_REDIS_URL."))
-	}
 	return out
 }
 
@@ -220,19 +215,14 @@ func checkTokenTooShort(s *Snapshot) []Finding {
 var commonPasswords = []string{"password", "changeme", "admin", "letmein", "123456", "12345678", "qwerty", "openclaw"}
 
 // trustsRemoteProxy reports whether any trusted proxy entry reaches beyond
-// loopback.
+// loopback (127.0.0.0/8 or ::1).
 func trustsRemoteProxy(entries []string) bool {
 	for _, e := range entries {
-		p, err := netip.ParsePrefix(e)
+		p, err := config.ParsePrefix(e)
 		if err != nil {
-			a, aerr := netip.ParseAddr(e)
-			if aerr != nil {
-				return true // unparsable: assume the worst (validation refuses it anyway)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			return true // unparsable: assume the worst (validation refuses it anyway)
 		}
-		loop4 := netip.MustParsePrefix("127.0.0.0/8")
-		if !(p.Addr().Unmap().Is4() && loop4.Contains(p.Addr().Unmap()) && p.Bits() >= 8) && !(p.Addr() == netip.IPv6Loopback() && p.Bits() == 128) {
+		if a := p.Addr(); !a.IsLoopback() || (a.Is4() && p.Bits() < 8) || (a.Is6() && p.Bits() < 128) {
 			return true
 		}
 	}
@@ -373,12 +363,15 @@ func checkLiteralSecrets(s *Snapshot) []Finding {
 			keys = append(keys, "gateway.auth."+k)
 		}
 	}
+	if literalURLPassword(s.Config.Source.Tree) {
+		keys = append(keys, "gateway.store.url (its Redis password)")
+	}
 	if len(keys) == 0 {
 		return nil
 	}
 	return []Finding{f("config.secrets.gateway_password_in_config", Warn, "Secret written literally in the config file",
 		"These keys hold a literal secret instead of ${VAR}; the file ends up in backups and screenshots: "+strings.Join(keys, ", "),
-		"Use ${GATEWAY_TOKEN} / ${GATEWAY_PASSWORD} (or passwordHash) and keep the value in the environment.")}
+		"Use ${GATEWAY_TOKEN} / ${GATEWAY_PASSWORD} (or passwordHash), redis://:${REDIS_PASSWORD}@host in the URL (or GATEWAY_REDIS_URL), and keep the values in the environment.")}
 }
 
 func checkRedactOff(s *Snapshot) []Finding {

@@ -326,6 +326,26 @@ func procAddr(h string) (netip.Addr, bool) {
 	return a.Unmap(), ok
 }
 
+// listeningBeyondLoopback returns the non-loopback addresses listening on
+// port, read from the listening sockets (ProcNet, default /proc/net).
+func (p *prober) listeningBeyondLoopback(port int) ([]string, error) {
+	dir := p.o.ProcNet
+	if dir == "" {
+		dir = "/proc/net"
+	}
+	addrs, err := listeningAddrs(dir, port)
+	if err != nil {
+		return nil, err
+	}
+	var open []string
+	for _, a := range addrs {
+		if !a.IsLoopback() {
+			open = append(open, a.String())
+		}
+	}
+	return open, nil
+}
+
 func (p *prober) probeExposed() {
 	const id = "gateway.probe_exposed"
 	if !p.o.BindLoopback {
@@ -336,20 +356,10 @@ func (p *prober) probeExposed() {
 	if port == 0 {
 		port = 80
 	}
-	dir := p.o.ProcNet
-	if dir == "" {
-		dir = "/proc/net"
-	}
-	addrs, err := listeningAddrs(dir, port)
+	open, err := p.listeningBeyondLoopback(port)
 	if err != nil {
 		p.result(id, Critical, true, true, "", "skipped: cannot read listening sockets: "+err.Error(), "")
 		return
-	}
-	var open []string
-	for _, a := range addrs {
-		if !a.IsLoopback() {
-			open = append(open, a.String())
-		}
 	}
 	detail := fmt.Sprintf("port %d listens on loopback only", port)
 	if len(open) > 0 {
@@ -366,20 +376,10 @@ func (p *prober) probeOpenClawExposed() {
 	if p.o.OpenClawPort == 0 {
 		return
 	}
-	dir := p.o.ProcNet
-	if dir == "" {
-		dir = "/proc/net"
-	}
-	addrs, err := listeningAddrs(dir, p.o.OpenClawPort)
+	open, err := p.listeningBeyondLoopback(p.o.OpenClawPort)
 	if err != nil {
 		p.result(id, Critical, true, true, "", "skipped: cannot read listening sockets: "+err.Error(), "")
 		return
-	}
-	var open []string
-	for _, a := range addrs {
-		if !a.IsLoopback() {
-			open = append(open, a.String())
-		}
 	}
 	detail := fmt.Sprintf("OpenClaw's port %d listens on loopback only", p.o.OpenClawPort)
 	if len(open) > 0 {

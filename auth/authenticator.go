@@ -9,6 +9,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -29,10 +30,6 @@ var (
 	ErrProxyAuth          = errors.New("trusted-proxy checks failed")
 	ErrNotLocal           = errors.New("mode none serves only local requests")
 )
-
-// SignInPossible reports whether a person can sign in on the gateway's own
-// page in this mode (token and password modes).
-func (a *Authenticator) SignInPossible() bool { return a.mode == ModeToken || a.mode == ModePassword }
 
 // SessionCookie is the session cookie name over plain http. Over https the
 // cookie is "__Host-" + SessionCookie (see CookieName).
@@ -333,11 +330,14 @@ func (a *Authenticator) cookieSession(r *http.Request) (*request.Identity, error
 	return &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, Credential: request.CredentialCookie, SessionID: se.ID}, nil
 }
 
-// StoreUnavailable is the answer to a request that needs state the store
-// cannot give: 503 store_unavailable, with the cause recorded.
+// StoreUnavailable makes any failure to read needed state (a Redis that
+// does not answer, a session file that does not parse) the store's own
+// answer, 503 store_unavailable, never "no session" or "signed in".
 func StoreUnavailable(err error) error {
-	return httperr.New(http.StatusServiceUnavailable, "store_unavailable",
-		"the gateway's state store is unavailable; try again shortly", err)
+	if store.IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 // bearer verifies a presented bearer value: a device token (JWT-shaped),
@@ -565,5 +565,5 @@ func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret strin
 	}
 	att.Succeed()
 	tok, exp, err := a.st.Sessions.Create(a.sessions)
-	return tok, exp, storeErr(err)
+	return tok, exp, err
 }

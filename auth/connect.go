@@ -40,7 +40,7 @@ func (a *Authenticator) Challenge(r *http.Request) (string, time.Time, error) {
 	if errors.Is(err, ErrTooManyChallenges) {
 		return "", time.Time{}, httperr.New(http.StatusTooManyRequests, "busy", "too many outstanding challenges; retry shortly", err)
 	}
-	return nonce, exp, storeErr(err)
+	return nonce, exp, err // store.ErrUnavailable answers itself: 503 store_unavailable
 }
 
 // autoApprove reports whether a connect may be paired without the owner:
@@ -68,7 +68,7 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	if store.IsUnavailable(err) {
 		// The nonce could not be checked: nothing was verified.
 		att.Cancel()
-		return ConnectResult{}, StoreUnavailable(err)
+		return ConnectResult{}, err
 	}
 	if err != nil {
 		// Every one of these is a wrong credential (a forged or
@@ -87,7 +87,7 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	id := DeviceID(pub)
 	dev, paired, _, err := a.st.Devices.Lookup(id, "")
 	if store.IsUnavailable(err) {
-		return ConnectResult{}, StoreUnavailable(err)
+		return ConnectResult{}, err
 	}
 	if err != nil {
 		return ConnectResult{}, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
@@ -96,7 +96,7 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	if !paired && a.autoApprove(rec, req.Role) {
 		dev, err = a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"})
 		if err != nil {
-			return ConnectResult{}, storeErr(err)
+			return ConnectResult{}, err
 		}
 		paired, autoApproved = true, true
 	}
@@ -107,7 +107,7 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 				"too many pairing requests are waiting for the owner; retry after they are approved, rejected or expire (5 minutes)", err)
 		}
 		if err != nil {
-			return ConnectResult{}, storeErr(err)
+			return ConnectResult{}, err
 		}
 		return ConnectResult{Status: "pending", DeviceID: id, Role: req.Role, RequestID: p.RequestID,
 			ExpiresAt: time.UnixMilli(p.CreatedAtMs).Add(PendingTTL)}, nil
@@ -120,13 +120,4 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 		return ConnectResult{}, err
 	}
 	return ConnectResult{Status: "paired", DeviceID: id, Role: req.Role, Token: tok, ExpiresAt: exp, AutoApproved: autoApproved}, nil
-}
-
-// storeErr turns a failure to reach the shared store into its 503 and
-// leaves every other error as it is.
-func storeErr(err error) error {
-	if store.IsUnavailable(err) {
-		return StoreUnavailable(err)
-	}
-	return err
 }

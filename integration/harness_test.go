@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,12 +37,19 @@ func requireBinary(t *testing.T, name string, extra ...string) string {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s not found; install it with: apt-get install -y --no-install-recommends %s (make test does this)", name, name)
+	missingComponent(t, fmt.Sprintf("%s not found; install it with: apt-get install -y --no-install-recommends %s (make test does this)", name, name))
+	return ""
+}
+
+// missingComponent ends a test whose real component is not installed: a
+// failure under CI (a skipped integration test proves nothing), a skip
+// elsewhere.
+func missingComponent(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -230,4 +238,26 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	runProxy(t, "nginx", cmd, addr, filepath.Join(dir, "error.log"))
 	return &nginx{addr: addr}
+}
+
+// stopProcess sends sig to cmd (to its process group when group is set),
+// waits up to grace for it to exit, then kills it: the cleanup of every
+// process a test starts.
+func stopProcess(cmd *exec.Cmd, sig syscall.Signal, group bool, grace time.Duration) {
+	send := func(sig syscall.Signal) {
+		if group {
+			_ = syscall.Kill(-cmd.Process.Pid, sig)
+		} else {
+			_ = cmd.Process.Signal(sig)
+		}
+	}
+	send(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		send(syscall.SIGKILL)
+		<-done
+	}
 }

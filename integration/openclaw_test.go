@@ -54,11 +54,7 @@ func requireOpenClaw(t *testing.T) (node, mjs string) {
 	node = requireNode(t)
 	mjs = filepath.Join(testCache(), "openclaw", "node_modules", "openclaw", "openclaw.mjs")
 	if _, err := os.Stat(mjs); err != nil {
-		msg := "OpenClaw not found in " + testCache() + "; run sh scripts/install-openclaw.sh (make test does this)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		missingComponent(t, "OpenClaw not found in "+testCache()+"; run sh scripts/install-openclaw.sh (make test does this)")
 	}
 	return node, mjs
 }
@@ -116,17 +112,7 @@ func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	t.Cleanup(func() { stopProcess(cmd, syscall.SIGTERM, true, 15*time.Second) })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {

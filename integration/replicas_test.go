@@ -86,15 +86,7 @@ func startReplicas(t *testing.T, n int, redisURL, up string, env ...string) []*r
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			_ = r.cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = r.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = r.cmd.Process.Kill()
-				<-done
-			}
+			stopProcess(r.cmd, syscall.SIGTERM, false, 10*time.Second)
 			if t.Failed() {
 				t.Logf("%s log:\n%s", r.name, r.logs)
 			}

@@ -170,7 +170,7 @@ type sessionView struct {
 func (h sessionRoutes) list(w http.ResponseWriter, r *http.Request) {
 	sessions, err := h.a.Stores().Sessions.List(h.a.Sessions())
 	if err != nil {
-		httperr.Write(w, r, storeUnavailable(err))
+		httperr.Write(w, r, auth.StoreUnavailable(err))
 		return
 	}
 	cur := auth.IdentityOf(r).SessionID
@@ -215,7 +215,7 @@ func (h sessionRoutes) revoke(all bool) http.HandlerFunc {
 			err = st.RevokeID(id, pol)
 		}
 		if err != nil && httperr.Public(err).Status >= 500 {
-			err = storeUnavailable(err)
+			err = auth.StoreUnavailable(err)
 		}
 		if form {
 			redirectAfterForm(w, r, "sessions", done, err)
@@ -227,8 +227,4 @@ func (h sessionRoutes) revoke(all bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": done})
 	}
-}
-
-func storeUnavailable(err error) error {
-	return httperr.New(http.StatusServiceUnavailable, "store_unavailable", "the session store is unavailable", err)
 }

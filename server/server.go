@@ -289,7 +289,7 @@ func statusPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := whoamiOf(r)
-	web.RenderStatus(w, web.Status{User: v.User, Method: v.Method, Role: v.Role, Client: v.Client, Peer: v.Peer,
+	web.RenderStatus(w, web.You{User: v.User, Method: v.Method, Role: v.Role, Client: v.Client, Peer: v.Peer,
 		Proto: v.Proto, Host: v.Host, ViaProxy: v.ViaProxy, Local: v.Local})
 }
 

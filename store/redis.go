@@ -29,10 +29,9 @@ const (
 	defaultRedis = "gateway:"
 )
 
-// RedisOptions turns a redis:// or rediss:// URL into client options with
-// the gateway's timeouts. It is also what config validation calls, so a
-// URL that would not connect is refused at load time.
-func RedisOptions(rawURL string) (*redis.Options, error) {
+// redisOptions turns a redis:// or rediss:// URL into client options with
+// the gateway's timeouts.
+func redisOptions(rawURL string) (*redis.Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		return nil, errors.New("must be a redis:// or rediss:// URL with a host")
@@ -53,15 +52,6 @@ func RedisOptions(rawURL string) (*redis.Options, error) {
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opt, nil
-}
-
-// RedisHost returns the host of a Redis URL, for the audit.
-func RedisHost(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
 }
 
 // redisConn is the client with the gateway's outage rule: the first
@@ -90,7 +80,7 @@ type quiet struct{}
 func (quiet) Printf(context.Context, string, ...any) {}
 
 func openRedis(o Options) (*Store, error) {
-	opt, err := RedisOptions(o.URL)
+	opt, err := redisOptions(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: gateway.store.url: %w", err)
 	}

@@ -146,18 +146,13 @@ func RenderConsole(w http.ResponseWriter, d Console) {
 	}{"Console", d})
 }
 
-// Status is the built-in status page's data (no upstream configured).
-type Status struct {
-	User, Method, Role, Client, Peer, Proto, Host string
-	ViaProxy, Local                               bool
-}
-
-// RenderStatus writes the built-in status page.
-func RenderStatus(w http.ResponseWriter, s Status) {
+// RenderStatus writes the built-in status page (no upstream configured):
+// how the gateway sees the person, as on the console.
+func RenderStatus(w http.ResponseWriter, you You) {
 	render(w, "status", http.StatusOK, struct {
 		Title string
-		Status
-	}{"Status", s})
+		You
+	}{"Status", you})
 }
 
 // errorAdvice says what to do about the refusals a browser can meet.

@@ -84,7 +84,7 @@ func TestPagesCarrySecurityHeadersAndNoScript(t *testing.T) {
 		"console": func(w http.ResponseWriter) {
 			RenderConsole(w, Console{CSRF: "tok", Pending: []PendingDevice{{RequestID: "r1", DeviceID: "d", Role: "admin"}}})
 		},
-		"status": func(w http.ResponseWriter) { RenderStatus(w, Status{User: "owner"}) },
+		"status": func(w http.ResponseWriter) { RenderStatus(w, You{User: "owner"}) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {

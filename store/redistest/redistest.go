@@ -65,24 +65,22 @@ func Binary(t testing.TB) string {
 // password, when not empty, is required of clients.
 func Start(t testing.TB, password string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: password}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Addr = ln.Addr().String()
-	_ = ln.Close()
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	return run(t, password, false)
 }
 
 // StartTLS is Start with TLS only (no plain port): a self-signed
 // certificate for 127.0.0.1, in CAFile.
 func StartTLS(t testing.TB, password string) *Server {
 	t.Helper()
+	return run(t, password, true)
+}
+
+func run(t testing.TB, password string, withTLS bool) *Server {
+	t.Helper()
 	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: password}
-	s.writeCert()
+	if withTLS {
+		s.writeCert()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -195,13 +193,6 @@ func (s *Server) ClientDB(db int) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.Password, DB: db, DisableIdentity: true, TLSConfig: s.tls})
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// Port returns the server's port.
-func (s *Server) Port() int {
-	_, p, _ := net.SplitHostPort(s.Addr)
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 // Pause stops the server process without closing its sockets (SIGSTOP): a
