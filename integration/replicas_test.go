@@ -243,7 +243,7 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		}
 	})
 	dev := authtest.NewDevice()
-	var devToken string
+	var devToken, revokedToken string
 	t.Run("a device approved through one replica connects through another", func(t *testing.T) {
 		client := "198.51.100.30"
 		a := deviceConnect(t, base(0), base(0), client, dev, "operator")
@@ -278,6 +278,7 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		a = deviceConnect(t, base(0), base(0), client, other, "operator")
 		var res struct{ Token string }
 		_ = json.Unmarshal([]byte(a.body), &res)
+		revokedToken = res.Token
 		for i := range 3 {
 			if a := send(t, base(i), hit{path: "/agent", client: client, h: bearerH(res.Token)}); a.status != 200 {
 				t.Fatalf("before revocation on %s: %v", rs[i].name, a)
@@ -381,6 +382,11 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 			}
 			if a := check(send(t, b, hit{path: "/agent", client: "198.51.100.30", h: bearerH(devToken)})); a.status != 200 {
 				t.Fatalf("%s: a device token stopped working: %v", rs[i].name, a)
+			}
+			// The last lists loaded still hold the revocation: an outage
+			// never revives a revoked device's token.
+			if a := check(send(t, b, hit{path: "/agent", client: "198.51.100.31", h: bearerH(revokedToken)})); a.status != 401 {
+				t.Fatalf("%s: a revoked device token during the outage: %v", rs[i].name, a)
 			}
 			// A wrong bearer might be a session the store cannot check
 			// now: 503, and counted as a failure, so guessing the token
