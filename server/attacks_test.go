@@ -534,3 +534,83 @@ func TestHostHeaderOriginFallbackOnlyForServedHosts(t *testing.T) {
 		}
 	}
 }
+
+// Second round, item 1: with maxAttempts 1, one wrong token from each of
+// 10,050 /64s of one /48 locked every /64 but never the /48, then evicted
+// the first /64's lock, which got 200 with the right token again. Every
+// lock now counts against its /48 and no lock in force is evicted.
+func TestAttackLockoutFloodNeverUnlocks(t *testing.T) {
+	run := func(t *testing.T, f *fixture, addr string, tok string) int {
+		t.Helper()
+		code, _ := f.call(t, "GET", "/auth/whoami", map[string]string{"X-Forwarded-For": addr, "Authorization": "Bearer " + tok}, nil)
+		return code
+	}
+	t.Run("maxAttempts 1", func(t *testing.T) {
+		f := newFixture(t, func(c *config.Config) {
+			c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+			c.Gateway.Auth.RateLimit.MaxAttempts = 1
+		})
+		first := "2001:db8:bad:0::1"
+		if code := run(t, f, first, "wrong"); code != 401 {
+			t.Fatalf("first guess: %d", code)
+		}
+		verified := 0
+		deadline := time.Now().Add(60 * time.Second)
+		for i := 1; i <= 10_050 && time.Now().Before(deadline); i++ {
+			switch code := run(t, f, fmt.Sprintf("2001:db8:bad:%x::1", i), "wrong"); code {
+			case 401:
+				verified++
+			case 429:
+			default:
+				t.Fatalf("guess from /64 %d: %d", i, code)
+			}
+		}
+		if verified != 0 {
+			t.Errorf("%d more guesses were verified after the /48's first lock", verified)
+		}
+		if code := run(t, f, first, testToken); code != http.StatusTooManyRequests {
+			t.Fatalf("the first /64 with the right token after the flood: %d (its lock was undone)", code)
+		}
+		if code := run(t, f, "2001:db8:600d::1", testToken); code != 200 {
+			t.Fatalf("the owner in another /48: %d", code)
+		}
+	})
+	t.Run("default limits: one /48 gets a bounded number of guesses", func(t *testing.T) {
+		f := newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+		// The attacker's best use of a /48 inside one window: nine
+		// guesses from each /64 (never locking it), then more /64s.
+		verified := 0
+		for i := 0; i < 1000; i++ {
+			addr := fmt.Sprintf("2001:db8:bad:%x::1", i)
+			locked := false
+			for range 9 {
+				switch code := run(t, f, addr, "wrong"); code {
+				case 401:
+					verified++
+				case 429:
+					locked = true
+				default:
+					t.Fatalf("guess: %d", code)
+				}
+				if locked {
+					break
+				}
+			}
+			if locked && run(t, f, fmt.Sprintf("2001:db8:bad:%x::2", i+5000), testToken) == http.StatusTooManyRequests {
+				break
+			}
+		}
+		// maxAttempts^2 per window: ten /64s with nine each, then ten on
+		// the /48's own bucket (the tenth engages its lock).
+		if verified > 100 {
+			t.Fatalf("%d guesses verified from one /48 in one window", verified)
+		}
+		if code := run(t, f, "2001:db8:bad:ffff::1", testToken); code != http.StatusTooManyRequests {
+			t.Fatalf("a fresh /64 of the attacking /48 with the right token: %d", code)
+		}
+		if code := run(t, f, "2001:db8:600d::1", testToken); code != 200 {
+			t.Fatalf("the owner in another /48: %d", code)
+		}
+		t.Logf("one /48 got %d guesses verified before it was locked", verified)
+	})
+}

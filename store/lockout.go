@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// DefaultLimiterCap bounds how many buckets the limiter tracks in each of
-// its two tables (counting and locked).
+// DefaultLimiterCap bounds how many buckets the limiter counts in, and how
+// many fine (per-address) locks it keeps before new locks take the whole
+// network (see Limiter).
 const DefaultLimiterCap = 10_000
 
 // LockoutPolicy is the failure rule of one configuration. It is passed with
@@ -37,22 +38,35 @@ func (p LockoutPolicy) off() bool { return p.MaxAttempts <= 0 }
 // reservation counts against the limit, so a burst of concurrent guesses
 // never verifies more than MaxAttempts credentials.
 //
+// Buckets. A client is counted by its address (IPv4 /32, IPv6 /64: the
+// fine bucket, the unit an attacker is usually handed) inside its network
+// (IPv4 /24, IPv6 /48: the coarse bucket). Rotating addresses inside one
+// network never buys more guesses than one network is allowed:
+//   - a network holds at most MaxAttempts fine buckets at a time (counting,
+//     or locked); a new address in a network that has them all is counted
+//     on the network's bucket instead; so is every new address once half
+//     the counting table is in use (a botnet of many networks);
+//   - every fine lock is also a failure of its network's bucket, counted
+//     for as long as the lock lasts, so MaxAttempts locked addresses lock
+//     the whole network;
+//   - a lock on either bucket refuses.
+//
 // Memory is bounded. Counting buckets live in an LRU of at most cap entries
-// (the least recently used partial count is forgotten first); lockouts live
-// in a separate table that address rotation cannot flush. A client is
-// bucketed by its address (IPv4 /32, IPv6 /64, the unit an attacker is
-// usually handed); once the counting table is half full, new buckets are
-// coarse (IPv4 /24, IPv6 /48), so an attacker rotating through a /48 is
-// counted as one client instead of filling the table and locking everyone
-// else out. A lock on either the fine or the coarse bucket refuses.
+// (the least recently used count with nothing in flight is forgotten
+// first). Locks live in their own table that is never emptied to make room:
+// an active lock is never evicted, so flooding can never unlock anyone.
+// Once cap locks are held, a new lock is placed on the network's bucket
+// instead of the address's (one entry for the whole network), and a
+// network never holds more than MaxAttempts fine locks anyway.
 type Limiter struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	busyWait time.Duration
 	cap      int
-	counts   map[limKey]*list.Element // of *counter
+	counts   map[limKey]*list.Element // of *counter, fine and coarse
 	lru      *list.List               // front = most recent
-	locked   map[limKey]time.Time
+	locked   map[limKey]time.Time     // active locks, fine and coarse
+	nets     map[limKey]*network      // by coarse key
 	lockouts uint64
 }
 
@@ -61,14 +75,25 @@ type limKey struct {
 	client netip.Prefix
 }
 
+// counter is one bucket's failures. A fine counter belongs to its network.
 type counter struct {
 	key      limKey
-	failures []time.Time // oldest first, at most MaxAttempts
-	inflight int         // reserved attempts not yet settled
+	net      *network // nil for a coarse counter
+	failures []time.Time
+	inflight int // reserved attempts not yet settled
 }
 
-// NewLimiter returns an empty limiter tracking at most cap buckets per
-// table (0: DefaultLimiterCap). now may be nil.
+// network is what a coarse bucket knows of its fine buckets: those
+// counting on their own, and the fine locks still in force (each one a
+// failure of the network until it ends).
+type network struct {
+	key   limKey
+	fines map[limKey]*counter
+	locks map[limKey]time.Time
+}
+
+// NewLimiter returns an empty limiter (see Limiter for cap; 0 means
+// DefaultLimiterCap). now may be nil.
 func NewLimiter(cap int, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
@@ -76,13 +101,29 @@ func NewLimiter(cap int, now func() time.Time) *Limiter {
 	if cap <= 0 {
 		cap = DefaultLimiterCap
 	}
-	return &Limiter{now: now, busyWait: busyWait, cap: cap, counts: map[limKey]*list.Element{}, lru: list.New(), locked: map[limKey]time.Time{}}
+	return &Limiter{now: now, busyWait: busyWait, cap: cap, counts: map[limKey]*list.Element{}, lru: list.New(),
+		locked: map[limKey]time.Time{}, nets: map[limKey]*network{}}
 }
 
 // buckets returns a client's fine and coarse bucket keys for scope.
 func buckets(scope string, a netip.Addr) (fine, coarse limKey) {
 	f, c := ClientBuckets(a)
 	return limKey{scope, f}, limKey{scope, c}
+}
+
+// isFine reports whether k is an address bucket rather than a network's.
+func isFine(k limKey) bool {
+	return (k.client.Addr().Is4() && k.client.Bits() == 32) || (k.client.Addr().Is6() && k.client.Bits() == 64)
+}
+
+// coarseOf returns the network bucket of a fine bucket.
+func coarseOf(k limKey) limKey {
+	bits := 24
+	if k.client.Addr().Is6() {
+		bits = 48
+	}
+	p, _ := k.client.Addr().Prefix(bits)
+	return limKey{k.scope, p}
 }
 
 // lockedLeft returns how long k stays locked, dropping an expired lock.
@@ -94,10 +135,22 @@ func (l *Limiter) lockedLeft(k limKey, now time.Time) time.Duration {
 	}
 	left := until.Sub(now)
 	if left <= 0 {
-		delete(l.locked, k)
+		l.unlock(k)
 		return 0
 	}
 	return left
+}
+
+// unlock forgets an expired lock, and its place in its network.
+func (l *Limiter) unlock(k limKey) {
+	delete(l.locked, k)
+	if !isFine(k) {
+		return
+	}
+	if n := l.nets[coarseOf(k)]; n != nil {
+		delete(n.locks, k)
+		l.dropIfEmpty(n)
+	}
 }
 
 // Locked implements Lockouts.
@@ -155,7 +208,8 @@ func (t Attempt) Succeed() {
 	}
 }
 
-// Cancel returns an attempt that was never verified (the server was busy).
+// Cancel returns an attempt that was never verified (the server was busy,
+// or the store could not answer).
 func (t Attempt) Cancel() {
 	if t.s != nil {
 		t.s.cancel()
@@ -188,13 +242,38 @@ func (l *Limiter) reserveOnce(p LockoutPolicy, scope string, a netip.Addr) (Atte
 		return Attempt{}, left, false
 	}
 	c := l.counter(fine, coarse, now, p)
-	if len(c.failures)+c.inflight >= p.MaxAttempts {
+	if l.weight(c, now)+c.inflight >= p.MaxAttempts {
 		// Only reservations in flight can get here (recorded failures
 		// reaching the limit engage the lock).
 		return Attempt{}, 0, true
 	}
 	c.inflight++
 	return Attempt{s: memAttempt{l: l, p: p, key: c.key}}, 0, false
+}
+
+// weight is what counts against a bucket's limit: its failures in the
+// window and, for a network's bucket, the fine locks in force in it.
+// Caller holds l.mu.
+func (l *Limiter) weight(c *counter, now time.Time) int {
+	w := len(c.failures)
+	if c.net == nil {
+		if n := l.nets[c.key]; n != nil {
+			w += l.activeLocks(n, now)
+		}
+	}
+	return w
+}
+
+// activeLocks counts a network's fine locks in force, forgetting ended
+// ones. Caller holds l.mu.
+func (l *Limiter) activeLocks(n *network, now time.Time) int {
+	for k, until := range n.locks {
+		if !until.After(now) {
+			delete(n.locks, k)
+			delete(l.locked, k)
+		}
+	}
+	return len(n.locks)
 }
 
 // busyWait bounds how long a reservation waits while the client's attempts
@@ -228,20 +307,35 @@ func waitWhileBusy(wait time.Duration, try func() (Attempt, time.Duration, bool)
 	}
 }
 
-// counter finds the client's counting bucket, creating it (coarse under
-// pressure) when it has none. Caller holds l.mu.
+// counter finds the client's counting bucket, creating one when it has
+// none: its own, unless its network already holds MaxAttempts fine buckets
+// or the table is half full, in which case the network's. Caller holds
+// l.mu.
 func (l *Limiter) counter(fine, coarse limKey, now time.Time, p LockoutPolicy) *counter {
 	el, ok := l.counts[fine]
 	if !ok {
 		el, ok = l.counts[coarse]
 	}
 	if !ok {
+		// Make room first: eviction may forget the network's last
+		// counter, and with it the network.
+		l.evict()
+		n := l.nets[coarse]
 		key := fine
-		if l.lru.Len() >= l.cap/2 {
+		if l.lru.Len() >= l.cap/2 || (n != nil && l.pressure(n, now, p) >= p.MaxAttempts) {
 			key = coarse
 		}
-		l.evict()
-		el = l.lru.PushFront(&counter{key: key})
+		c := &counter{key: key}
+		if key == fine {
+			n = l.nets[coarse] // pressure forgets a network left empty
+			if n == nil {
+				n = &network{key: coarse, fines: map[limKey]*counter{}, locks: map[limKey]time.Time{}}
+				l.nets[coarse] = n
+			}
+			c.net = n
+			n.fines[fine] = c
+		}
+		el = l.lru.PushFront(c)
 		l.counts[key] = el
 	}
 	l.lru.MoveToFront(el)
@@ -250,14 +344,47 @@ func (l *Limiter) counter(fine, coarse limKey, now time.Time, p LockoutPolicy) *
 	return c
 }
 
+// pressure is how many fine buckets a network holds: those counting (with
+// a failure in the window or an attempt in flight) and those locked.
+// Counters with nothing left are forgotten on the way. Caller holds l.mu.
+func (l *Limiter) pressure(n *network, now time.Time, p LockoutPolicy) int {
+	for k, c := range n.fines {
+		c.trim(now, p.Window)
+		if len(c.failures) == 0 && c.inflight == 0 {
+			l.remove(l.counts[k])
+		}
+	}
+	return len(n.fines) + l.activeLocks(n, now)
+}
+
+// remove forgets a counter.
+func (l *Limiter) remove(el *list.Element) {
+	if el == nil {
+		return
+	}
+	c := el.Value.(*counter)
+	delete(l.counts, c.key)
+	l.lru.Remove(el)
+	if c.net != nil {
+		delete(c.net.fines, c.key)
+		l.dropIfEmpty(c.net)
+	}
+}
+
+// dropIfEmpty forgets a network that holds nothing any more.
+func (l *Limiter) dropIfEmpty(n *network) {
+	if len(n.fines) == 0 && len(n.locks) == 0 {
+		delete(l.nets, n.key)
+	}
+}
+
 // evict makes room for one counting bucket by forgetting the least recently
 // used one that has no attempt in flight.
 func (l *Limiter) evict() {
 	for el := l.lru.Back(); el != nil && l.lru.Len() >= l.cap; {
 		prev := el.Prev()
 		if c := el.Value.(*counter); c.inflight == 0 {
-			delete(l.counts, c.key)
-			l.lru.Remove(el)
+			l.remove(el)
 		}
 		el = prev
 	}
@@ -285,15 +412,15 @@ func (t memAttempt) fail() bool {
 	now := l.now()
 	c.trim(now, t.p.Window)
 	c.failures = append(c.failures, now)
-	if len(c.failures) < t.p.MaxAttempts {
+	if l.weight(c, now) < t.p.MaxAttempts {
 		return false
 	}
 	c.failures = c.failures[:0]
 	if c.inflight == 0 {
-		delete(l.counts, t.key)
-		l.lru.Remove(el)
+		l.remove(el)
 	}
-	l.lock(t.key, now.Add(t.p.Lockout), now)
+	l.lockouts++
+	l.lock(t.key, now.Add(t.p.Lockout), now, t.p)
 	return true
 }
 
@@ -306,8 +433,7 @@ func (t memAttempt) succeed() {
 		c.inflight--
 		c.failures = c.failures[:0]
 		if c.inflight == 0 {
-			delete(l.counts, t.key)
-			l.lru.Remove(el)
+			l.remove(el)
 		}
 	}
 }
@@ -321,13 +447,34 @@ func (t memAttempt) cancel() {
 	}
 }
 
-// lock engages a lockout. When the lockout table is full even after
-// dropping expired entries (a botnet with more buckets than the table
-// holds), the lock that ends soonest makes room: one attacker bucket gets
-// its next guesses a little early, instead of every client being refused.
-func (l *Limiter) lock(k limKey, until, now time.Time) {
-	l.lockouts++
-	l.place(k, until, now)
+// lock engages a lockout on k. A fine lock is also a failure of its
+// network for as long as it lasts: when the network's own failures and
+// its fine locks reach MaxAttempts, the network is locked too. Caller
+// holds l.mu.
+func (l *Limiter) lock(k limKey, until, now time.Time, p LockoutPolicy) {
+	k = l.place(k, until, now)
+	if !isFine(k) {
+		return
+	}
+	ck := coarseOf(k)
+	n := l.nets[ck]
+	if n == nil {
+		n = &network{key: ck, fines: map[limKey]*counter{}, locks: map[limKey]time.Time{}}
+		l.nets[ck] = n
+	}
+	n.locks[k] = until
+	own := 0
+	if el, ok := l.counts[ck]; ok {
+		c := el.Value.(*counter)
+		c.trim(now, p.Window)
+		own = len(c.failures)
+	}
+	if own+l.activeLocks(n, now) >= p.MaxAttempts {
+		if el, ok := l.counts[ck]; ok && el.Value.(*counter).inflight == 0 {
+			l.remove(el)
+		}
+		l.place(ck, until, now)
+	}
 }
 
 // noteLock records a lock the shared store reported for the client, so it
@@ -342,25 +489,26 @@ func (l *Limiter) noteLock(scope string, a netip.Addr, left time.Duration) {
 	}
 }
 
-// place puts a lock in the table, making room as lock describes.
-func (l *Limiter) place(k limKey, until, now time.Time) {
+// place puts a lock in the table and returns the key it was placed on.
+// Nothing in force is ever removed to make room: when the table holds cap
+// locks even after the ended ones are dropped, a fine lock is placed on
+// its network's bucket instead (coarsening, not eviction, bounds the
+// table). Caller holds l.mu.
+func (l *Limiter) place(k limKey, until, now time.Time) limKey {
 	if _, ok := l.locked[k]; !ok && len(l.locked) >= l.cap {
-		var soonest limKey
-		var soonestAt time.Time
 		for kk, t := range l.locked {
 			if !t.After(now) {
-				delete(l.locked, kk)
-				continue
-			}
-			if soonestAt.IsZero() || t.Before(soonestAt) {
-				soonest, soonestAt = kk, t
+				l.unlock(kk)
 			}
 		}
-		if len(l.locked) >= l.cap {
-			delete(l.locked, soonest)
+		if len(l.locked) >= l.cap && isFine(k) {
+			k = coarseOf(k)
 		}
 	}
-	l.locked[k] = until
+	if until.After(l.locked[k]) {
+		l.locked[k] = until
+	}
+	return k
 }
 
 // Stats reports the table sizes and the number of lockouts so far.

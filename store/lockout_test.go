@@ -1,9 +1,12 @@
 package store
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"gateway/store/redistest"
 )
 
 // fail records one settled failure, as a wrong credential does.
@@ -154,5 +157,114 @@ func TestLimiterReservesBeforeVerifying(t *testing.T) {
 	}
 	if !engaged || l.Locked(p, scopeToken, a) == 0 {
 		t.Fatal("three settled failures did not lock")
+	}
+}
+
+// TestNetworkRules is the flood of the second attack round against both
+// backends: rotating addresses inside one network never buys more than
+// the network's own allowance, however the locks are paced, and nothing
+// an attacker does unlocks a lock in force.
+func TestNetworkRules(t *testing.T) {
+	srv := redistest.Start(t, "")
+	backends := map[string]func() Lockouts{
+		"memory": func() Lockouts { return NewLimiter(0, nil) },
+		"redis": func() Lockouts {
+			return openN(t, 1, Options{Backend: BackendRedis, URL: srv.URL(), KeyPrefix: fmt.Sprintf("net%d:", time.Now().UnixNano())})[0].Lockouts
+		},
+	}
+	addr := func(net, host int) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(net >> 8), byte(net), 6: byte(host >> 8), 7: byte(host), 15: 1})
+	}
+	failN := func(l Lockouts, p LockoutPolicy, a netip.Addr, n int) (refused int) {
+		for range n {
+			att, left := l.Reserve(p, scopeToken, a)
+			if left > 0 {
+				refused++
+				continue
+			}
+			att.Fail()
+		}
+		return refused
+	}
+	for name, open := range backends {
+		t.Run(name+"/one attempt: the first lock takes the network", func(t *testing.T) {
+			l := open()
+			p := LockoutPolicy{MaxAttempts: 1, Window: time.Minute, Lockout: time.Minute}
+			failN(l, p, addr(1, 0), 1)
+			for host := 1; host < 50; host++ {
+				if _, left := l.Reserve(p, scopeToken, addr(1, host)); left == 0 {
+					t.Fatalf("/64 number %d of a locked /48 may guess", host)
+				}
+			}
+			if l.Locked(p, scopeToken, addr(1, 0)) == 0 {
+				t.Fatal("the first /64 is unlocked")
+			}
+			if l.Locked(p, scopeToken, addr(2, 0)) != 0 {
+				t.Fatal("another /48 is locked")
+			}
+		})
+		t.Run(name+"/paced locks still add up", func(t *testing.T) {
+			l := open()
+			// Locks placed further apart than the window: each still
+			// counts against the network while it lasts.
+			p := LockoutPolicy{MaxAttempts: 3, Window: 150 * time.Millisecond, Lockout: time.Minute}
+			for host := range 3 {
+				if refused := failN(l, p, addr(3, host), 3); refused != 0 {
+					t.Fatalf("/64 %d refused before its own limit (%d)", host, refused)
+				}
+				if l.Locked(p, scopeToken, addr(3, host)) == 0 {
+					t.Fatalf("/64 %d not locked", host)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if l.Locked(p, scopeToken, addr(3, 99)) == 0 {
+				t.Fatal("three locked /64s did not lock their /48")
+			}
+		})
+		t.Run(name+"/a network holds at most maxAttempts address buckets", func(t *testing.T) {
+			l := open()
+			p := LockoutPolicy{MaxAttempts: 3, Window: time.Minute, Lockout: time.Minute}
+			for host := range 3 {
+				failN(l, p, addr(4, host), 2) // two each: under their own limit
+			}
+			// A fourth /64 counts as the /48, which then locks after three.
+			if refused := failN(l, p, addr(4, 3), 3); refused != 0 {
+				t.Fatalf("refused early: %d", refused)
+			}
+			for host := range 6 {
+				if _, left := l.Reserve(p, scopeToken, addr(4, host)); left == 0 {
+					t.Fatalf("/64 %d of the locked /48 may guess", host)
+				}
+			}
+		})
+	}
+}
+
+// TestLockNeverEvicted: a table full of locks takes new ones on their
+// networks instead of evicting one in force.
+func TestLockNeverEvicted(t *testing.T) {
+	const cap = 50
+	l := NewLimiter(cap, nil)
+	p := LockoutPolicy{MaxAttempts: 2, Window: time.Minute, Lockout: time.Minute}
+	victim := netip.MustParseAddr("198.51.100.7")
+	fail(l, p, scopeToken, victim)
+	fail(l, p, scopeToken, victim)
+	if l.Locked(p, scopeToken, victim) == 0 {
+		t.Fatal("not locked")
+	}
+	// Lock one address in each of 500 networks.
+	for n := range 500 {
+		a := netip.AddrFrom4([4]byte{10, byte(n >> 8), byte(n), 1})
+		fail(l, p, scopeToken, a)
+		fail(l, p, scopeToken, a)
+		if l.Locked(p, scopeToken, a) == 0 {
+			t.Fatalf("attacker %d not locked", n)
+		}
+	}
+	if l.Locked(p, scopeToken, victim) == 0 {
+		t.Fatal("the flood evicted a lock in force")
+	}
+	if _, locked, _ := l.Stats(); locked > 500+cap {
+		t.Fatalf("%d locks held", locked)
 	}
 }

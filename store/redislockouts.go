@@ -13,8 +13,12 @@ import (
 
 // redisLockouts is Lockouts shared by every replica: a failure on one
 // counts on all, a lock holds everywhere. The rules are the Limiter's
-// (sliding window, coarse buckets once half of DefaultLimiterCap buckets
-// are counting), each step one Lua script on Redis's clock.
+// (sliding window, a network counted as one once it holds MaxAttempts
+// address buckets or half of DefaultLimiterCap buckets are counting, every
+// address lock a failure of its network while it lasts), each step one Lua
+// script on Redis's clock. Locks are keys that expire by themselves;
+// nothing ever deletes one early (Redis must not evict keys under memory
+// pressure: maxmemory-policy noeviction, see docs/replicas.md).
 //
 // Reservations are held in this replica's memory: before a credential is
 // verified the replica reads the bucket's lock and shared failure count
@@ -52,43 +56,75 @@ func stripe(key string) int {
 const nowMs = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// checkScript: KEYS lockFine lockCoarse failFine failCoarse buckets; ARGV
-// window halfcap. Returns {left, which, n}: the longer lock's PTTL, the
-// bucket that counts the client (fine 0, coarse 1: fine unless the coarse
-// one is already counting, or half the table is), and its failures in the
-// window.
+// Keys of one scope: lock:<p> (a lock, PX), fail:<p> (a ZSET of failures),
+// fines:<network> (a ZSET of the network's fine buckets counting on their
+// own, scored by their last failure), locks:<network> (a ZSET of the
+// network's fine locks in force, scored by their end), and buckets (every
+// bucket counting, for the half-full rule). See Limiter for the rules.
+
+// checkScript: KEYS lockFine lockCoarse failFine failCoarse finesNet
+// locksNet buckets; ARGV window halfcap max. Returns {left, which, n}: the
+// longer lock's PTTL, the bucket that counts the client (fine 0, coarse 1:
+// fine unless the network already counts as one, half the table is in
+// use, or the network holds max fine buckets), and what counts against
+// that bucket (its failures in the window, plus the network's fine locks
+// for the coarse one).
 var checkScript = redis.NewScript(nowMs + `
-local window, half = tonumber(ARGV[1]), tonumber(ARGV[2])
+local window, half, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local left = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]))
 if left > 0 then return {left, 0, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
 local which = 0
 if redis.call('EXISTS', KEYS[3]) == 0 then
   if redis.call('EXISTS', KEYS[4]) == 1 then which = 1
   else
+    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - window)
     redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
-    if redis.call('ZCARD', KEYS[5]) >= half then which = 1 end
+    if redis.call('ZCARD', KEYS[7]) >= half or redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[6]) >= max then which = 1 end
   end
 end
 local fail = KEYS[3 + which]
 redis.call('ZREMRANGEBYSCORE', fail, '-inf', now - window)
-return {0, which, redis.call('ZCARD', fail)}
+local n = redis.call('ZCARD', fail)
+if which == 1 then n = n + redis.call('ZCARD', KEYS[6]) end
+return {0, which, n}
 `)
 
-// failScript: KEYS fail lock buckets; ARGV window max lockout member
-// bucketName. Records a failure; returns 1 when it engaged the lock.
+// failScript: KEYS fail lock buckets finesNet locksNet lockNet failNet;
+// ARGV window max lockout member bucketName fine. Records a failure of the
+// bucket (fine "1": an address; else the network); returns 1 when it
+// engaged a lock. A fine lock is entered in locksNet for as long as it
+// lasts, and locks the network when the network's own failures and its
+// fine locks reach max.
 var failScript = redis.NewScript(nowMs + `
 local window, max, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local fine = ARGV[6] == '1'
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 redis.call('ZADD', KEYS[3], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[3], window)
-if redis.call('ZCARD', KEYS[1]) >= max then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], '1', 'PX', lockout)
-  return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+if fine then
+  redis.call('ZADD', KEYS[4], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[4], window)
 end
-return 0
+local n = redis.call('ZCARD', KEYS[1])
+if not fine then n = n + redis.call('ZCARD', KEYS[5]) end
+if n < max then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', lockout)
+if fine then
+  redis.call('ZREM', KEYS[4], ARGV[5])
+  redis.call('ZADD', KEYS[5], now + lockout, ARGV[5])
+  redis.call('PEXPIRE', KEYS[5], lockout)
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[5]) >= max then
+    redis.call('DEL', KEYS[7])
+    redis.call('SET', KEYS[6], '1', 'PX', lockout)
+  end
+end
+return 1
 `)
 
 // lockedScript: KEYS lockFine lockCoarse. Returns the longer PTTL.
@@ -109,6 +145,7 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 	fine, coarse := ClientBuckets(a)
 	lockF, lockC := l.bucketKeys("lock", scope, fine, coarse)
 	failF, failC := l.bucketKeys("fail", scope, fine, coarse)
+	finesN, locksN := l.r.key("fines", scope, coarse.String()), l.r.key("locks", scope, coarse.String())
 	buckets := l.r.key("buckets", scope)
 	fallback := false
 	att, left := waitWhileBusy(busyWait, func() (Attempt, time.Duration, bool) {
@@ -120,7 +157,7 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 		var res []int64
 		err := l.r.do(context.Background(), "lockout.check", func(ctx context.Context) error {
 			var err error
-			res, err = checkScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, buckets}, ms(p.Window), DefaultLimiterCap/2).Int64Slice()
+			res, err = checkScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, finesN, locksN, buckets}, ms(p.Window), DefaultLimiterCap/2, p.MaxAttempts).Int64Slice()
 			return err
 		})
 		if err != nil || len(res) != 3 {
@@ -132,9 +169,10 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 			l.mem.noteLock(scope, a, left)
 			return Attempt{}, left, false
 		}
-		t := &redisAttempt{l: l, p: p, keys: [3]string{failF, lockF, buckets}, bucket: fine.String(), counted: int(res[2]), scope: scope, client: a}
+		t := &redisAttempt{l: l, p: p, keys: [7]string{failF, lockF, buckets, finesN, locksN, lockC, failC}, bucket: fine.String(),
+			fine: true, counted: int(res[2]), scope: scope, client: a}
 		if res[1] == 1 {
-			t.keys, t.bucket = [3]string{failC, lockC, buckets}, coarse.String()
+			t.keys[0], t.keys[1], t.bucket, t.fine = failC, lockC, coarse.String(), false
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -180,8 +218,9 @@ func (l *redisLockouts) Stats() (counting, locked int, lockouts uint64) {
 type redisAttempt struct {
 	l       *redisLockouts
 	p       LockoutPolicy
-	keys    [3]string // fail, lock, buckets
+	keys    [7]string // fail, lock, buckets, finesNet, locksNet, lockNet, failNet
 	bucket  string
+	fine    bool // the bucket is the address's, not the network's
 	counted int // failures in the window when reserved
 	scope   string
 	client  netip.Addr
@@ -205,7 +244,11 @@ func (t *redisAttempt) fail() bool {
 	var engaged int64
 	err := t.l.r.do(context.Background(), "lockout.fail", func(ctx context.Context) error {
 		var err error
-		engaged, err = failScript.Run(ctx, t.l.r.c, t.keys[:], ms(t.p.Window), t.p.MaxAttempts, ms(t.p.Lockout), randomVersion(), t.bucket).Int64()
+		fine := "0"
+		if t.fine {
+			fine = "1"
+		}
+		engaged, err = failScript.Run(ctx, t.l.r.c, t.keys[:], ms(t.p.Window), t.p.MaxAttempts, ms(t.p.Lockout), randomVersion(), t.bucket, fine).Int64()
 		return err
 	})
 	if err != nil {
@@ -228,7 +271,14 @@ func (t *redisAttempt) succeed() {
 		return
 	}
 	_ = t.l.r.do(context.Background(), "lockout.reset", func(ctx context.Context) error {
-		return t.l.r.c.Del(ctx, t.keys[0]).Err()
+		_, err := t.l.r.c.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Del(ctx, t.keys[0])
+			if t.fine {
+				pipe.ZRem(ctx, t.keys[3], t.bucket)
+			}
+			return nil
+		})
+		return err
 	})
 }
 
