@@ -32,19 +32,37 @@ const (
 var DefaultIdentityHeaders = IdentityHeaders{User: "X-Gateway-User", Method: "X-Gateway-Auth"}
 
 // forgedIdentityHeaders are the identity headers of the usual identity-aware
-// proxies (oauth2-proxy, Authelia, Pomerium, nginx auth_request). An
-// upstream that trusts any of them (OpenClaw's trusted-proxy userHeader
-// defaults to x-forwarded-user) would take a client's copy for the truth,
-// so they are removed from every request in every mode, even from trusted
-// peers, before anything is added.
-var forgedIdentityHeaders = []string{
-	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
-	"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name", "X-Remote-User",
-}
+// proxies (oauth2-proxy, Authelia, Pomerium, nginx auth_request), lower
+// case. An upstream that trusts any of them (OpenClaw's trusted-proxy
+// userHeader defaults to x-forwarded-user) would take a client's copy for
+// the truth, so they are removed from every request in every mode, even
+// from trusted peers, before anything is added. (X-Forwarded-User and its
+// family go with every X-Forwarded-* header: trust.IsForwarding.)
+var forgedIdentityHeaders = []string{"remote-user", "remote-email", "remote-groups", "remote-name", "x-remote-user"}
 
 // forgedIdentityPrefixes are removed the same way: the gateway's own
-// namespace, OpenClaw's, and oauth2-proxy's auth_request family.
-var forgedIdentityPrefixes = []string{"X-Gateway-", "X-Openclaw-", "X-Auth-Request-"}
+// namespace, OpenClaw's, oauth2-proxy's auth_request family, and the signed
+// identity headers of Pomerium, Cloudflare Access, Tailscale, Google IAP
+// and AWS ALB.
+var forgedIdentityPrefixes = []string{"X-Gateway-", "X-Openclaw-", "X-Auth-Request-", "X-Pomerium-", "Cf-Access-",
+	"Tailscale-", "X-Goog-Iap-", "X-Amzn-Oidc-"}
+
+// removedUpstream reports whether a client's header k never reaches the
+// upstream (SPEC "Trust", outgoing headers): forwarding headers, identity
+// headers of any identity-aware proxy, and any name holding "_" (nginx
+// drops them too: frameworks that map "_" to "-" would read X_Gateway_User
+// as X-Gateway-User).
+func (o *Outgoing) removedUpstream(k string) bool {
+	if strings.IndexByte(k, '_') >= 0 || o.strip[k] || trust.IsForwarding(k) || hasFoldPrefix(k, forgedIdentityPrefixes) {
+		return true
+	}
+	for _, n := range forgedIdentityHeaders {
+		if strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
 
 // hopHeaders are removed before forwarding (RFC 9110 section 7.6.1), as
 // httputil.ReverseProxy does; for a WebSocket, Connection and Upgrade are
@@ -80,9 +98,6 @@ func (o *Outgoing) init() {
 	o.Identity.User = http.CanonicalHeaderKey(o.Identity.User)
 	o.Identity.Method = http.CanonicalHeaderKey(o.Identity.Method)
 	o.strip = map[string]bool{o.Identity.User: true, o.Identity.Method: true}
-	for _, k := range forgedIdentityHeaders {
-		o.strip[k] = true
-	}
 	if o.UserHeader != "" {
 		o.strip[http.CanonicalHeaderKey(o.UserHeader)] = true
 	}
@@ -93,9 +108,7 @@ func (o *Outgoing) init() {
 //   - hop-by-hop headers removed (as httputil.ReverseProxy does), Connection
 //     and Upgrade set again only for a WebSocket handshake;
 //   - every client-supplied forwarding header and forged identity header
-//     removed, and every header whose name holds "_" (nginx drops them too:
-//     frameworks that map "_" to "-" would read X_Gateway_User as
-//     X-Gateway-User);
+//     removed (removedUpstream);
 //   - the gateway's own credential removed, and only it (an Authorization
 //     the gateway did not use passes untouched);
 //   - forwarding and identity headers set fresh from the request record;
@@ -112,12 +125,9 @@ func (o *Outgoing) Build(in, out *http.Request) {
 		h.Set("Te", "trailers")
 	}
 	for k := range h {
-		if strings.IndexByte(k, '_') >= 0 || o.strip[k] || hasFoldPrefix(k, forgedIdentityPrefixes) {
+		if o.removedUpstream(k) {
 			delete(h, k)
 		}
-	}
-	for _, k := range trust.AllForwardingHeaders {
-		delete(h, k)
 	}
 	out.URL.RawQuery = cleanQuery(out.URL.RawQuery)
 	out.Host = ""

@@ -614,3 +614,61 @@ func TestAttackLockoutFloodNeverUnlocks(t *testing.T) {
 		t.Logf("one /48 got %d guesses verified before it was locked", verified)
 	})
 }
+
+// Second round, item 2: forwarding and identity-proxy headers outside the
+// old fixed list reached the upstream from any authenticated client. They
+// are removed by family, from trusted peers too, on every path.
+func TestAttackForwardingFamiliesNeverReachUpstream(t *testing.T) {
+	forged := []string{
+		"X-Forwarded-Client-Cert", "X-Forwarded-Access-Token", "X-Forwarded-Uri", "X-Forwarded-Method",
+		"X-Forwarded-Scheme", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded", "X-Forwarded-User",
+		"X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "Forwarded",
+		"X-Original-URL", "X-Original-URI", "X-Original-Method", "X-Rewrite-URL", "X-Client-IP", "True-Client-IP",
+		"CF-Connecting-IP", "Fastly-Client-IP", "Front-End-Https", "X-Pomerium-Jwt-Assertion", "X-Pomerium-Claim-Email",
+		"Cf-Access-Jwt-Assertion", "Cf-Access-Authenticated-User-Email", "Tailscale-User-Login", "Tailscale-User-Name",
+		"X-Goog-Iap-Jwt-Assertion", "X-Goog-Authenticated-User-Email", "X-Amzn-Oidc-Identity", "X-Amzn-Oidc-Data",
+		"X-Auth-Request-User", "X-Auth-Request-Email", "Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name",
+		"X-Remote-User", "X-Gateway-Role", "X-Gateway-Groups", "X-OpenClaw-Scopes", "X-Openclaw-Anything",
+	}
+	for _, via := range []string{"direct", "trusted proxy"} {
+		t.Run(via, func(t *testing.T) {
+			f := newFixture(t, nil)
+			h := map[string]string{"Authorization": "Bearer " + testToken, "X-Kept": "yes"}
+			for _, k := range forged {
+				h[k] = "forged"
+			}
+			// Forwarded is one of the headers that decide: an untrusted
+			// loopback peer sending it is refused outright, and a
+			// trusted one must send a valid one.
+			delete(h, "Forwarded")
+			if via == "trusted proxy" {
+				f = newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+				h["X-Forwarded-For"] = "203.0.113.7"
+				h["Forwarded"] = "for=198.51.100.1"
+			}
+			// X-Goog-Authenticated-User-Email is not in a removed family
+			// (only Google IAP's signed header is); drop it from the
+			// expectation below but keep sending it.
+			if code, body := f.call(t, "GET", "/app", h, nil); code != 200 {
+				t.Fatalf("proxied request: %d %v", code, body)
+			}
+			got := f.upstream.lastHeader()
+			if v := got.Get("Forwarded"); v != "" {
+				t.Errorf("Forwarded %q reached the upstream", v)
+			}
+			for _, k := range forged {
+				if k == "X-Goog-Authenticated-User-Email" {
+					continue
+				}
+				for _, v := range got.Values(k) {
+					if v == "forged" {
+						t.Errorf("%s: forged value reached the upstream", k)
+					}
+				}
+			}
+			if got.Get("X-Kept") != "yes" {
+				t.Error("an ordinary header was removed")
+			}
+		})
+	}
+}

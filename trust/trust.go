@@ -27,10 +27,42 @@ const (
 // locality.
 var ForwardingHeaders = []string{HeaderForwarded, HeaderXForwardedFor, HeaderXForwardedProt, HeaderXForwardedHost, HeaderXRealIP}
 
-// AllForwardingHeaders are removed from requests of untrusted peers, and
-// from every request before it goes upstream: the locality set plus the
-// other X-Forwarded-* that upstream frameworks commonly read.
-var AllForwardingHeaders = append([]string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Original-Forwarded-For"}, ForwardingHeaders...)
+// IsForwarding reports whether a header is one a proxy uses to describe
+// the client or the original request (ASCII case-insensitive): Forwarded,
+// X-Forwarded and every X-Forwarded-* (by prefix, not a list: X-Forwarded-
+// Client-Cert, -Access-Token, -Uri, -Method, -Scheme...), every
+// X-Original-* (URL, URI, Method, Forwarded-For), X-Rewrite-Url, X-Real-Ip
+// and the client-address headers of CDNs and load balancers (SPEC "Trust",
+// outgoing headers). They are removed from requests of untrusted peers
+// before anything reads them, and from every request before it goes
+// upstream, where the gateway sets its own.
+func IsForwarding(name string) bool {
+	if len(name) < 9 {
+		return false
+	}
+	switch {
+	case hasFoldPrefix(name, "X-Forwarded"): // X-Forwarded and X-Forwarded-*
+		return len(name) == 11 || name[11] == '-'
+	case hasFoldPrefix(name, "X-Original-"):
+		return true
+	}
+	for _, n := range clientAddressHeaders {
+		if equalFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddressHeaders are the single-name forwarding headers, lower case.
+var clientAddressHeaders = []string{"forwarded", "x-real-ip", "x-rewrite-url", "x-client-ip", "true-client-ip",
+	"cf-connecting-ip", "fastly-client-ip", "front-end-https", "x-cluster-client-ip"}
+
+// hasFoldPrefix reports whether s starts with prefix, ASCII
+// case-insensitively.
+func hasFoldPrefix(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
 
 // Limits on forwarding headers (SPEC "Trust").
 const (
@@ -110,11 +142,13 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 	return false
 }
 
-// Strip removes every forwarding header from h. It is applied to requests
-// from untrusted peers before anything else sees them.
+// Strip removes every forwarding header (IsForwarding) from h. It is
+// applied to requests from untrusted peers before anything else sees them.
 func Strip(h http.Header) {
-	for _, k := range AllForwardingHeaders {
-		delete(h, k)
+	for k := range h {
+		if IsForwarding(k) {
+			delete(h, k)
+		}
 	}
 }
 

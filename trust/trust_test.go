@@ -304,3 +304,20 @@ func TestLocality(t *testing.T) {
 		})
 	}
 }
+
+func TestIsForwarding(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"X-Forwarded-For", true}, {"x-forwarded-client-cert", true}, {"X-Forwarded", true}, {"X-FORWARDED-URI", true},
+		{"X-Forwardedx", false}, {"X-Forwarded-", true}, {"Forwarded", true}, {"X-Real-Ip", true},
+		{"X-Original-Url", true}, {"X-Original-Method", true}, {"X-Rewrite-Url", true}, {"True-Client-Ip", true},
+		{"Cf-Connecting-Ip", true}, {"Fastly-Client-Ip", true}, {"Front-End-Https", true}, {"X-Client-Ip", true},
+		{"Authorization", false}, {"X-Request-Id", false}, {"Forward", false}, {"", false}, {"Origin", false},
+	} {
+		if got := IsForwarding(c.name); got != c.want {
+			t.Errorf("IsForwarding(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
