@@ -154,6 +154,7 @@ func TestEveryCheck(t *testing.T) {
 		{"fs.auth_profiles.perms_readable", Warn, "", "", 0, layout{"agents/main/agent/auth-profiles.json": 0o644}, 0o700},
 		{"store.redis_no_auth", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://127.0.0.1:6379/0"}}}`, 0o600, good, 0o700},
 		{"store.redis_plaintext_remote", Critical, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${GATEWAY_PASSWORD_X}@10.0.0.7:6379/0"}}}`, 0o600, good, 0o700},
+		{"store.redis_tls_unverified", Critical, "c.json5", `{gateway: {store: {backend: "redis", allowInsecureTls: true, url: "rediss://:${GATEWAY_PASSWORD_X}@redis.internal:6380/0?skip_verify=true"}}}`, 0o600, good, 0o700},
 		{"config.secrets.gateway_password_in_config", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "rediss://:literal-password-in-file@redis.internal:6380/0"}}}`, 0o600, good, 0o700},
 		{"audit.suppressions_active", Info, "c.json5", `{gateway: {allowedOrigins: ["*"]}, audit: {suppress: ["gateway.control_ui.allowed_origins_wildcard"]}}`, 0o600, good, 0o700},
 	}

@@ -63,6 +63,11 @@ func checkStore(s *Snapshot) []Finding {
 			"gateway.store.url names no password: anyone who can connect to that Redis can read the device-token signing key (and mint tokens), end sessions and lift lockouts.",
 			"Set requirepass (or an ACL user) on Redis and put the password in the URL through ${VAR} or GATEWAY_REDIS_URL: redis://:${REDIS_PASSWORD}@host:6379/0."))
 	}
+	if config.RedisTLSUnverified(s.Config.Gateway.Store.URL) {
+		out = append(out, f("store.redis_tls_unverified", Critical, "Redis over TLS without certificate checks",
+			"gateway.store.url turns certificate checks off (skip_verify): anyone on the path can pose as Redis and read the password, the device-token signing key and every session check.",
+			"Remove skip_verify and give Redis a certificate this host trusts (SSL_CERT_FILE=/path/ca.pem for a private CA); gateway.store.allowInsecureTls: true only accepts the risk."))
+	}
 	host := u.Hostname()
 	a, ipErr := netip.ParseAddr(host)
 	loopback := host == "localhost" || (ipErr == nil && a.IsLoopback())

@@ -167,6 +167,11 @@ type Store struct {
 	URL string `json:"url"`
 	// KeyPrefix starts every Redis key. Default "gateway:".
 	KeyPrefix string `json:"keyPrefix"`
+	// AllowInsecureTLS accepts a rediss:// URL with skip_verify=true.
+	// Default false: such a URL is a config error, because without
+	// certificate checks anyone on the path reads the signing key and the
+	// sessions (the audit reports store.redis_tls_unverified, critical).
+	AllowInsecureTLS bool `json:"allowInsecureTls"`
 }
 
 // Logging configures log redaction.

@@ -230,6 +230,9 @@ func (v *validator) store(st *Store) {
 		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
 			// The URL may hold a password: never quote it.
 			v.add("gateway.store.url", "must be a redis:// or rediss:// URL with a host")
+		case RedisTLSUnverified(st.URL) && !st.AllowInsecureTLS:
+			v.add("gateway.store.url", "turns TLS certificate checks off (skip_verify): anyone on the path can read the signing key and sessions; "+
+				"give Redis a certificate this host trusts (SSL_CERT_FILE for a private CA), or set gateway.store.allowInsecureTls: true to accept the risk")
 		}
 		if st.KeyPrefix == "" || strings.ContainsAny(st.KeyPrefix, " \t\r\n") {
 			v.add("gateway.store.keyPrefix", "must be a non-empty prefix without spaces, got %q", st.KeyPrefix)
@@ -237,6 +240,18 @@ func (v *validator) store(st *Store) {
 	default:
 		v.add("gateway.store.backend", "must be file or redis, got %q", st.Backend)
 	}
+}
+
+// RedisTLSUnverified reports whether a rediss:// URL turns certificate
+// checks off: go-redis reads skip_verify=true (or 1) as InsecureSkipVerify.
+// (A test in store holds this to what go-redis itself does.)
+func RedisTLSUnverified(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "rediss" {
+		return false
+	}
+	v := u.Query().Get("skip_verify")
+	return v == "true" || v == "1"
 }
 
 func duration(errs *[]error, path, s string) time.Duration {

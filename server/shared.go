@@ -41,7 +41,7 @@ func OpenShared(stateDir string) (*Shared, error) {
 // StoreOptions are the store options of a configuration.
 func StoreOptions(cfg *config.Config, stateDir string) store.Options {
 	st := cfg.Gateway.Store
-	return store.Options{Backend: st.Backend, Dir: stateDir, URL: st.URL, KeyPrefix: st.KeyPrefix}
+	return store.Options{Backend: st.Backend, Dir: stateDir, URL: st.URL, KeyPrefix: st.KeyPrefix, AllowInsecureTLS: st.AllowInsecureTLS}
 }
 
 // refreshEvery is how often a replica reloads what it must be able to

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/config"
 	"gateway/store/redistest"
 )
 
@@ -497,5 +498,30 @@ func TestBusyClientWithTheRightCredential(t *testing.T) {
 				t.Fatalf("%d of 1280 checks with the right credential were refused", refused)
 			}
 		})
+	}
+}
+
+// TestTLSUnverifiedAgreesWithGoRedis: the config's reading of a Redis URL
+// (which refuses skip_verify at load and feeds the audit) is what go-redis
+// itself does with it, and Open refuses what go-redis would not verify.
+func TestTLSUnverifiedAgreesWithGoRedis(t *testing.T) {
+	for _, u := range []string{
+		"rediss://:pw@redis.example:6380/0?skip_verify=true",
+		"rediss://:pw@redis.example:6380/0?skip_verify=1",
+		"rediss://:pw@redis.example:6380/0?skip_verify=false",
+		"rediss://:pw@redis.example:6380/0",
+	} {
+		opt, err := redisOptions(u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		goRedis := opt.TLSConfig != nil && opt.TLSConfig.InsecureSkipVerify
+		if got := config.RedisTLSUnverified(u); got != goRedis {
+			t.Errorf("%s: config says unverified=%v, go-redis %v", u, got, goRedis)
+		}
+		_, err = Open(Options{Backend: BackendRedis, URL: u})
+		if goRedis != errors.Is(err, ErrTLSUnverified) {
+			t.Errorf("%s: Open: %v", u, err)
+		}
 	}
 }

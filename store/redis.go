@@ -79,10 +79,17 @@ type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
 
+// ErrTLSUnverified refuses a rediss:// URL whose certificate checks are
+// off, unless Options.AllowInsecureTLS.
+var ErrTLSUnverified = errors.New("turns TLS certificate checks off (skip_verify); set gateway.store.allowInsecureTls: true to accept that")
+
 func openRedis(o Options) (*Store, error) {
 	opt, err := redisOptions(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: gateway.store.url: %w", err)
+	}
+	if opt.TLSConfig != nil && opt.TLSConfig.InsecureSkipVerify && !o.AllowInsecureTLS {
+		return nil, fmt.Errorf("store: gateway.store.url: %w", ErrTLSUnverified)
 	}
 	prefix := o.KeyPrefix
 	if prefix == "" {

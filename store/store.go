@@ -49,6 +49,9 @@ type Options struct {
 	// KeyPrefix starts every Redis key (default "gateway:"), so several
 	// gateways can share one Redis.
 	KeyPrefix string
+	// AllowInsecureTLS accepts a rediss:// URL that turns certificate
+	// checks off; without it Open refuses one.
+	AllowInsecureTLS bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Observe, when set, is told the duration and outcome of every

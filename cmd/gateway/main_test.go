@@ -243,6 +243,7 @@ func TestServeRefusesUnsafeStarts(t *testing.T) {
 		{"none on lan", commonFlags{configPath: noneLan, stateDir: filepath.Join(dir, "s1")}, "gateway.auth.mode"},
 		{"missing variable", commonFlags{configPath: missingVar, stateDir: filepath.Join(dir, "s2")}, "NOT_SET_ANYWHERE"},
 		{"unusable state dir", commonFlags{stateDir: fileAsState}, "not a directory"},
+		{"redis without certificate checks", commonFlags{configPath: writeFile(t, dir, "r.yaml", "gateway:\n  store:\n    backend: redis\n    url: rediss://127.0.0.1:1/0?skip_verify=true\n"), stateDir: filepath.Join(dir, "s4")}, "gateway.store.url: turns TLS certificate checks off"},
 		{"unknown mode via file", commonFlags{configPath: writeFile(t, dir, "m.json", `{"gateway": {"auth": {"mode": "open-sesame"}}}`), stateDir: filepath.Join(dir, "s3")}, "gateway.auth.mode"},
 	}
 	for _, tt := range tests {
