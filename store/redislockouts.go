@@ -221,7 +221,7 @@ type redisAttempt struct {
 	keys    [7]string // fail, lock, buckets, finesNet, locksNet, lockNet, failNet
 	bucket  string
 	fine    bool // the bucket is the address's, not the network's
-	counted int // failures in the window when reserved
+	counted int  // failures in the window when reserved
 	scope   string
 	client  netip.Addr
 }
