@@ -50,6 +50,12 @@ type Trust struct {
 	// site (a foreign Origin, or Sec-Fetch-Site other than none and
 	// same-origin).
 	CrossSite bool
+	// SameOrigin is true when a browser said the request comes from a page
+	// of this very origin (Sec-Fetch-Site: same-origin, or an Origin equal
+	// to the request's own scheme and host, port included) and nothing
+	// said otherwise. A cookie-authenticated change needs it (SPEC
+	// "Browsers"); a request that says nothing is not same-origin.
+	SameOrigin bool
 	// Local is true only for a clean request from this host: loopback peer,
 	// no forwarding header, a loopback Host, not cross-site (SPEC
 	// "Locality"). It never means admin.

@@ -341,7 +341,7 @@ func TestAttackStaleCookieLocksOwnerOut(t *testing.T) {
 		t.Fatalf("login: %d %v", code, body)
 	}
 	cookie := with(owner, "Cookie", auth.SessionCookie+"="+tok)
-	if code, _ := f.call(t, "POST", "/auth/logout", cookie, nil); code != 200 {
+	if code, _ := f.call(t, "POST", "/auth/logout", with(cookie, "Origin", f.gw.URL), nil); code != 200 {
 		t.Fatalf("logout: %d", code)
 	}
 	for i := range 12 {
@@ -670,5 +670,62 @@ func TestAttackForwardingFamiliesNeverReachUpstream(t *testing.T) {
 				t.Error("an ordinary header was removed")
 			}
 		})
+	}
+}
+
+// Second round, item 4: sign-out skipped the same-origin check unless the
+// body was url-encoded: text/plain or multipart with Origin: null or
+// Sec-Fetch-Site: cross-site revoked the session. Every change
+// authenticated by a cookie now passes one check, whatever its type.
+func TestAttackCookieChangesNeedSameOrigin(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) {
+		c.Gateway.Auth.Mode, c.Gateway.Auth.Password = "password", "a-long-enough-password"
+	})
+	code, body := f.call(t, "POST", "/auth/login", nil, map[string]string{"password": "a-long-enough-password"})
+	tok, _ := body["token"].(string)
+	if code != 200 || tok == "" {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	cookie := map[string]string{"Cookie": auth.SessionCookie + "=" + tok}
+	alive := func() bool {
+		code, _ := f.call(t, "GET", "/auth/whoami", cookie, nil)
+		return code == 200
+	}
+	bodies := map[string]string{
+		"text/plain":                        "x",
+		"multipart/form-data; boundary=b":   "--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nx\r\n--b--\r\n",
+		"application/x-www-form-urlencoded": "csrf=x",
+		"application/json":                  "{}",
+	}
+	pages := []map[string]string{
+		{"Origin": "null"},
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site", "Origin": "http://sibling.example"},
+		{"Origin": "https://evil.example"},
+		{}, // says nothing
+	}
+	for ct, b := range bodies {
+		for _, page := range pages {
+			for _, path := range []string{"/auth/logout", "/admin/sessions/revoke-all", "/admin/devices/approve"} {
+				h := with(with(cookie, "Content-Type", ct), "Accept", "application/json")
+				for k, v := range page {
+					h[k] = v
+				}
+				resp, data := f.do(t, "POST", path, h, strings.NewReader(b))
+				if resp.StatusCode != http.StatusForbidden {
+					t.Errorf("%s %s from %v: %d %s", path, ct, page, resp.StatusCode, data)
+				}
+			}
+		}
+	}
+	if !alive() {
+		t.Fatal("a cross-origin post ended the session")
+	}
+	// Control: the page of this origin signs out.
+	if code, body := f.call(t, "POST", "/auth/logout", with(with(cookie, "Origin", f.gw.URL), "Sec-Fetch-Site", "same-origin"), nil); code != 200 {
+		t.Fatalf("same-origin sign-out: %d %v", code, body)
+	}
+	if alive() {
+		t.Fatal("sign-out did not end the session")
 	}
 }

@@ -38,6 +38,34 @@ func isForm(r *http.Request) bool {
 // errCrossSite is a form post a browser says came from another site.
 var errCrossSite = errors.New("form post from another site")
 
+// errNotSameOrigin is a cookie-authenticated change a browser did not say
+// came from this origin.
+var errNotSameOrigin = errors.New("cookie-authenticated change without a same-origin Origin or Sec-Fetch-Site")
+
+// cookieChangesSameOrigin refuses every state-changing request to the
+// gateway's own endpoints that a cookie authenticated, whatever its
+// Content-Type (a form, multipart/form-data, text/plain, JSON), unless the
+// browser said it comes from this very origin: a cross-site or same-site
+// page (a sibling host name shares the agent's cookies), a sandboxed frame
+// (Origin: null) and a request that says nothing are all refused. Forms
+// also need their CSRF token (checkForm). A bearer credential is not
+// subject to it: a page cannot attach one.
+func cookieChangesSameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := request.FromContext(r.Context())
+		if id := rec.Identity; id != nil && id.Credential == request.CredentialCookie && !rec.SameOrigin {
+			httperr.Write(w, r, httperr.New(http.StatusForbidden, "cross_site", "this change must come from a page of this gateway", errNotSameOrigin))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // checkForm admits a form post: bounded body, same site, valid CSRF token.
 func (b browser) checkForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)

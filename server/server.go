@@ -138,10 +138,12 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	// sent to the sign-in page.
 	authenticated := requireIdentity(authn, m)
 	r.Group(func(r chi.Router) {
-		r.Use(authenticated)
+		// A change authenticated by a cookie must come from this
+		// origin, whatever its Content-Type (7).
+		r.Use(authenticated, cookieChangesSameOrigin)
 		r.Get("/auth/whoami", whoami)
 		r.Post("/auth/logout", ar.logout)
-		// The owner only (7): every /admin route checks first.
+		// The owner only (8): every /admin route checks first.
 		r.Route("/admin", func(r chi.Router) {
 			r.Use(auth.RequireAdmin)
 			r.NotFound(notFound) // never proxy an unknown /admin path

@@ -77,23 +77,23 @@ func hostRefused(host string) error {
 		"this gateway does not serve the host "+host+"; add it to gateway.allowedHosts if it is yours", ErrHostNotAllowed)
 }
 
-// crossSite reports whether a browser says the request comes from a page
-// of another origin. Sec-Fetch-Site, which no page can set, decides when
-// present: none (typed URL, bookmark) and same-origin are this site, all
-// else is not. Without it, an Origin that is not the gateway's own as the
-// client addressed it is another site. Non-browser clients send neither.
-func crossSite(h http.Header, proto, host string) bool {
+// browserSite reads what a browser says about the page that sent the
+// request. cross: it comes from a page of another origin (Sec-Fetch-Site,
+// which no page can set, decides when present: none (typed URL, bookmark)
+// and same-origin are this site, all else is not; without it, an Origin
+// that is not the gateway's own as the client addressed it is another
+// site). same: the browser positively says this origin (Sec-Fetch-Site:
+// same-origin, or the request's own Origin) and neither header says
+// otherwise. Non-browser clients send neither: not cross, not same.
+func browserSite(h http.Header, proto, host string) (cross, same bool) {
+	origin, hasOrigin := h["Origin"]
+	originSame := hasOrigin && len(origin) == 1 && SameOrigin(origin[0], proto, host)
 	if v := h["Sec-Fetch-Site"]; len(v) > 0 {
-		return len(v) != 1 || (v[0] != "none" && v[0] != "same-origin")
+		cross = len(v) != 1 || (v[0] != "none" && v[0] != "same-origin")
+		same = !cross && v[0] == "same-origin" && (!hasOrigin || originSame)
+		return cross, same
 	}
-	origin, ok := h["Origin"]
-	if !ok {
-		return false
-	}
-	if len(origin) != 1 {
-		return true
-	}
-	return !SameOrigin(origin[0], proto, host)
+	return !originSame, originSame
 }
 
 // SameOrigin reports whether origin is proto://host, normalised (case,

@@ -203,7 +203,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 		return request.Trust{}, wrap(ErrUntrustedProxy)
 	}
 	if len(h["Origin"])+len(h["Sec-Fetch-Site"]) > 0 {
-		res.CrossSite = crossSite(h, res.Proto, res.Host)
+		res.CrossSite, res.SameOrigin = browserSite(h, res.Proto, res.Host)
 	}
 	// Locality (SPEC): the peer is this host, no proxy was involved (the
 	// presence of a forwarding header decides, never its value), the
