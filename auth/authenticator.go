@@ -200,6 +200,9 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 		// logins so they cannot be used to exhaust memory.
 		loginSem: make(chan struct{}, 2),
 	}
+	if IsSessionToken(o.Token) {
+		return nil, errors.New("auth: gateway.auth.token may not start with " + SessionTokenPrefix + " (the form of session tokens); choose another token")
+	}
 	var err error
 	switch a.mode {
 	case ModeToken:
@@ -359,21 +362,24 @@ func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Cre
 			att.Cancel()
 			return nil, StoreUnavailable(err)
 		}
-	case a.token != nil && a.token.Verify(tok):
-		id = &request.Identity{User: "owner", Method: ModeToken, Role: request.RoleAdmin}
-	default:
+	case IsSessionToken(tok):
+		// A session, never the shared token (which cannot start with
+		// the prefix): one the store cannot check is answered 503 and
+		// not counted, so a valid session used during an outage never
+		// locks its client out.
 		se, err := a.st.Sessions.Check(tok, a.sessions)
 		switch {
 		case err == nil:
 			id = &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, SessionID: se.ID}
 		case !errors.Is(err, ErrNoSession):
-			// The value was already compared with the shared token: a
-			// guess is a guess even when the session store is down, so
-			// it counts (else an outage would be an unlimited oracle).
-			att.Fail()
+			att.Cancel()
 			return nil, StoreUnavailable(err)
 		}
+	case a.token != nil && a.token.Verify(tok):
+		id = &request.Identity{User: "owner", Method: ModeToken, Role: request.RoleAdmin}
 	}
+	// Anything else is a wrong guess, counted even while the store is
+	// down: the shared token is checked without it.
 	if id == nil {
 		return nil, a.failed(att)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,18 @@ import (
 // or a Redis key). Only SHA-256 hashes of session tokens are stored: a copy
 // of it does not let anyone sign in.
 const SessionsFile = "credentials/gateway-sessions.json"
+
+// SessionTokenPrefix starts every session token, so a bearer value is known
+// to be a session (or not) before anything is looked up: a session that
+// cannot be checked because the store is down is then answered 503 and
+// never counted as a failed guess, while a value that is not one is only
+// ever compared with the shared token (which may not start with it), so
+// an outage is no oracle for guessing the shared token. base64url never
+// produces ".", so no generated token starts with it.
+const SessionTokenPrefix = "gws."
+
+// IsSessionToken reports whether a bearer value has the session form.
+func IsSessionToken(tok string) bool { return strings.HasPrefix(tok, SessionTokenPrefix) }
 
 // ErrNoSession means the session token is unknown, expired or revoked.
 var ErrNoSession = errors.New("no such session")
@@ -149,7 +162,7 @@ func (s *SessionStore) Create(p SessionPolicy) (token string, expires time.Time,
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("sessions: %w", err)
 	}
-	token = base64.RawURLEncoding.EncodeToString(raw[:])
+	token = SessionTokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
 	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(p.Absolute)}
 	s.mu.Lock()

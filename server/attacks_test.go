@@ -25,6 +25,8 @@ import (
 	"gateway/auth"
 	"gateway/auth/authtest"
 	"gateway/config"
+	"gateway/store"
+	"gateway/store/redistest"
 )
 
 // call sends one request with the given Host and headers and decodes a JSON
@@ -727,5 +729,43 @@ func TestAttackCookieChangesNeedSameOrigin(t *testing.T) {
 	}
 	if alive() {
 		t.Fatal("sign-out did not end the session")
+	}
+}
+
+// Second round, item 5: during a Redis outage, seven requests with a valid
+// session bearer got 503 x5 then 429, and the shared token from the same
+// client got 429. A credential the store could not check is answered 503
+// and never counted.
+func TestAttackOutageNeverLocksOutAValidSession(t *testing.T) {
+	srv := redistest.Start(t, "")
+	f := newFixtureOn(t, store.Options{Backend: store.BackendRedis, URL: srv.URL()}, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.RateLimit.MaxAttempts = 3
+	})
+	client := map[string]string{"X-Forwarded-For": "198.51.100.50"}
+	code, body := f.call(t, "POST", "/auth/login", client, map[string]string{"token": testToken})
+	session, _ := body["token"].(string)
+	if code != 200 || session == "" {
+		t.Fatalf("sign-in: %d %v", code, body)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	for i := range 10 {
+		if code, body := f.call(t, "GET", "/auth/whoami", with(client, "Authorization", "Bearer "+session), nil); code != http.StatusServiceUnavailable {
+			t.Fatalf("session %d during the outage: %d %v", i, code, body)
+		}
+	}
+	if code, body := f.call(t, "GET", "/auth/whoami", with(client, "Authorization", "Bearer "+testToken), nil); code != 200 {
+		t.Fatalf("shared token after the session checks: %d %v", code, body)
+	}
+	// A guess at the shared token is still a guess during the outage:
+	// counted, never an oracle.
+	for i := range 3 {
+		if code, _ := f.call(t, "GET", "/auth/whoami", with(client, "Authorization", fmt.Sprintf("Bearer guess-%d", i)), nil); code != 401 {
+			t.Fatalf("guess %d during the outage: %d", i, code)
+		}
+	}
+	if code, _ := f.call(t, "GET", "/auth/whoami", with(client, "Authorization", "Bearer "+testToken), nil); code != http.StatusTooManyRequests {
+		t.Fatalf("shared token after three guesses: %d", code)
 	}
 }

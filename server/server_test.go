@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"gateway/config"
+	"gateway/store"
 )
 
 const testToken = "server-test-token-0123456789abcdef"
@@ -76,6 +77,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, mutate func(*config.Config), opts ...func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureOn(t, store.Options{Backend: store.BackendFile, Dir: t.TempDir()}, mutate, opts...)
+}
+
+// newFixtureOn is newFixture over the store so (files, or a Redis).
+func newFixtureOn(t *testing.T, so store.Options, mutate func(*config.Config), opts ...func(*Options)) *fixture {
+	t.Helper()
 	up := &recordingUpstream{}
 	us := httptest.NewServer(up)
 	t.Cleanup(us.Close)
@@ -90,10 +97,11 @@ func newFixture(t *testing.T, mutate func(*config.Config), opts ...func(*Options
 	}
 	logs := &syncWriter{w: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	st, err := OpenShared(t.TempDir())
+	st, err := OpenSharedStore(so, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() })
 	o := st.Options(cfg, cfg.Gateway.Auth.Token, log)
 	for _, f := range opts {
 		f(&o)
