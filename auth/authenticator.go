@@ -167,7 +167,23 @@ type Options struct {
 	Device DeviceOptions
 	// Stores is the state shared across reloads. Required.
 	Stores *Stores
+	// Observe, when set, is told the outcome of every credential check,
+	// for every way in (requests, sign-in, device connect): the method
+	// tried and a Result.
+	Observe func(method, result string)
 }
+
+// Results of a credential check, as Observe is told them.
+const (
+	ResultSuccess     = "success"
+	ResultFailure     = "failure"
+	ResultLocked      = "locked"
+	ResultMissing     = "missing"
+	ResultUnavailable = "unavailable"
+)
+
+// MethodAny labels a check where no credential was presented.
+const MethodAny = "any"
 
 // Authenticator authenticates requests in the configured mode. It is
 // immutable; a config reload builds a new one over the same Stores.
@@ -182,6 +198,7 @@ type Authenticator struct {
 	trusted  bool
 	device   DeviceOptions
 	loginSem chan struct{}
+	observe  func(method, result string)
 }
 
 // NewAuthenticator builds an Authenticator. A mode that cannot be satisfied
@@ -195,7 +212,7 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 	tp.UserHeader = http.CanonicalHeaderKey(strings.TrimSpace(tp.UserHeader))
 	a := &Authenticator{
 		mode: o.Mode, st: o.Stores, lockout: o.Lockout, sessions: o.Sessions, tp: tp,
-		trusted: o.HaveTrustedProxies, device: o.Device,
+		trusted: o.HaveTrustedProxies, device: o.Device, observe: o.Observe,
 		// Argon2id costs 64 MiB and tens of milliseconds: cap concurrent
 		// logins so they cannot be used to exhaust memory.
 		loginSem: make(chan struct{}, 2),
@@ -278,8 +295,36 @@ func recordOf(r *http.Request) *request.Record {
 	return &request.Record{Trust: request.Trust{Client: netip.IPv4Unspecified()}}
 }
 
-// Authenticate returns the caller's identity or an *httperr.Error.
+// Authenticate returns the caller's identity or an *httperr.Error, and
+// tells Observe the outcome.
 func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error) {
+	id, method, err := a.authenticate(r)
+	a.observed(method, err)
+	return id, err
+}
+
+// observed tells Observe the outcome of a check of method.
+func (a *Authenticator) observed(method string, err error) {
+	if a.observe == nil {
+		return
+	}
+	result := ResultSuccess
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrLockedOut):
+		result = ResultLocked
+	case store.IsUnavailable(err):
+		result = ResultUnavailable
+	case errors.Is(err, ErrMissingCredentials), errors.Is(err, ErrNotLocal):
+		result = ResultMissing
+	default:
+		result = ResultFailure
+	}
+	a.observe(method, result)
+}
+
+// authenticate is Authenticate, also naming the method it tried.
+func (a *Authenticator) authenticate(r *http.Request) (*request.Identity, string, error) {
 	rec := recordOf(r)
 	switch a.mode {
 	case ModeNone:
@@ -287,11 +332,12 @@ func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error)
 		// request through any proxy, for a foreign Host or from another
 		// site's page is refused.
 		if !rec.Local {
-			return nil, unauthorized(ErrNotLocal)
+			return nil, ModeNone, unauthorized(ErrNotLocal)
 		}
-		return &request.Identity{User: "local", Method: ModeNone, Role: request.RoleUser}, nil
+		return &request.Identity{User: "local", Method: ModeNone, Role: request.RoleUser}, ModeNone, nil
 	case ModeTrustedProxy:
-		return a.trustedProxy(r, rec)
+		id, err := a.trustedProxy(r, rec)
+		return id, ModeTrustedProxy, err
 	}
 	// Our own credential comes first in Proxy-Authorization (the client's
 	// Authorization is then the upstream's), then a session cookie.
@@ -299,7 +345,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error)
 		return a.bearer(rec, tok, request.CredentialProxyAuthorization)
 	}
 	if id, err := a.cookieSession(r); id != nil || err != nil {
-		return id, err
+		return id, MethodSession, err
 	}
 	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
 		return a.bearer(rec, tok, request.CredentialAuthorization)
@@ -309,7 +355,18 @@ func (a *Authenticator) Authenticate(r *http.Request) (*request.Identity, error)
 			return a.bearer(rec, tok, request.CredentialWebSocketProtocol)
 		}
 	}
-	return nil, unauthorized(ErrMissingCredentials)
+	return nil, MethodAny, unauthorized(ErrMissingCredentials)
+}
+
+// bearerMethod names the method a bearer value is checked as.
+func (a *Authenticator) bearerMethod(tok string) string {
+	switch {
+	case a.device.Enabled && LooksLikeJWT(tok):
+		return MethodDevice
+	case IsSessionToken(tok):
+		return MethodSession
+	}
+	return ModeToken
 }
 
 // cookieSession returns the identity of a live session cookie. A stale or
@@ -344,10 +401,17 @@ func StoreUnavailable(err error) error {
 }
 
 // bearer verifies a presented bearer value: a device token (JWT-shaped),
-// the shared token, or a session token from a login.
-func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Credential) (*request.Identity, error) {
+// a session token from a sign-in, or the shared token. It also names the
+// method it checked the value as.
+func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Credential) (*request.Identity, string, error) {
+	method := a.bearerMethod(tok)
+	id, err := a.verifyBearer(rec, tok, cred, method)
+	return id, method, err
+}
+
+func (a *Authenticator) verifyBearer(rec *request.Record, tok string, cred request.Credential, method string) (*request.Identity, error) {
 	scope := ScopeToken
-	if a.device.Enabled && LooksLikeJWT(tok) {
+	if method == MethodDevice {
 		scope = ScopeDevice
 	}
 	att, err := a.reserve(scope, rec)
@@ -362,7 +426,7 @@ func (a *Authenticator) bearer(rec *request.Record, tok string, cred request.Cre
 			att.Cancel()
 			return nil, StoreUnavailable(err)
 		}
-	case IsSessionToken(tok):
+	case method == MethodSession:
 		// A session, never the shared token (which cannot start with
 		// the prefix): one the store cannot check is answered 503 and
 		// not counted, so a valid session used during an outage never
@@ -527,6 +591,14 @@ func RequireAdmin(next http.Handler) http.Handler {
 // every credential check (the attempt is reserved before the semaphore and
 // the lockout re-checked after it) and bounded in concurrency.
 func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret string) (string, time.Time, error) {
+	tok, exp, err := a.login(ctx, r, secret)
+	if a.mode == ModePassword || a.mode == ModeToken {
+		a.observed(a.mode, err)
+	}
+	return tok, exp, err
+}
+
+func (a *Authenticator) login(ctx context.Context, r *http.Request, secret string) (string, time.Time, error) {
 	rec := recordOf(r)
 	scope := ScopePassword
 	switch a.mode {

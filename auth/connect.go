@@ -58,6 +58,24 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 	if err := a.deviceEnabled(); err != nil {
 		return ConnectResult{}, err
 	}
+	verified := false
+	res, err := a.connect(ctx, r, req, &verified)
+	if verified || err != nil {
+		a.observed(MethodDevice, errOrNil(verified, err))
+	}
+	return res, err
+}
+
+// errOrNil is what Observe is told about a connect: success once the
+// proof was verified, whatever happened to the pairing after it.
+func errOrNil(verified bool, err error) error {
+	if verified {
+		return nil
+	}
+	return err
+}
+
+func (a *Authenticator) connect(ctx context.Context, r *http.Request, req ConnectRequest, verified *bool) (ConnectResult, error) {
 	rec := recordOf(r)
 	att, err := a.reserve(ScopeDevice, rec)
 	if err != nil {
@@ -84,6 +102,7 @@ func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req Connec
 		return ConnectResult{}, e
 	}
 	att.Succeed()
+	*verified = true
 	id := DeviceID(pub)
 	dev, paired, _, err := a.st.Devices.Lookup(id, "")
 	if store.IsUnavailable(err) {

@@ -769,3 +769,62 @@ func TestAttackOutageNeverLocksOutAValidSession(t *testing.T) {
 		t.Fatalf("shared token after three guesses: %d", code)
 	}
 }
+
+// Second round, item 6: 400 wrong passwords on /auth/login left
+// gateway_auth_total unchanged. Every way in counts its outcomes by method.
+func TestAttackFailedSignInsAreCounted(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.Mode, c.Gateway.Auth.Password = "password", "a-long-enough-password"
+	})
+	for i := range 12 {
+		h := map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i)}
+		if code, _ := f.call(t, "POST", "/auth/login", h, map[string]string{"password": "wrong"}); code != 401 {
+			t.Fatalf("wrong password %d: %d", i, code)
+		}
+	}
+	for range 11 { // ten failures, then locked
+		f.call(t, "POST", "/auth/login", map[string]string{"X-Forwarded-For": "198.51.100.77"}, map[string]string{"password": "wrong"})
+	}
+	code, body := f.call(t, "POST", "/auth/login", nil, map[string]string{"password": "a-long-enough-password"})
+	session, _ := body["token"].(string)
+	if code != 200 {
+		t.Fatalf("sign-in: %d", code)
+	}
+	// A device proof with a bad signature.
+	dev := authtest.NewDevice()
+	_, ch := f.call(t, "POST", "/auth/device/challenge", nil, map[string]any{})
+	req := dev.Connect(ch["nonce"].(string), "operator", time.Now())
+	req.Signature = strings.Repeat("A", len(req.Signature))
+	if code, _ := f.call(t, "POST", "/auth/device/connect", nil, req); code != 401 && code != 400 {
+		t.Fatalf("forged device proof: %d", code)
+	}
+	if code, _ := f.call(t, "GET", "/auth/whoami", map[string]string{"Authorization": "Bearer " + session}, nil); code != 200 {
+		t.Fatalf("whoami with the session: %d", code)
+	}
+	resp, data := f.do(t, "GET", "/metrics", map[string]string{"Authorization": "Bearer " + session}, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`gateway_auth_total{method="password",result="failure"} 22`,
+		`gateway_auth_total{method="password",result="locked"} 1`,
+		`gateway_auth_total{method="password",result="success"} 1`,
+		`gateway_auth_total{method="device",result="failure"} 1`,
+		`gateway_auth_total{method="session",result="success"} 1`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(data), "gateway_auth_total"))
+		}
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

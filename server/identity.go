@@ -7,7 +7,6 @@ import (
 
 	"gateway/auth"
 	"gateway/httperr"
-	"gateway/metrics"
 	"gateway/request"
 )
 
@@ -16,12 +15,11 @@ import (
 // sent to the sign-in page (303) with where it was going; a stale session cookie it
 // carried is cleared on the way and never counted as a failure. API clients
 // and every other refusal get the error (JSON, or a page for a navigation).
-func requireIdentity(authn *auth.Authenticator, m *metrics.Metrics) func(http.Handler) http.Handler {
+func requireIdentity(authn *auth.Authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rec := request.FromContext(r.Context())
 			id, err := authn.Authenticate(r)
-			countAuth(m, id, err)
 			if err == nil {
 				rec.Identity = id
 				next.ServeHTTP(w, r)
@@ -46,18 +44,4 @@ func requireIdentity(authn *auth.Authenticator, m *metrics.Metrics) func(http.Ha
 func toSignIn(err error) bool {
 	var he *httperr.Error
 	return errors.As(err, &he) && he.Status == http.StatusUnauthorized && !errors.Is(err, auth.ErrBadCredentials)
-}
-
-// countAuth counts authentication outcomes.
-func countAuth(m *metrics.Metrics, id *request.Identity, err error) {
-	switch {
-	case id != nil:
-		m.Auth(id.Method, "success")
-	case errors.Is(err, auth.ErrLockedOut):
-		m.Auth("any", "locked")
-	case errors.Is(err, auth.ErrBadCredentials):
-		m.Auth("any", "failure")
-	default:
-		m.Auth("any", "missing")
-	}
 }

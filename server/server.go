@@ -66,7 +66,9 @@ func NewHandler(o Options) (http.Handler, error) {
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	authn, err := auth.NewAuthenticator(authOptions(o.Config, o.Token, o.Shared.Auth))
+	ao := authOptions(o.Config, o.Token, o.Shared.Auth)
+	ao.Observe = o.Shared.Metrics.Auth
+	authn, err := auth.NewAuthenticator(ao)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 
 	// Everything else needs an identity (6); a browser without one is
 	// sent to the sign-in page.
-	authenticated := requireIdentity(authn, m)
+	authenticated := requireIdentity(authn)
 	r.Group(func(r chi.Router) {
 		// A change authenticated by a cookie must come from this
 		// origin, whatever its Content-Type (7).
