@@ -828,3 +828,76 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// rawExchange sends one raw HTTP/1.1 request and returns the status line's
+// code and the body.
+func (f *fixture) rawExchange(t *testing.T, req string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", f.gw.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Second round, item 7: two Origin lines on a WebSocket upgrade were
+// accepted and both reached the upstream.
+func TestAttackTwoOriginsRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	n := f.upstream.count()
+	for _, req := range []string{
+		"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + testToken + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://127.0.0.1\r\nOrigin: https://evil.example\r\n\r\n",
+		"GET /app HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + testToken + "\r\nOrigin: http://127.0.0.1\r\nOrigin: http://127.0.0.1\r\nConnection: close\r\n\r\n",
+		"GET /app HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nAuthorization: Bearer " + testToken + "\r\nConnection: close\r\n\r\n",
+	} {
+		if code, body := f.rawExchange(t, req); code != http.StatusBadRequest {
+			t.Errorf("%q: %d %s", strings.SplitN(req, "\r\n", 2)[0], code, body)
+		}
+	}
+	if f.upstream.count() != n {
+		t.Fatal("a request with two Origins or two Hosts reached the upstream")
+	}
+	// Control: one Origin, its own, upgrades.
+	if code, _ := f.rawExchange(t, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+testToken+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://127.0.0.1\r\n\r\n"); code != http.StatusSwitchingProtocols {
+		t.Fatalf("one Origin: %d", code)
+	}
+}
+
+// Second round, item 8: /ADMIN/audit, /%61dmin/audit, /admin%2Faudit and
+// /admin;/audit were proxied to the agent with the caller's identity.
+func TestAttackDisguisedOwnRoutesRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, p := range []string{"/ADMIN/audit", "/%61dmin/audit", "/admin%2Faudit", "/admin;/audit", "/auth%2Flogin",
+		"/auth/whoami;x", "//admin/audit", "/x/../admin/audit", "/%2561dmin/audit", "/Metrics"} {
+		n := f.upstream.count()
+		code, body := f.rawExchange(t, "GET "+p+" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+testToken+"\r\nConnection: close\r\n\r\n")
+		if code != http.StatusBadRequest || !strings.Contains(body, "ambiguous_path") {
+			t.Errorf("%s: %d %s", p, code, body)
+		}
+		if f.upstream.count() != n {
+			t.Errorf("%s reached the upstream", p)
+		}
+	}
+	if !strings.Contains(f.logs.String(), `"code":"ambiguous_path"`) {
+		t.Error("the refusals are not in the access log")
+	}
+	// Controls: the plain spellings are the gateway's, other paths the agent's.
+	for p, want := range map[string]int{"/admin/audit": 200, "/auth/whoami": 200, "/administrator": 200, "/app/ADMIN": 200} {
+		if code, body := f.rawExchange(t, "GET "+p+" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+testToken+"\r\nConnection: close\r\n\r\n"); code != want {
+			t.Errorf("%s: %d %s", p, code, body)
+		}
+	}
+}

@@ -62,6 +62,12 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "upstream "+r.URL.Path)
 }
 
+func (u *recordingUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
+}
+
 func (u *recordingUpstream) lastHeader() http.Header {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -18,8 +18,14 @@ func trustOptions(cfg *config.Config) trust.Options {
 		PreferForwarded:     cfg.Gateway.PreferForwarded,
 		AllowedHosts:        cfg.Typed.AllowedHosts,
 		AllowAnyHost:        cfg.Typed.AllowAnyHost,
+		OwnRoots:            ownRoots,
 	}
 }
+
+// ownRoots are the first path segments of the gateway's own routes (see
+// routes): a request-target naming one of them in another spelling is
+// refused before routing, never proxied to the agent.
+var ownRoots = []string{"admin", "auth", "healthz", "readyz", "metrics", "channels"}
 
 func authOptions(cfg *config.Config, token string, st *auth.Stores) auth.Options {
 	a := cfg.Gateway.Auth

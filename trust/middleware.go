@@ -14,6 +14,11 @@ func (rv *Resolver) ResolveRequest(r *http.Request) (request.Trust, error) {
 	if err != nil {
 		return request.Trust{}, wrap(ErrBadPeer)
 	}
+	if len(rv.ownRoots) > 0 {
+		if names, exact := namesOwnRoute(r.URL.EscapedPath(), rv.ownRoots); names && !exact {
+			return request.Trust{}, ambiguousPath()
+		}
+	}
 	return rv.Resolve(peer, r.Header, r.TLS != nil, r.Host)
 }
 

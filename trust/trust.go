@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"gateway/httperr"
 	"gateway/request"
 )
 
@@ -101,6 +102,11 @@ type Options struct {
 	// AllowAnyHost serves every Host ("*" in gateway.allowedHosts): DNS
 	// rebinding is then the operator's problem.
 	AllowAnyHost bool
+	// OwnRoots are the first path segments of the gateway's own routes
+	// ("admin", "auth", ...), lower case. A request-target that names one
+	// of them only in another spelling (/ADMIN, /%61dmin, /admin%2F...,
+	// /admin;x) is refused 400 ambiguous_path. None: no such check.
+	OwnRoots []string
 }
 
 // Resolver resolves client addresses. It is immutable and safe for
@@ -111,6 +117,7 @@ type Resolver struct {
 	preferForwarded     bool
 	hosts               map[string]bool
 	anyHost             bool
+	ownRoots            []string
 }
 
 // New builds a Resolver.
@@ -122,7 +129,7 @@ func New(o Options) *Resolver {
 		hosts[strings.ToLower(h)] = true
 	}
 	return &Resolver{trusted: t, allowRealIPFallback: o.AllowRealIPFallback, preferForwarded: o.PreferForwarded,
-		hosts: hosts, anyHost: o.AllowAnyHost}
+		hosts: hosts, anyHost: o.AllowAnyHost, ownRoots: append([]string(nil), o.OwnRoots...)}
 }
 
 // Trusted reports whether a is a trusted proxy. a is unmapped and its zone
@@ -168,6 +175,11 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	kind, name := classifyHost(host)
 	if !r.hostAllowed(kind, name) {
 		return request.Trust{}, hostRefused(host)
+	}
+	// Browsers never send two Origins; an upstream reading the last one
+	// would see another origin than the one checked here.
+	if len(h["Origin"]) > 1 {
+		return request.Trust{}, httperr.New(http.StatusBadRequest, "bad_request", "more than one Origin header", ErrDuplicateOrigin)
 	}
 	peer = netip.AddrPortFrom(pa, peer.Port())
 	// Each header is looked up once; map lookups dominate this function.
