@@ -326,7 +326,12 @@ func (t *LeanTransport) CloseIdleConnections() {
 	}
 }
 
-// errReader remembers the first read error of a request body.
+// errReader remembers the first read error of a request body. The error is
+// passed on as it is, never turned into io.EOF: Request.Write writes a
+// chunked body's terminating chunk only at io.EOF, and RoundTrip closes the
+// connection after a failed write, so a body cut at its cap reaches the
+// upstream as a truncated message it cannot mistake for a whole one (SPEC
+// "Trust": an oversized chunked body aborts the upstream request).
 type errReader struct {
 	rc  io.ReadCloser
 	err error

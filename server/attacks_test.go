@@ -901,3 +901,49 @@ func TestAttackDisguisedOwnRoutesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Second round, item 9: 9 MB of an 11 MB chunked upload reached the
+// upstream before the 413. Streaming means some of it arrives; the
+// upstream must never see a complete message (no terminating chunk), so it
+// cannot act on a truncated body as if it were whole.
+func TestAttackOversizedChunkedBodyNeverComplete(t *testing.T) {
+	f := newFixture(t, nil)
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for range 11 << 20 / len(chunk) {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		_ = pw.Close()
+	}()
+	resp, body := f.do(t, "POST", "/big", bearer, pr)
+	_ = pr.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("11 MB chunked: %d %s", resp.StatusCode, body)
+	}
+	waitUntil(t, func() bool {
+		f.upstream.mu.Lock()
+		defer f.upstream.mu.Unlock()
+		return f.upstream.bigBytes > 0
+	})
+	f.upstream.mu.Lock()
+	defer f.upstream.mu.Unlock()
+	if f.upstream.bigComplete {
+		t.Fatalf("the upstream received a complete message of %d bytes", f.upstream.bigBytes)
+	}
+	if f.upstream.bigBytes > 10<<20 {
+		t.Fatalf("the upstream received %d bytes, past the 10 MiB cap", f.upstream.bigBytes)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out")
+}

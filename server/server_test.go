@@ -31,6 +31,10 @@ type recordingUpstream struct {
 	last http.Header
 	host string
 	n    int
+	// bigBytes and bigComplete: what the last /big request delivered,
+	// and whether its body ended as a complete message.
+	bigBytes    int64
+	bigComplete bool
 }
 
 func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +60,10 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.URL.Path == "/big" {
-		_, _ = io.Copy(io.Discard, r.Body)
+		n, err := io.Copy(io.Discard, r.Body)
+		u.mu.Lock()
+		u.bigBytes, u.bigComplete = n, err == nil
+		u.mu.Unlock()
 	}
 	w.Header().Set("X-Upstream", "yes")
 	_, _ = io.WriteString(w, "upstream "+r.URL.Path)
