@@ -26,13 +26,15 @@ const (
 const PendingTTL = 5 * time.Minute
 
 // Bounds on pending requests: in all, per client bucket and per network
-// bucket (see ClientBuckets). A client at its bound is refused; nobody
-// else's request is ever evicted to make room, so a flood cannot replace
-// the owner's request with the attacker's.
+// bucket (see ClientBuckets: a /24 or a /48). A client at its bound is
+// refused; nobody else's request is ever evicted to make room, so a flood
+// cannot replace the owner's request with the attacker's; and at 5 per
+// network it takes 20 networks to fill the queue (SPEC "Devices:
+// invitations"; an invitation skips the queue altogether).
 const (
 	maxPending          = 100
 	maxPendingPerClient = 3
-	maxPendingPerNet    = 10
+	maxPendingPerNet    = 5
 )
 
 // Errors from the device store.

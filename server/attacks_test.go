@@ -947,3 +947,29 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("timed out")
 }
+
+// Second round, item 10: 110 requests from eleven /24s took the 100 global
+// pending slots, and a legitimate device then got 429 too_many_pending for
+// five minutes. A network holds at most five.
+func TestAttackPendingQueueNeedsTwentyNetworks(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+	placed := 0
+	for n := 0; n <= 10; n++ {
+		for host := 1; host <= 10; host++ {
+			code, body := f.connectDevice(t, authtest.NewDevice(), "operator", map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.%d.%d", n, host)})
+			switch {
+			case code == http.StatusAccepted:
+				placed++
+			case code == http.StatusTooManyRequests && body["code"] == "too_many_pending":
+			default:
+				t.Fatalf("flood request: %d %v", code, body)
+			}
+		}
+	}
+	if placed > 55 {
+		t.Fatalf("eleven /24s placed %d pending requests", placed)
+	}
+	if code, body := f.connectDevice(t, authtest.NewDevice(), "operator", map[string]string{"X-Forwarded-For": "198.51.100.5"}); code != http.StatusAccepted {
+		t.Fatalf("a legitimate device after the flood: %d %v", code, body)
+	}
+}
