@@ -315,3 +315,17 @@ func TestStrongestPermissionFindingOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxAttemptsZeroIsNotOff: maxAttempts 0 is a config error, not a
+// lockout turned off; only rateLimit.enabled: false is "off" (OpenClaw
+// reports neither for 0).
+func TestMaxAttemptsZeroIsNotOff(t *testing.T) {
+	opts, dir := build(t, "c.json5", `{gateway: {bind: "lan", auth: {rateLimit: {maxAttempts: 0}}}}`, 0o600, layout{}, 0o700)
+	got := ids(Run(Take(opts, dir), time.Now()))
+	if _, ok := got["config.invalid"]; !ok {
+		t.Fatalf("config.invalid missing: %v", got)
+	}
+	if _, ok := got["gateway.auth_no_rate_limit"]; ok {
+		t.Fatalf("maxAttempts 0 reported as the lockout turned off: %v", got)
+	}
+}

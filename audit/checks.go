@@ -263,7 +263,14 @@ func checkPasswordWeak(s *Snapshot) []Finding {
 }
 
 func checkNoRateLimit(s *Snapshot) []Finding {
-	if s.Config == nil || s.Config.Typed.RateLimitOn || !s.exposed() {
+	// Only enabled: false turns the lockout off. Read from the file's
+	// own value, not the typed one: a config that failed validation
+	// (maxAttempts: 0, say) has no typed values, and its lockout is not
+	// off; config.invalid already says what is wrong with it.
+	if s.Config == nil || !s.exposed() {
+		return nil
+	}
+	if en := s.Config.Gateway.Auth.RateLimit.Enabled; en == nil || *en {
 		return nil
 	}
 	return []Finding{f("gateway.auth_no_rate_limit", Warn, "Failed-login lockout is disabled",

@@ -167,11 +167,19 @@ type Options struct {
 	Device DeviceOptions
 	// Stores is the state shared across reloads. Required.
 	Stores *Stores
+	// HashWait bounds how long a sign-in waits for one of the password
+	// hashing slots (argon2id costs 64 MiB and tens of milliseconds, so
+	// only a few run at once) before it is answered 503 busy, neither
+	// verified nor counted. Zero means DefaultHashWait.
+	HashWait time.Duration
 	// Observe, when set, is told the outcome of every credential check,
 	// for every way in (requests, sign-in, device connect): the method
 	// tried and a Result.
 	Observe func(method, result string)
 }
+
+// DefaultHashWait is Options.HashWait's default.
+const DefaultHashWait = 5 * time.Second
 
 // Results of a credential check, as Observe is told them.
 const (
@@ -198,6 +206,7 @@ type Authenticator struct {
 	trusted  bool
 	device   DeviceOptions
 	loginSem chan struct{}
+	hashWait time.Duration
 	observe  func(method, result string)
 }
 
@@ -212,10 +221,13 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 	tp.UserHeader = http.CanonicalHeaderKey(strings.TrimSpace(tp.UserHeader))
 	a := &Authenticator{
 		mode: o.Mode, st: o.Stores, lockout: o.Lockout, sessions: o.Sessions, tp: tp,
-		trusted: o.HaveTrustedProxies, device: o.Device, observe: o.Observe,
+		trusted: o.HaveTrustedProxies, device: o.Device, observe: o.Observe, hashWait: o.HashWait,
 		// Argon2id costs 64 MiB and tens of milliseconds: cap concurrent
 		// logins so they cannot be used to exhaust memory.
 		loginSem: make(chan struct{}, 2),
+	}
+	if a.hashWait <= 0 {
+		a.hashWait = DefaultHashWait
 	}
 	if IsSessionToken(o.Token) {
 		return nil, errors.New("auth: gateway.auth.token may not start with " + SessionTokenPrefix + " (the form of session tokens); choose another token")
@@ -619,7 +631,7 @@ func (a *Authenticator) login(ctx context.Context, r *http.Request, secret strin
 		case <-ctx.Done():
 			att.Cancel()
 			return "", time.Time{}, ctx.Err()
-		case <-time.After(5 * time.Second):
+		case <-time.After(a.hashWait):
 			att.Cancel()
 			return "", time.Time{}, httperr.New(http.StatusServiceUnavailable, "busy", "too many sign-ins at once; retry", nil)
 		}

@@ -47,6 +47,9 @@ type Options struct {
 	// OpenClaw says where OpenClaw's configuration is, for the audit's
 	// openclaw.* checks (zero: none).
 	OpenClaw audit.OpenClawInput
+	// HashWait bounds a sign-in's wait for a password-hashing slot; zero
+	// means auth.DefaultHashWait.
+	HashWait time.Duration
 }
 
 // DefaultBodyReadTimeout bounds how long a client may take to send a
@@ -67,7 +70,7 @@ func NewHandler(o Options) (http.Handler, error) {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	ao := authOptions(o.Config, o.Token, o.Shared.Auth)
-	ao.Observe = o.Shared.Metrics.Auth
+	ao.Observe, ao.HashWait = o.Shared.Metrics.Auth, o.HashWait
 	authn, err := auth.NewAuthenticator(ao)
 	if err != nil {
 		return nil, err
