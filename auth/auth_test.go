@@ -45,7 +45,7 @@ func TestCredentialCarriers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := bearer(tt.h["Authorization"])
+			got, ok := Bearer(tt.h["Authorization"])
 			if got != tt.want || ok != (tt.want != "") {
 				t.Errorf("bearer = %q %v, want %q", got, ok, tt.want)
 			}

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"gateway/cookie"
+
 	"context"
 	"errors"
 	"net/http"
@@ -42,7 +44,7 @@ func TestTokenMode(t *testing.T) {
 		{"forged jwt", map[string]string{"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}, 401, "invalid_credentials", 0},
 		{"ws protocol", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Protocol": "chat, bearer." + tok}, 200, "", request.CredentialWebSocketProtocol},
 		{"ws protocol without a handshake", map[string]string{"Sec-WebSocket-Protocol": "bearer." + tok}, 401, "unauthorized", 0},
-		{"unknown session cookie is no credential", map[string]string{"Cookie": SessionCookie + "=stale"}, 401, "unauthorized", 0},
+		{"unknown session cookie is no credential", map[string]string{"Cookie": cookie.Session + "=stale"}, 401, "unauthorized", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,7 +181,7 @@ func TestConcurrentGuessesReserved(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 40 {
 		wg.Go(func() {
-			_, _, err := a.Login(context.Background(), req("POST", remote("203.0.113.9:1"), nil), "wrong")
+			_, err := a.Login(context.Background(), req("POST", remote("203.0.113.9:1"), nil), "wrong")
 			s, _ := status(err)
 			mu.Lock()
 			defer mu.Unlock()
@@ -197,7 +199,7 @@ func TestConcurrentGuessesReserved(t *testing.T) {
 	if verified != 10 || limited != 30 {
 		t.Fatalf("%d passwords verified (want exactly the limit, 10), %d refused (want 30)", verified, limited)
 	}
-	if _, _, err := a.Login(context.Background(), req("POST", remote("203.0.113.9:1"), nil), "correct horse battery staple"); err == nil {
+	if _, err := a.Login(context.Background(), req("POST", remote("203.0.113.9:1"), nil), "correct horse battery staple"); err == nil {
 		t.Fatal("right password accepted while locked")
 	}
 }

@@ -8,6 +8,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
 	"gateway/store"
@@ -31,20 +35,6 @@ var (
 	ErrNotLocal           = errors.New("mode none serves only local requests")
 )
 
-// SessionCookie is the session cookie name over plain http. Over https the
-// cookie is "__Host-" + SessionCookie (see CookieName).
-const SessionCookie = "gateway_session"
-
-// CookieName returns the session cookie's name for a request resolved as
-// proto: the __Host- prefix behind https makes browsers refuse a cookie of
-// that name set by any other origin or without Secure.
-func CookieName(proto string) string {
-	if proto == "https" {
-		return "__Host-" + SessionCookie
-	}
-	return SessionCookie
-}
-
 // Methods a caller can authenticate with besides the modes: a session
 // opened by signing in, and a device token.
 const (
@@ -58,6 +48,8 @@ const (
 	ScopeToken    = "token"
 	ScopePassword = "password"
 	ScopeDevice   = "device"
+	// ScopeInvite counts wrong, used and expired invitation codes.
+	ScopeInvite = "invite"
 )
 
 // Auth modes (gateway.auth.mode).
@@ -76,9 +68,11 @@ type Stores struct {
 	Nonces   store.Nonces
 	Sessions *SessionStore
 	Devices  *DeviceStore
-	Tokens   *TokenIssuer
-	Now      func() time.Time
-	docs     store.Docs
+	// KnownClients are the owner's known-client cookies.
+	KnownClients *KnownClients
+	Tokens       *TokenIssuer
+	Now          func() time.Time
+	docs         store.Docs
 }
 
 // LockoutPolicy is the failure rule of one configuration.
@@ -98,6 +92,7 @@ func NewStores(st *store.Store, now func() time.Time) (*Stores, error) {
 	if s.Tokens, err = LoadOrCreateKeys(st.Docs, now); err != nil {
 		return nil, err
 	}
+	s.KnownClients = NewKnownClients(st.Docs, now, func() []byte { return s.Tokens.DeriveKey("known-client") })
 	return s, nil
 }
 
@@ -206,8 +201,13 @@ type Authenticator struct {
 	trusted  bool
 	device   DeviceOptions
 	loginSem chan struct{}
+	knownSem chan struct{}
+	gate     hashGate
 	hashWait time.Duration
-	observe  func(method, result string)
+	// fingerprint identifies the credential in force for each secret, so
+	// a known-client cookie issued under another dies with it.
+	fingerprint map[string]string
+	observe     func(method, result string)
 }
 
 // NewAuthenticator builds an Authenticator. A mode that cannot be satisfied
@@ -225,10 +225,12 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 		// Argon2id costs 64 MiB and tens of milliseconds: cap concurrent
 		// logins so they cannot be used to exhaust memory.
 		loginSem: make(chan struct{}, 2),
+		knownSem: make(chan struct{}, 1),
 	}
 	if a.hashWait <= 0 {
 		a.hashWait = DefaultHashWait
 	}
+	a.fingerprint = credentialFingerprints(o)
 	if IsSessionToken(o.Token) {
 		return nil, errors.New("auth: gateway.auth.token may not start with " + SessionTokenPrefix + " (the form of session tokens); choose another token")
 	}
@@ -249,18 +251,45 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 				return nil, err
 			}
 		}
-	case ModeTrustedProxy:
-		// There is no second way in: devices and tokens are off.
+	case ModeTrustedProxy, ModeNone:
+		// On the agent origin there is no second way in: devices are
+		// off, and a configured token answers on the admin origin
+		// only (credentialsHere).
 		a.device.Enabled = false
-		if tp.UserHeader == "" {
+		if a.mode == ModeTrustedProxy && tp.UserHeader == "" {
 			return nil, errors.New("auth: trusted-proxy mode needs gateway.auth.trustedProxy.userHeader")
 		}
-	case ModeNone:
-		a.device.Enabled = false
+		if o.Token != "" {
+			if a.token, err = NewTokenVerifier(o.Token); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		return nil, errors.New("auth: unknown mode " + a.mode)
 	}
 	return a, nil
+}
+
+// credentialFingerprints identify the password and the token in force,
+// keyed with a key every replica derives alike: a known-client cookie
+// issued under one credential is refused once it changes. The password's
+// is taken from what is configured (the plaintext, hashed here with a
+// fresh salt at every start, would change it on every restart).
+func credentialFingerprints(o Options) map[string]string {
+	key := o.Stores.Tokens.DeriveKey("known-client fingerprint")
+	fp := func(kind, material string) string {
+		if material == "" {
+			return ""
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(kind + "|" + material))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	password := o.Password
+	if password == "" {
+		password = o.PasswordHash
+	}
+	return map[string]string{SecretPassword: fp(SecretPassword, password), SecretToken: fp(SecretToken, o.Token)}
 }
 
 // passwordHashFrom hashes a configured password once (the plaintext is not
@@ -338,28 +367,41 @@ func (a *Authenticator) observed(method string, err error) {
 // authenticate is Authenticate, also naming the method it tried.
 func (a *Authenticator) authenticate(r *http.Request) (*request.Identity, string, error) {
 	rec := recordOf(r)
-	switch a.mode {
-	case ModeNone:
+	switch {
+	case a.mode == ModeTrustedProxy && a.proxyHonoured(rec):
+		// On the agent origin there is no second way in; on admin.host
+		// a request the proxy identified is judged by that alone.
+		if !rec.Admin || r.Header.Get(a.tp.UserHeader) != "" {
+			id, err := a.trustedProxy(r, rec)
+			return id, ModeTrustedProxy, err
+		}
+	case a.mode == ModeNone && !rec.Admin:
 		// No credential at all, so only the owner at this machine: a
-		// request through any proxy, for a foreign Host or from another
-		// site's page is refused.
-		if !rec.Local {
+		// request through any proxy, for a foreign Host, from another
+		// site's page or from another Unix user's process is refused.
+		// It is the owner, but never admin.
+		if !rec.Local() {
 			return nil, ModeNone, unauthorized(ErrNotLocal)
 		}
-		return &request.Identity{User: "local", Method: ModeNone, Role: request.RoleUser}, ModeNone, nil
-	case ModeTrustedProxy:
-		id, err := a.trustedProxy(r, rec)
-		return id, ModeTrustedProxy, err
+		return &request.Identity{User: "owner", Method: ModeNone, Role: request.RoleUser}, ModeNone, nil
+	case a.mode == ModeNone && rec.AdminListener && rec.Local():
+		// The owner's own processes on the admin listener are the
+		// owner (SPEC "none": admin needs the token, or a local
+		// request on the admin listener).
+		return &request.Identity{User: "owner", Method: ModeNone, Role: request.RoleAdmin}, ModeNone, nil
+	}
+	if !a.credentialsHere(rec) {
+		return nil, MethodAny, unauthorized(ErrMissingCredentials)
 	}
 	// Our own credential comes first in Proxy-Authorization (the client's
 	// Authorization is then the upstream's), then a session cookie.
-	if tok, ok := bearer(r.Header.Get("Proxy-Authorization")); ok {
+	if tok, ok := Bearer(r.Header.Get("Proxy-Authorization")); ok {
 		return a.bearer(rec, tok, request.CredentialProxyAuthorization)
 	}
 	if id, err := a.cookieSession(r); id != nil || err != nil {
 		return id, MethodSession, err
 	}
-	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
+	if tok, ok := Bearer(r.Header.Get("Authorization")); ok {
 		return a.bearer(rec, tok, request.CredentialAuthorization)
 	}
 	if rec.Upgrade == request.UpgradeWebSocket {
@@ -368,6 +410,71 @@ func (a *Authenticator) authenticate(r *http.Request) (*request.Identity, string
 		}
 	}
 	return nil, MethodAny, unauthorized(ErrMissingCredentials)
+}
+
+// AuthenticateBearer authenticates only a bearer credential
+// (Proxy-Authorization or Authorization): what the agent origin accepts
+// for /admin/*, where a page of the agent's, which carries the person's
+// cookies and proxy identity implicitly, must never act as the owner.
+// ok is false when the request carries no bearer the gateway takes here.
+func (a *Authenticator) AuthenticateBearer(r *http.Request) (id *request.Identity, ok bool, err error) {
+	rec := recordOf(r)
+	if !a.credentialsHere(rec) {
+		return nil, false, nil
+	}
+	method := MethodAny
+	if tok, found := Bearer(r.Header.Get("Proxy-Authorization")); found {
+		id, method, err = a.bearer(rec, tok, request.CredentialProxyAuthorization)
+	} else if tok, found := Bearer(r.Header.Get("Authorization")); found {
+		id, method, err = a.bearer(rec, tok, request.CredentialAuthorization)
+	} else {
+		return nil, false, nil
+	}
+	a.observed(method, err)
+	return id, true, err
+}
+
+// proxyHonoured reports whether a trusted proxy's identity may be taken
+// for rec: on the agent origin always (the mode's checks follow); on the
+// admin origin never on the admin listener, and on admin.host only from a
+// trusted proxy that is not on this host (a local process could forge the
+// header).
+func (a *Authenticator) proxyHonoured(rec *request.Record) bool {
+	if !rec.Admin {
+		return true
+	}
+	return !rec.AdminListener && rec.PeerTrusted && !rec.Peer.Addr().IsLoopback()
+}
+
+// credentialsHere reports whether the gateway's own credentials (the shared
+// token, sessions, device tokens) are taken for rec: in token and password
+// mode everywhere; in trusted-proxy and none mode only on the admin origin,
+// where they are the owner's way to the console.
+func (a *Authenticator) credentialsHere(rec *request.Record) bool {
+	return a.mode == ModeToken || a.mode == ModePassword || rec.Admin
+}
+
+// originOf names the origin a request is on, for its sessions.
+func originOf(rec *request.Record) string {
+	if rec.Admin {
+		return OriginAdmin
+	}
+	return OriginAgent
+}
+
+// sessionCookie is the session cookie's base name on the request's origin.
+func sessionCookie(rec *request.Record) string {
+	if rec.Admin {
+		return cookie.Admin
+	}
+	return cookie.Session
+}
+
+// SessionCookie returns the name of the session cookie a request's origin
+// uses (resolved scheme included).
+func SessionCookie(r *http.Request) string {
+	rec := recordOf(r)
+	return cookie.Name(sessionCookie(rec), rec.Proto)
 }
 
 // bearerMethod names the method a bearer value is checked as.
@@ -388,18 +495,28 @@ func (a *Authenticator) bearerMethod(tok string) string {
 // session" and never "signed in".
 func (a *Authenticator) cookieSession(r *http.Request) (*request.Identity, error) {
 	rec := recordOf(r)
-	c, err := r.Cookie(CookieName(rec.Proto))
+	c, err := r.Cookie(cookie.Name(sessionCookie(rec), rec.Proto))
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	se, err := a.st.Sessions.Check(c.Value, a.sessions)
+	se, err := a.st.Sessions.Check(c.Value, a.sessions, originOf(rec))
 	if errors.Is(err, ErrNoSession) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, StoreUnavailable(err)
 	}
-	return &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, Credential: request.CredentialCookie, SessionID: se.ID}, nil
+	id := sessionIdentity(se)
+	id.Credential = request.CredentialCookie
+	return id, nil
+}
+
+// sessionIdentity is who a session was opened for. Its method is the
+// session's (how this request proved itself); the sign-in's is kept in
+// the session record.
+func sessionIdentity(se Session) *request.Identity {
+	user, role, _ := se.identity()
+	return &request.Identity{User: user, Role: role, Method: MethodSession, SessionID: se.ID}
 }
 
 // StoreUnavailable makes any failure to read needed state (a Redis that
@@ -443,10 +560,10 @@ func (a *Authenticator) verifyBearer(rec *request.Record, tok string, cred reque
 		// the prefix): one the store cannot check is answered 503 and
 		// not counted, so a valid session used during an outage never
 		// locks its client out.
-		se, err := a.st.Sessions.Check(tok, a.sessions)
+		se, err := a.st.Sessions.Check(tok, a.sessions, originOf(rec))
 		switch {
 		case err == nil:
-			id = &request.Identity{User: "owner", Method: MethodSession, Role: request.RoleAdmin, SessionID: se.ID}
+			id = sessionIdentity(se)
 		case !errors.Is(err, ErrNoSession):
 			att.Cancel()
 			return nil, StoreUnavailable(err)
@@ -490,24 +607,41 @@ func (a *Authenticator) verifyDeviceToken(tok string) (*request.Identity, error)
 	return &request.Identity{User: "device:" + dev.DeviceID[:16], Method: MethodDevice, Role: claims.Role, DeviceID: dev.DeviceID, TokenID: claims.ID}, nil
 }
 
-// reserve claims a credential check for the client. Clean local requests
-// are exempt (the owner at the machine never locks themselves out); nothing
-// else is, whatever it claims.
-func (a *Authenticator) reserve(scope string, rec *request.Record) (store.Attempt, error) {
-	if rec.Local {
-		return store.Attempt{}, nil
-	}
+// reserve claims a credential check for the client. Local requests are
+// exempt (the owner at the machine never locks themselves out); nothing
+// else is, whatever it claims. Locality costs a lookup of the socket's
+// owner, so it is asked only when it changes the answer: when the client
+// is locked out (reserve), or its credential was wrong (failed).
+func (a *Authenticator) reserve(scope string, rec *request.Record) (attempt, error) {
 	att, left := a.st.Lockouts.Reserve(a.lockout, scope, rec.Client)
 	if left > 0 {
-		return store.Attempt{}, rateLimited(left)
+		if rec.Local() {
+			return attempt{rec: rec}, nil
+		}
+		return attempt{}, rateLimited(left)
 	}
-	return att, nil
+	return attempt{Attempt: att, rec: rec}, nil
+}
+
+// attempt is a reserved check of a request's credential.
+type attempt struct {
+	store.Attempt
+	rec *request.Record
+}
+
+// Fail records a wrong credential, unless the request is local.
+func (t attempt) Fail() bool {
+	if t.rec != nil && t.rec.Local() {
+		t.Cancel()
+		return false
+	}
+	return t.Attempt.Fail()
 }
 
 // failed settles a wrong credential and returns the 401 to send. The
 // failure that engages the lockout is still a 401 (OpenClaw's semantics);
 // the attempts after it get 429.
-func (a *Authenticator) failed(att store.Attempt) error {
+func (a *Authenticator) failed(att attempt) error {
 	att.Fail()
 	return unauthorized(ErrBadCredentials)
 }
@@ -598,62 +732,170 @@ func RequireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// Login verifies the password (password mode) or the shared token (token
-// mode, a browser's sign-in) and opens a session. It is rate limited like
-// every credential check (the attempt is reserved before the semaphore and
-// the lockout re-checked after it) and bounded in concurrency.
-func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret string) (string, time.Time, error) {
-	tok, exp, err := a.login(ctx, r, secret)
-	if a.mode == ModePassword || a.mode == ModeToken {
-		a.observed(a.mode, err)
+// Secrets a sign-in form asks for.
+const (
+	SecretPassword = "password"
+	SecretToken    = "token"
+)
+
+// LoginSecret names what signs a person in on the request's origin: the
+// password in password mode, the shared token in token mode, and on the
+// admin origin in trusted-proxy and none mode the shared token when one is
+// configured (the owner's way to the console there). "" means no sign-in.
+func (a *Authenticator) LoginSecret(r *http.Request) string {
+	switch {
+	case a.mode == ModePassword:
+		return SecretPassword
+	case a.mode == ModeToken:
+		return SecretToken
+	case recordOf(r).Admin && a.token != nil:
+		return SecretToken
 	}
-	return tok, exp, err
+	return ""
 }
 
-func (a *Authenticator) login(ctx context.Context, r *http.Request, secret string) (string, time.Time, error) {
+// LoginResult is a sign-in that worked.
+type LoginResult struct {
+	// Token is the session's token; Expires its absolute end.
+	Token   string
+	Expires time.Time
+	// KnownClient is the known-client cookie to set ("" when it could not
+	// be stored: the sign-in still worked).
+	KnownClient string
+}
+
+// Login verifies the password or the shared token (see LoginSecret) and
+// opens a session on the request's origin for the owner. It is rate
+// limited like every credential check (the attempt is reserved before the
+// hash slot and the lockout re-checked after it) and bounded in
+// concurrency. A known client (KnownClients) is counted in its own bucket
+// and hashed in its own slot.
+func (a *Authenticator) Login(ctx context.Context, r *http.Request, secret string) (LoginResult, error) {
+	kind := a.LoginSecret(r)
+	res, err := a.login(ctx, r, kind, secret)
+	if kind != "" {
+		a.observed(kind, err)
+	}
+	return res, err
+}
+
+func (a *Authenticator) login(ctx context.Context, r *http.Request, kind, secret string) (LoginResult, error) {
 	rec := recordOf(r)
 	scope := ScopePassword
-	switch a.mode {
-	case ModePassword:
-	case ModeToken:
+	switch kind {
+	case SecretPassword:
+	case SecretToken:
 		scope = ScopeToken
 	default:
-		return "", time.Time{}, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil)
+		return LoginResult{}, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil)
 	}
-	att, err := a.reserve(scope, rec)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if a.mode == ModePassword {
-		select {
-		case a.loginSem <- struct{}{}:
-			defer func() { <-a.loginSem }()
-		case <-ctx.Done():
-			att.Cancel()
-			return "", time.Time{}, ctx.Err()
-		case <-time.After(a.hashWait):
-			att.Cancel()
-			return "", time.Time{}, httperr.New(http.StatusServiceUnavailable, "busy", "too many sign-ins at once; retry", nil)
+	fp := a.fingerprint[kind]
+	known, att := a.knownAttempt(ctx, r, rec, scope, fp)
+	if known == "" {
+		var err error
+		if att, err = a.reserve(scope, rec); err != nil {
+			return LoginResult{}, err
 		}
+	}
+	if kind == SecretPassword {
+		release, err := a.hashSlot(ctx, rec, known != "")
+		if err != nil {
+			att.Cancel()
+			return LoginResult{}, err
+		}
+		defer release()
 		// Failures may have engaged the lockout while this attempt
 		// waited its turn: a locked client is not verified.
-		if !rec.Local {
-			if left := a.st.Lockouts.Locked(a.lockout, scope, rec.Client); left > 0 {
+		if known == "" {
+			if left := a.st.Lockouts.Locked(a.lockout, scope, rec.Client); left > 0 && !rec.Local() {
 				att.Cancel()
-				return "", time.Time{}, rateLimited(left)
+				return LoginResult{}, rateLimited(left)
 			}
 		}
 	}
 	ok := false
-	if a.mode == ModePassword {
+	if kind == SecretPassword {
 		ok = a.password.Verify(secret)
 	} else {
 		ok = a.token.Verify(secret)
 	}
 	if !ok {
-		return "", time.Time{}, a.failed(att)
+		if att.Fail() && known != "" {
+			// The cookie's own bucket locked: a stolen or planted
+			// cookie. It is forgotten, so its holder counts like
+			// anyone from now on.
+			_ = a.st.KnownClients.Revoke(ctx, known)
+		}
+		return LoginResult{}, unauthorized(ErrBadCredentials)
 	}
 	att.Succeed()
-	tok, exp, err := a.st.Sessions.Create(a.sessions)
-	return tok, exp, err
+	tok, exp, err := a.st.Sessions.Create(a.sessions, Opened{Origin: originOf(rec), User: "owner", Role: request.RoleAdmin, Method: kind})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	// Rotated on every use; a store that cannot take it costs the
+	// client its bucket next time, never this sign-in.
+	kc, _ := a.st.KnownClients.Issue(ctx, scope, fp, known)
+	return LoginResult{Token: tok, Expires: exp, KnownClient: kc}, nil
+}
+
+// knownAttempt reserves a sign-in of a known client in the cookie's own
+// bucket. It returns "" (and the caller reserves in the address's bucket)
+// when the request carries no valid known-client cookie for scope and the
+// credential in force, or when that cookie's bucket is locked.
+func (a *Authenticator) knownAttempt(ctx context.Context, r *http.Request, rec *request.Record, scope, fp string) (string, attempt) {
+	v := knownClientCookie(r, rec.Proto)
+	if v == "" {
+		return "", attempt{}
+	}
+	id, err := a.st.KnownClients.Check(ctx, v, scope, fp)
+	if err != nil {
+		return "", attempt{}
+	}
+	att, left := a.st.Lockouts.Reserve(a.lockout, "known:"+scope+":"+id, knownBucket)
+	if left > 0 {
+		return "", attempt{}
+	}
+	return id, attempt{Attempt: att}
+}
+
+// hashSlot waits for the right to hash a password: a known client takes
+// the slot kept for known clients; anyone else waits for their network's
+// turn (one verification per /24 or /48 at a time) and one of the shared
+// slots. Argon2id costs 64 MiB and tens of milliseconds, so the slots also
+// bound memory. A wait longer than HashWait is 503 busy.
+func (a *Authenticator) hashSlot(ctx context.Context, rec *request.Record, known bool) (func(), error) {
+	busy := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return httperr.New(http.StatusServiceUnavailable, "busy", "too many sign-ins at once; retry", err)
+	}
+	deadline := time.NewTimer(a.hashWait)
+	defer deadline.Stop()
+	if known {
+		select {
+		case a.knownSem <- struct{}{}:
+			return func() { <-a.knownSem }, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, busy(errBusy)
+		}
+	}
+	_, network := store.ClientBuckets(rec.Client)
+	release, err := a.gate.acquire(ctx, network, a.hashWait)
+	if err != nil {
+		return nil, busy(err)
+	}
+	select {
+	case a.loginSem <- struct{}{}:
+		return func() { <-a.loginSem; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	case <-deadline.C:
+		release()
+		return nil, busy(errBusy)
+	}
 }

@@ -48,7 +48,7 @@ func (a *Authenticator) Challenge(r *http.Request) (string, time.Time, error) {
 // another site's page) with autoApproveLocal on, and never for the admin
 // role, which only the owner grants.
 func (a *Authenticator) autoApprove(rec *request.Record, role string) bool {
-	return a.device.AutoApproveLocal && rec.Local && role != request.RoleAdmin
+	return a.device.AutoApproveLocal && role != request.RoleAdmin && rec.Local()
 }
 
 // Connect verifies a signed challenge. A paired device gets a token; an
@@ -112,6 +112,16 @@ func (a *Authenticator) connect(ctx context.Context, r *http.Request, req Connec
 		return ConnectResult{}, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
 	}
 	autoApproved := false
+	if !paired && req.Invite != "" {
+		// An invitation skips the queue: a flood of pending requests
+		// never keeps the owner from adding a device. A device that
+		// already used its code and retries is paired by now and is
+		// answered as any connect.
+		if dev, err = a.redeem(ctx, rec, req, id, now); err != nil {
+			return ConnectResult{}, err
+		}
+		paired = true
+	}
 	if !paired && a.autoApprove(rec, req.Role) {
 		dev, err = a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"})
 		if err != nil {
@@ -139,4 +149,28 @@ func (a *Authenticator) connect(ctx context.Context, r *http.Request, req Connec
 		return ConnectResult{}, err
 	}
 	return ConnectResult{Status: "paired", DeviceID: id, Role: req.Role, Token: tok, ExpiresAt: exp, AutoApproved: autoApproved}, nil
+}
+
+// redeem pairs the device with its invitation's role. Wrong, used and
+// expired codes count in their own lockout scope; a connect signing another
+// role than the invitation's is refused without using it up.
+func (a *Authenticator) redeem(ctx context.Context, rec *request.Record, req ConnectRequest, id string, now time.Time) (PairedDevice, error) {
+	att, err := a.reserve(ScopeInvite, rec)
+	if err != nil {
+		return PairedDevice{}, err
+	}
+	by, err := a.st.Devices.Redeem(ctx, req.Invite, req.Role)
+	switch {
+	case errors.Is(err, ErrBadInvitation):
+		att.Fail()
+		return PairedDevice{}, httperr.New(http.StatusUnauthorized, "invalid_invitation", "unknown, used or expired invitation", err)
+	case errors.Is(err, ErrRoleMismatch):
+		att.Cancel()
+		return PairedDevice{}, httperr.New(http.StatusBadRequest, "role_mismatch", "the invitation is for another role; connect with the role it grants", err)
+	case err != nil:
+		att.Cancel()
+		return PairedDevice{}, StoreUnavailable(err)
+	}
+	att.Succeed()
+	return a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "invite:" + by})
 }

@@ -69,6 +69,10 @@ type ConnectRequest struct {
 	SignedAtMs int64  `json:"signedAtMs"`
 	Role       string `json:"role"`
 	Signature  string `json:"signature"`
+	// Invite, when set, is a device invitation's code: an unknown device
+	// that presents a valid one is paired at once with the invitation's
+	// role, without waiting for the owner.
+	Invite string `json:"invite,omitempty"`
 }
 
 func decodeB64URL(s string) ([]byte, error) {

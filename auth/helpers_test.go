@@ -71,9 +71,12 @@ type from struct {
 	peer    string // TCP peer
 	trusted bool   // peer in trustedProxies
 	client  string // resolved client ("" = the peer)
-	via     bool   // forwarding headers present
-	cross   bool   // a browser page of another site sent it
-	host    string // Host ("" = 127.0.0.1:18780)
+	// otherUser: the connecting socket belongs to another Unix user
+	// than the gateway's.
+	otherUser bool
+	via       bool   // forwarding headers present
+	cross     bool   // a browser page of another site sent it
+	host      string // Host ("" = 127.0.0.1:18780)
 }
 
 // local is a clean request from this host.
@@ -107,7 +110,10 @@ func req(method string, f from, h map[string]string) *http.Request {
 	rec.Upgrade = request.UpgradeOf(r)
 	loopHost := host == "127.0.0.1:18780" || host == "localhost"
 	rec.Trust = request.Trust{Peer: p, Client: netip.MustParseAddr(client), PeerTrusted: f.trusted, ViaProxy: f.via,
-		CrossSite: f.cross, Local: p.Addr().IsLoopback() && !f.via && !f.cross && loopHost, Proto: "http", Host: host}
+		CrossSite: f.cross, LoopbackClean: p.Addr().IsLoopback() && !f.via && !f.cross && loopHost, Proto: "http", Host: host}
+	// The connecting socket's owner, as trust would find it: the
+	// gateway's own user unless the test says another's.
+	rec.SetLocalOwner(func() bool { return !f.otherUser })
 	return r.WithContext(ctx)
 }
 

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"gateway/cookie"
+
 	"context"
 	"strings"
 	"testing"
@@ -79,10 +81,11 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	stranger := remote("203.0.113.1:1")
 	r := req("POST", stranger, nil)
 	ctx := context.Background()
-	if _, _, err := a.Login(ctx, r, "wrong"); err == nil {
+	if _, err := a.Login(ctx, r, "wrong"); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	tokn, exp, err := a.Login(ctx, r, "hunter2-but-longer")
+	res, err := a.Login(ctx, r, "hunter2-but-longer")
+	tokn, exp := res.Token, res.Expires
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +93,8 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 		t.Errorf("expires %v", exp)
 	}
 	bearerH := map[string]string{"Authorization": "Bearer " + tokn}
-	cookie := map[string]string{"Cookie": SessionCookie + "=" + tokn}
-	for _, h := range []map[string]string{bearerH, cookie} {
+	cookieH := map[string]string{"Cookie": cookie.Session + "=" + tokn}
+	for _, h := range []map[string]string{bearerH, cookieH} {
 		id, err := a.Authenticate(req("GET", stranger, h))
 		if err != nil || id.Method != MethodSession || !id.IsAdmin() || id.SessionID != SessionID(tokn) {
 			t.Fatalf("session auth = %+v, %v", id, err)
@@ -99,7 +102,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	}
 	// A valid cookie authenticates; an Authorization beside it is the
 	// upstream's and is left alone.
-	id, err := a.Authenticate(req("GET", stranger, map[string]string{"Cookie": SessionCookie + "=" + tokn, "Authorization": "Bearer for-the-upstream"}))
+	id, err := a.Authenticate(req("GET", stranger, map[string]string{"Cookie": cookie.Session + "=" + tokn, "Authorization": "Bearer for-the-upstream"}))
 	if err != nil || id.Credential != request.CredentialCookie {
 		t.Fatalf("cookie beside Authorization = %+v, %v", id, err)
 	}
@@ -108,7 +111,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Check(tokn, a.sessions); err != nil {
+	if _, err := s2.Check(tokn, a.sessions, OriginAgent); err != nil {
 		t.Fatalf("session lost across restart: %v", err)
 	}
 	// Idle expiry.
@@ -117,7 +120,8 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 		t.Fatal("idle session accepted")
 	}
 	// Revocation.
-	tok2, _, err := a.Login(ctx, r, "hunter2-but-longer")
+	res2, err := a.Login(ctx, r, "hunter2-but-longer")
+	tok2 := res2.Token
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +132,8 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 		t.Fatal("revoked session accepted")
 	}
 	// Absolute expiry even when active.
-	tok3, _, _ := a.Login(ctx, r, "hunter2-but-longer")
+	res3, _ := a.Login(ctx, r, "hunter2-but-longer")
+	tok3 := res3.Token
 	for range 4 {
 		clk.Advance(50 * time.Minute)
 		_, _ = a.Authenticate(req("GET", stranger, map[string]string{"Authorization": "Bearer " + tok3}))
@@ -139,13 +144,13 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	// Lockout on login: the 3rd failure is 401, then 429.
 	locked := remote("198.51.100.3:1")
 	for i := range 3 {
-		if _, _, err := a.Login(ctx, req("POST", locked, nil), "nope"); err == nil {
+		if _, err := a.Login(ctx, req("POST", locked, nil), "nope"); err == nil {
 			t.Fatal("wrong password accepted")
 		} else if s, _ := status(err); s != 401 {
 			t.Fatalf("failure %d: %d", i+1, s)
 		}
 	}
-	if _, _, err := a.Login(ctx, req("POST", locked, nil), "hunter2-but-longer"); err == nil {
+	if _, err := a.Login(ctx, req("POST", locked, nil), "hunter2-but-longer"); err == nil {
 		t.Fatal("locked-out client logged in")
 	} else if s, code := status(err); s != 429 || code != "rate_limited" {
 		t.Fatalf("locked login = %d %s", s, code)
@@ -167,18 +172,19 @@ func TestStaleCookieIsNoFailure(t *testing.T) {
 		o.Sessions = SessionPolicy{Idle: time.Minute, Absolute: time.Hour}
 	}, clk)
 	owner := remote("203.0.113.1:1")
-	tokn, _, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer")
+	res, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer")
+	tokn := res.Token
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Minute)
 	for i := range 12 {
-		_, err := a.Authenticate(req("GET", owner, map[string]string{"Cookie": SessionCookie + "=" + tokn}))
+		_, err := a.Authenticate(req("GET", owner, map[string]string{"Cookie": cookie.Session + "=" + tokn}))
 		if s, code := status(err); s != 401 || code != "unauthorized" {
 			t.Fatalf("stale cookie %d: %d %s", i, s, code)
 		}
 	}
-	if _, _, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer"); err != nil {
+	if _, err := a.Login(context.Background(), req("POST", owner, nil), "hunter2-but-longer"); err != nil {
 		t.Fatalf("owner cannot sign in after stale cookies: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"gateway/request"
 	"gateway/state"
 	"gateway/store"
 )
@@ -46,12 +47,62 @@ type SessionPolicy struct {
 	Absolute time.Duration
 }
 
-// Session is one sign-in.
+// Session is one sign-in, and who signed in: the identity it was opened
+// for and the origin it belongs to.
 type Session struct {
 	ID        string    `json:"id"` // hex SHA-256 of the token
 	CreatedAt time.Time `json:"createdAt"`
 	LastSeen  time.Time `json:"lastSeen"`
 	ExpiresAt time.Time `json:"expiresAt"` // absolute expiry at creation
+	Opened
+}
+
+// Opened is what a session was opened for. Sessions from before it was
+// stored read as the owner's, on the agent origin.
+type Opened struct {
+	// Origin is OriginAgent ("" in files written before origins) or
+	// OriginAdmin. A session answers only on its own origin.
+	Origin string `json:"origin,omitempty"`
+	// User, Role, Method and Groups are the identity that signed in.
+	User   string   `json:"user,omitempty"`
+	Role   string   `json:"role,omitempty"`
+	Method string   `json:"method,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+}
+
+// Session origins.
+const (
+	OriginAgent = "agent"
+	OriginAdmin = "admin"
+)
+
+// origin returns the session's origin, OriginAgent for old records.
+func (o Opened) origin() string {
+	if o.Origin == "" {
+		return OriginAgent
+	}
+	return o.Origin
+}
+
+// OriginName is the session's origin (OriginAgent for old records).
+func (o Opened) OriginName() string { return o.origin() }
+
+// UserName is who signed in (the owner for old records).
+func (o Opened) UserName() string {
+	u, _, _ := o.identity()
+	return u
+}
+
+// identity returns who the session is, with the defaults of old records.
+func (o Opened) identity() (user, role, method string) {
+	user, role, method = o.User, o.Role, o.Method
+	if user == "" {
+		user, role = "owner", request.RoleAdmin
+	}
+	if method == "" {
+		method = MethodSession
+	}
+	return user, role, method
 }
 
 func (se Session) alive(p SessionPolicy, now time.Time) bool {
@@ -156,15 +207,16 @@ func (s *SessionStore) update(p SessionPolicy, fn func(map[string]Session)) erro
 	return nil
 }
 
-// Create starts a session and returns its token (shown to the client once).
-func (s *SessionStore) Create(p SessionPolicy) (token string, expires time.Time, err error) {
+// Create starts a session for who and returns its token (shown to the
+// client once).
+func (s *SessionStore) Create(p SessionPolicy, who Opened) (token string, expires time.Time, err error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("sessions: %w", err)
 	}
 	token = SessionTokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
-	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(p.Absolute)}
+	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(p.Absolute), Opened: who}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.update(p, func(m map[string]Session) { m[se.ID] = se }); err != nil {
@@ -173,8 +225,9 @@ func (s *SessionStore) Create(p SessionPolicy) (token string, expires time.Time,
 	return token, se.ExpiresAt, nil
 }
 
-// Check validates a session token and records the use.
-func (s *SessionStore) Check(token string, p SessionPolicy) (Session, error) {
+// Check validates a session token for origin and records the use. A
+// session of another origin is no session there.
+func (s *SessionStore) Check(token string, p SessionPolicy, origin string) (Session, error) {
 	id := SessionID(token)
 	// Another process (or the CLI) may have signed in or out since; the
 	// stat is cheap and the file is re-read only when it changed.
@@ -183,7 +236,7 @@ func (s *SessionStore) Check(token string, p SessionPolicy) (Session, error) {
 		return Session{}, fmt.Errorf("sessions: %w", err)
 	}
 	se, ok := m[id]
-	if !ok {
+	if !ok || se.origin() != origin {
 		return Session{}, ErrNoSession
 	}
 	s.mu.Lock()

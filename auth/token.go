@@ -62,10 +62,10 @@ func (v *TokenVerifier) Verify(presented string) bool {
 // WebSocket: "Sec-WebSocket-Protocol: bearer.<token>, chat".
 const WebSocketProtocolPrefix = "bearer."
 
-// bearer returns the token of an "Authorization: Bearer <token>" style
+// Bearer returns the token of an "Authorization: Bearer <token>" style
 // value. Tokens are never taken from the query string: URLs end up in logs
 // and browser history.
-func bearer(v string) (string, bool) {
+func Bearer(v string) (string, bool) {
 	scheme, rest, ok := strings.Cut(v, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false

@@ -47,6 +47,8 @@ type Overrides struct {
 	Port     int
 	Bind     string
 	Upstream string
+	// AdminListen is gateway.admin.listen.
+	AdminListen string
 }
 
 // Options say where to load from and what the environment holds.
@@ -268,5 +270,8 @@ func applyFlags(cfg *Config, f Overrides) {
 	}
 	if f.Upstream != "" {
 		cfg.Gateway.Upstream = f.Upstream
+	}
+	if f.AdminListen != "" {
+		cfg.Gateway.Admin.Listen = f.AdminListen
 	}
 }

@@ -76,6 +76,50 @@ type Gateway struct {
 	Auth Auth `json:"auth"`
 	// Store selects where shared state lives. Default "file" (the state dir).
 	Store Store `json:"store"`
+	// Admin says where the console and /admin/* answer browsers: an origin
+	// the agent never serves (SPEC "The console lives apart from the
+	// agent").
+	Admin Admin `json:"admin"`
+	// PublicURL is the URL people use to reach the agent
+	// (https://agent.example.com[:port]): `openclaw check` compares
+	// OpenClaw's allowed origins with it, device invitations point at it,
+	// OIDC builds its callback from it. Default: none (invitations point
+	// at the listener).
+	PublicURL string `json:"publicUrl"`
+	// LocalUIDs are the Unix users whose loopback connections are local
+	// (SPEC "Locality": silent pairing of a non-admin device, exemption
+	// from the lockout, reading /metrics). Default: the gateway's own uid
+	// only. Root is not implied: TCP forwarders (stunnel, socat, ssh -L)
+	// often run as root, and what reaches the gateway through them is not
+	// the owner at the keyboard.
+	LocalUIDs []int `json:"localUids"`
+	// Metrics configures /metrics.
+	Metrics Metrics `json:"metrics"`
+}
+
+// Admin configures the admin origin.
+type Admin struct {
+	// Listen is the admin listener: "host:port" (default: loopback at
+	// gateway.port + 1, 127.0.0.1:18781; ":0" picks a free port),
+	// "unix:/path" (Linux: connections from a uid outside
+	// gateway.localUids are closed; the recommended form, reached with
+	// ssh -L 9000:/path), or "off". Reach it over ssh -L or a proxy: a
+	// listener beyond loopback without TLS in front is critical
+	// (admin.listen_exposed).
+	Listen string `json:"listen"`
+	// Host is a name the TLS proxy in front routes to the gateway's main
+	// listener for the console (admin.example.com): requests for it are
+	// the admin origin, nothing on it is proxied to the agent, and a
+	// trusted-proxy identity is honoured there only from a trusted proxy
+	// that is not on this host. Default none.
+	Host string `json:"host"`
+}
+
+// Metrics configures /metrics.
+type Metrics struct {
+	// Token is a bearer that reads /metrics (for a Prometheus running as
+	// another user, or on another host). Use ${VAR}. Default none.
+	Token string `json:"token"`
 }
 
 // UpstreamHeaders name the identity headers sent to the upstream.
@@ -250,6 +294,19 @@ type Typed struct {
 	DeviceTokenTTL, SessionIdle, SessionAbsolute time.Duration
 	// DeviceEnabled and AutoApproveLocal resolve the optional booleans.
 	DeviceEnabled, AutoApproveLocal bool
+	// LocalUIDs is gateway.localUids, or the gateway's own uid.
+	LocalUIDs []int
+	// AdminNetwork and AdminAddr are where the admin listener listens:
+	// ("tcp", "127.0.0.1:18781"), ("unix", "/run/gateway/admin.sock"), or
+	// ("", "") when it is off.
+	AdminNetwork, AdminAddr string
+	// AdminExposed is true when the admin listener is TCP beyond loopback.
+	AdminExposed bool
+	// AdminHost is gateway.admin.host, lower case, without a port.
+	AdminHost string
+	// PublicURL is gateway.publicUrl parsed (nil when unset): scheme,
+	// host and port, no path.
+	PublicURL *url.URL
 }
 
 // ChannelPolicy is one channel's validated policy.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -53,6 +55,8 @@ func (c *Config) Validate() error {
 	v.upstream(&c.Gateway)
 	v.auth(&c.Gateway)
 	v.store(&c.Gateway.Store)
+	v.local(&c.Gateway)
+	v.admin(&c.Gateway)
 	switch c.Logging.RedactSensitive {
 	case "tools", "off":
 	default:
@@ -239,6 +243,72 @@ func (v *validator) store(st *Store) {
 		}
 	default:
 		v.add("gateway.store.backend", "must be file or redis, got %q", st.Backend)
+	}
+}
+
+// admin: where the console answers, and the public URL.
+func (v *validator) admin(g *Gateway) {
+	l := strings.TrimSpace(g.Admin.Listen)
+	switch {
+	case l == "off":
+	case l == "" && g.Port >= 65535:
+		v.add("gateway.admin.listen", "the default (gateway.port + 1) is past 65535; set it (127.0.0.1:PORT, unix:/path or off)")
+	case l == "":
+		v.t.AdminNetwork, v.t.AdminAddr = "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port+1))
+	case strings.HasPrefix(l, "unix:"):
+		path := strings.TrimPrefix(l, "unix:")
+		if !filepath.IsAbs(path) {
+			v.add("gateway.admin.listen", "a unix socket needs an absolute path (unix:/run/gateway/admin.sock), got %q", l)
+			break
+		}
+		v.t.AdminNetwork, v.t.AdminAddr = "unix", path
+	default:
+		host, port, err := net.SplitHostPort(l)
+		a, aerr := netip.ParseAddr(host)
+		if err != nil || aerr != nil {
+			v.add("gateway.admin.listen", "must be ip:port (127.0.0.1:18781), unix:/path or off, got %q", l)
+			break
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			v.add("gateway.admin.listen", "must be ip:port (127.0.0.1:18781), unix:/path or off, got %q", l)
+			break
+		}
+		v.t.AdminNetwork, v.t.AdminAddr = "tcp", net.JoinHostPort(a.Unmap().String(), port)
+		v.t.AdminExposed = !a.Unmap().IsLoopback()
+	}
+	if h := strings.ToLower(strings.TrimSpace(g.Admin.Host)); h != "" {
+		if !validHostName(h) || h == "*" {
+			v.add("gateway.admin.host", "must be a host name such as admin.example.com (no scheme, port or path), got %q", g.Admin.Host)
+		} else {
+			v.t.AdminHost = h
+			for _, ah := range v.t.AllowedHosts {
+				if ah == h {
+					v.add("gateway.admin.host", "%q is also in gateway.allowedHosts; the admin host must be a name of its own, never the agent's", h)
+				}
+			}
+		}
+	}
+	if g.PublicURL != "" {
+		u, err := url.Parse(g.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			v.add("gateway.publicUrl", "must be the agent's public URL with scheme and host (https://agent.example.com[:port]), got %q", g.PublicURL)
+		} else {
+			v.t.PublicURL = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+		}
+	}
+}
+
+// local: who is local.
+func (v *validator) local(g *Gateway) {
+	v.t.LocalUIDs = nil
+	for i, uid := range g.LocalUIDs {
+		if uid < 0 {
+			v.add(fmt.Sprintf("gateway.localUids[%d]", i), "must be a uid (0 or more), got %d", uid)
+		}
+		v.t.LocalUIDs = append(v.t.LocalUIDs, uid)
+	}
+	if len(g.LocalUIDs) == 0 {
+		v.t.LocalUIDs = []int{os.Getuid()}
 	}
 }
 

@@ -177,10 +177,22 @@ func TestBrowserPasswordMode(t *testing.T) {
 			t.Fatalf("upstream saw %v", h)
 		}
 	})
+	adminBase := "http://" + gw.adminAddr
+	t.Run("the agent origin never serves the console to a browser", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`main`)))
+		if body := text(t, ctx); !strings.Contains(body, "The console has its own address") || !strings.Contains(body, adminBase+"/admin/") {
+			t.Fatalf("console on the agent origin: %s", body)
+		}
+	})
+	t.Run("the console on its own origin, after its own sign-in", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`input[name=password]`)))
+		signInWith(t, ctx, "password", "correct horse battery staple")
+		run(t, ctx, chromedp.WaitVisible(css(`#devices`)))
+	})
 	t.Run("console approves and revokes a device", func(t *testing.T) {
 		dev := authtest.NewDevice()
 		requestID := pendingDevice(t, base, dev, "operator")
-		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#devices`)))
+		run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`#devices`)))
 		screenshot(t, ctx, "console.png")
 		sel := fmt.Sprintf(`form[action="/admin/devices/approve"] input[value="%s"] ~ button`, requestID)
 		follow(t, ctx, chromedp.Click(sel))
@@ -194,18 +206,18 @@ func TestBrowserPasswordMode(t *testing.T) {
 		}
 	})
 	t.Run("a form without its CSRF token is refused", func(t *testing.T) {
-		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
+		run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
 		eval[bool](t, ctx, `(document.querySelector('form[action="/admin/sessions/revoke-all"] input[name=csrf]').remove(), true)`)
 		follow(t, ctx, chromedp.Submit(css(`form[action="/admin/sessions/revoke-all"] button`)))
 		if body := text(t, ctx); !strings.Contains(body, "csrf") {
 			t.Fatalf("tokenless form: %s", body)
 		}
 		// Still signed in: nothing was changed.
-		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
+		run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
 	})
 	t.Run("sign out", func(t *testing.T) {
-		run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#sessions`)))
-		follow(t, ctx, chromedp.Submit(css(`header form button`)))
+		run(t, ctx, chromedp.Navigate(base+"/auth/logout"), chromedp.WaitVisible(css(`main form button`)))
+		follow(t, ctx, chromedp.Submit(css(`main form button`)))
 		run(t, ctx, chromedp.Navigate(base+"/agent/home"), chromedp.WaitVisible(css(`input[name=password]`)))
 		if loc := location(t, ctx); !strings.HasPrefix(loc, "/auth/login") {
 			t.Fatalf("after sign-out at %q", loc)
@@ -276,22 +288,31 @@ func TestBrowserTokenMode(t *testing.T) {
 			t.Fatalf("the token is in %s", name)
 		}
 	}
-	// The console works with the session the token was exchanged for.
-	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#you`)))
+	// The agent origin's session never opens the console; the admin
+	// origin has a sign-in of its own, with the same token.
+	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`main`)))
+	if !strings.Contains(text(t, ctx), "The console has its own address") {
+		t.Fatalf("console on the agent origin: %s", text(t, ctx))
+	}
+	run(t, ctx, chromedp.Navigate("http://"+gw.adminAddr+"/admin/"), chromedp.WaitVisible(css(`input[name=token]`)))
+	signInWith(t, ctx, "token", token)
+	run(t, ctx, chromedp.WaitVisible(css(`#you`)))
 	if !strings.Contains(text(t, ctx), "session") {
 		t.Fatalf("console: %s", text(t, ctx))
 	}
 }
 
 // TestBrowserTrustedProxyMode: behind nginx auth_request (the published
-// snippet) the identity provider's session is the sign-in; the console
-// works as the allowed user, its forms carry CSRF tokens like in every
-// mode, and it sends the person to the proxy to sign out.
+// snippet) the identity provider's session is the sign-in for the agent;
+// the agent origin never serves the console to it (a page of the agent's
+// carries the proxy identity as implicitly as a cookie); the console works
+// on the admin listener with the token, its forms carry CSRF tokens like in
+// every mode.
 func TestBrowserTrustedProxyMode(t *testing.T) {
 	idp := fakeIdP(t)
 	gw := startGateway(t, func(c *config.Config) {
 		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
-		c.Gateway.Auth.Mode, c.Gateway.Auth.Token = "trusted-proxy", ""
+		c.Gateway.Auth.Mode = "trusted-proxy" // the token answers on the admin origin only
 		c.Gateway.Auth.TrustedProxy = config.TrustedProxy{UserHeader: "x-forwarded-user", AllowUsers: []string{"alice"}, AllowLoopback: true}
 		c.Channels = map[string]config.Channel{"telegram": {DMPolicy: "pairing"}}
 	})
@@ -313,9 +334,16 @@ func TestBrowserTrustedProxyMode(t *testing.T) {
 	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "sso", Value: "alice", URL: base}); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`#pairing`)))
+	run(t, ctx, chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(css(`main`)))
+	if page := text(t, ctx); !strings.Contains(page, "The console has its own address") {
+		t.Fatalf("console through the proxy on the agent origin: %s", page)
+	}
+	adminBase := "http://" + gw.adminAddr
+	run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`input[name=token]`)))
+	signInWith(t, ctx, "token", token)
+	run(t, ctx, chromedp.WaitVisible(css(`#pairing`)))
 	page := text(t, ctx)
-	for _, want := range []string{"alice", "trusted-proxy", "sign out there", "Device pairing is off"} {
+	for _, want := range []string{"owner", "Device pairing is off"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("console lacks %q:\n%s", want, page)
 		}

@@ -81,6 +81,8 @@ func waitListening(t *testing.T, addr string, logs func() string) {
 // gateway is a gateway served in-process on a loopback port.
 type gateway struct {
 	addr string
+	// adminAddr is the admin listener (the console's origin).
+	adminAddr string
 	// logs holds its JSON log (access records included).
 	logs *logBuffer
 }
@@ -123,20 +125,30 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := server.NewHandler(st.Options(cfg, token, log))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.NewHTTPServer(h, log)
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := st.Options(cfg, token, log)
+	o.AdminURL = "http://" + aln.Addr().String() + "/admin/"
+	o.AgentURL = "http://" + ln.Addr().String()
+	h, err := server.NewHandlers(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.NewHTTPServer(h.Main, log)
+	asrv := server.NewHTTPServer(h.Admin, log)
+	asrv.ConnContext = server.AdminConnContext
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = server.Serve(ctx, srv, ln, 2*time.Second); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &gateway{addr: ln.Addr().String(), logs: logs}
+	done := make(chan struct{}, 2)
+	go func() { _ = server.Serve(ctx, srv, ln, 2*time.Second); done <- struct{}{} }()
+	go func() { _ = server.Serve(ctx, asrv, aln, 2*time.Second); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return &gateway{addr: ln.Addr().String(), adminAddr: aln.Addr().String(), logs: logs}
 }
 
 // clientFrom returns an HTTP client whose connections come from the given

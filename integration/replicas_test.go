@@ -64,7 +64,7 @@ func startReplicas(t *testing.T, n int, redisURL, up string, env ...string) []*r
 		port := freePort(t)
 		dir := t.TempDir()
 		cfg := fmt.Sprintf(`{
-  gateway: { port: %d, bind: "loopback", upstream: %q, trustedProxies: ["127.0.0.1"],
+  gateway: { port: %d, bind: "loopback", upstream: %q, trustedProxies: ["127.0.0.1"], admin: { listen: "127.0.0.1:0" },
     auth: { mode: "password" },
     store: { backend: "redis", url: "${GATEWAY_REDIS_URL}" } },
   channels: { telegram: { dmPolicy: "pairing" } },

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
 )
@@ -50,7 +51,12 @@ func attributionError(rec *request.Record) error {
 
 // modifyResponse replaces OpenClaw's attribution refusal with our
 // explanation (through the ErrorHandler).
+//
+// It also removes every Set-Cookie that would set one of the gateway's
+// cookies: a page or an answer of the agent's must never plant a session,
+// a CSRF or a known-client cookie in the person's browser.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	cookie.StripResponse(resp.Header)
 	if isAttributionRefusal(resp) {
 		_ = resp.Body.Close()
 		return errAttribution

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"gateway/auth"
+	"gateway/cookie"
 	"gateway/request"
 	"gateway/trust"
 )
@@ -161,9 +162,11 @@ func (o *Outgoing) Build(in, out *http.Request) {
 			delete(h, "Authorization")
 		}
 	}
-	// The session cookie is the gateway's whatever authenticated this
-	// request; other cookies belong to the agent and pass.
-	stripCookies(h, auth.SessionCookie, "__Host-"+auth.SessionCookie)
+	// Every gateway cookie (sessions of both origins, CSRF, known
+	// client, SSO, OIDC state) is the gateway's whatever authenticated
+	// this request: the agent sees the person only through the identity
+	// headers. Its own cookies pass.
+	cookie.StripRequest(h)
 }
 
 // hasFoldPrefix reports whether k starts with any of prefixes, ASCII case
@@ -234,37 +237,6 @@ func stripProtocolToken(h http.Header) {
 	h.Del("Sec-WebSocket-Protocol")
 	if len(keep) > 0 {
 		h.Set("Sec-WebSocket-Protocol", strings.Join(keep, ", "))
-	}
-}
-
-// stripCookies removes the named cookies from the Cookie header(s), keeping
-// the rest byte for byte.
-func stripCookies(h http.Header, names ...string) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var keep []string
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" {
-				continue
-			}
-			k, _, _ := strings.Cut(p, "=")
-			k = strings.TrimSpace(k)
-			drop := false
-			for _, n := range names {
-				drop = drop || k == n
-			}
-			if !drop {
-				keep = append(keep, p)
-			}
-		}
-	}
-	delete(h, "Cookie")
-	if len(keep) > 0 {
-		h.Set("Cookie", strings.Join(keep, "; "))
 	}
 }
 

@@ -69,25 +69,6 @@ func TestStripProtocolToken(t *testing.T) {
 	}
 }
 
-func TestStripCookies(t *testing.T) {
-	tests := []struct {
-		in   []string
-		want string
-	}{
-		{[]string{"gateway_session=secret"}, ""},
-		{[]string{"a=1; gateway_session=secret; b=2"}, "a=1; b=2"},
-		{[]string{"a=1", "__Host-gateway_session=secret"}, "a=1"},
-		{[]string{"gateway_sessionx=keep"}, "gateway_sessionx=keep"},
-	}
-	for _, tt := range tests {
-		h := http.Header{"Cookie": tt.in}
-		stripCookies(h, "gateway_session", "__Host-gateway_session")
-		if got := h.Get("Cookie"); got != tt.want {
-			t.Errorf("strip(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // TestOutgoingStripsForgedIdentity: whatever mode authenticated the
 // request, and whoever sent it (trusted proxy or not), no client-supplied
 // identity header reaches the upstream, in any spelling an upstream

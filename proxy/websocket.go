@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gateway/cookie"
 )
 
 // serveUpgrade proxies a WebSocket upgrade itself instead of through
@@ -32,6 +34,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	switchedTo := resp.Header.Get("Upgrade")
 	removeHopHeaders(resp.Header)
+	cookie.StripResponse(resp.Header) // the agent never sets a gateway cookie
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The upstream refused the upgrade: relay its answer.
 		defer up.Close()

@@ -28,12 +28,49 @@ type Record struct {
 	Navigation bool
 	// Route is the route class (for metrics and the access record).
 	Route string
+	// Admin is true on the admin origin: the admin listener, or the main
+	// listener for the Host gateway.admin.host. Nothing there is proxied
+	// to the agent, and only there do cookies answer for the console.
+	Admin bool
+	// AdminListener is true for requests on the admin listener itself,
+	// where no trusted-proxy header or assertion is ever honoured (a local
+	// process could forge them).
+	AdminListener bool
 	// Identity is set by auth once the caller is authenticated.
 	Identity *Identity
 	// Cause is why the request was refused, for the access record. It is
 	// logged, never sent to the client.
 	Cause error
+
+	// localOwner finds whether the connecting socket belongs to one of
+	// gateway.localUids; set by trust for LoopbackClean requests.
+	localOwner func() bool
+	localDone  bool
+	local      bool
 }
+
+// SetLocalOwner sets how Local finds the connecting socket's owner. Trust
+// calls it once, for LoopbackClean requests.
+func (r *Record) SetLocalOwner(f func() bool) { r.localOwner = f }
+
+// Local reports whether the request is local (SPEC "Locality"): clean
+// from this host (LoopbackClean) and made by a process of one of
+// gateway.localUids. The owner is looked up the first time this is asked
+// (a /proc read, kept off the hot path: only the rules that grant
+// something to local requests ask), then remembered. It never means admin.
+func (r *Record) Local() bool {
+	if !r.LoopbackClean || r.localOwner == nil {
+		return false
+	}
+	if !r.localDone {
+		r.local, r.localDone = r.localOwner(), true
+	}
+	return r.local
+}
+
+// LocalKnown reports whether Local was decided for this request, and how
+// (the access record logs it only then, so logging costs no lookup).
+func (r *Record) LocalKnown() (local, known bool) { return r.local, r.localDone }
 
 // Trust is what the gateway believes about where a request came from.
 type Trust struct {
@@ -56,10 +93,10 @@ type Trust struct {
 	// said otherwise. A cookie-authenticated change needs it (SPEC
 	// "Browsers"); a request that says nothing is not same-origin.
 	SameOrigin bool
-	// Local is true only for a clean request from this host: loopback peer,
-	// no forwarding header, a loopback Host, not cross-site (SPEC
-	// "Locality"). It never means admin.
-	Local bool
+	// LoopbackClean is the cheap half of locality: a loopback peer, no
+	// forwarding header, a loopback Host, not from another origin's page.
+	// Record.Local adds who owns the connecting socket.
+	LoopbackClean bool
 	// Proto is "http" or "https" as the client used it.
 	Proto string
 	// Host is the host the client asked for.

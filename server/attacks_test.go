@@ -22,9 +22,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"gateway/auth"
 	"gateway/auth/authtest"
 	"gateway/config"
+	gwcookie "gateway/cookie"
 	"gateway/store"
 	"gateway/store/redistest"
 )
@@ -328,7 +328,7 @@ func TestAttackStaleCookieLocksOwnerOut(t *testing.T) {
 	if code != 200 || tok == "" {
 		t.Fatalf("login: %d %v", code, body)
 	}
-	cookie := with(owner, "Cookie", auth.SessionCookie+"="+tok)
+	cookie := with(owner, "Cookie", gwcookie.Session+"="+tok)
 	if code, _ := f.call(t, "POST", "/auth/logout", with(cookie, "Origin", f.gw.URL), nil); code != 200 {
 		t.Fatalf("logout: %d", code)
 	}
@@ -674,7 +674,7 @@ func TestAttackCookieChangesNeedSameOrigin(t *testing.T) {
 	if code != 200 || tok == "" {
 		t.Fatalf("login: %d %v", code, body)
 	}
-	cookie := map[string]string{"Cookie": auth.SessionCookie + "=" + tok}
+	cookie := map[string]string{"Cookie": gwcookie.Session + "=" + tok}
 	alive := func() bool {
 		code, _ := f.call(t, "GET", "/auth/whoami", cookie, nil)
 		return code == 200

@@ -1,15 +1,14 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"gateway/auth"
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
+	"gateway/web"
 )
 
 type authRoutes struct {
@@ -41,40 +40,51 @@ func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := req.Password
-	if h.a.Mode() == auth.ModeToken {
+	if h.a.LoginSecret(r) == auth.SecretToken {
 		secret = req.Token
 	}
 	if secret == nil || *secret == "" {
 		httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_request", "password (or token, in token mode) is required", nil))
 		return
 	}
-	tok, exp, err := h.a.Login(r.Context(), r, *secret)
+	res, err := h.a.Login(r.Context(), r, *secret)
 	if err != nil {
 		httperr.Write(w, r, err)
 		return
 	}
-	setSessionCookie(w, r, tok, exp)
-	writeJSON(w, http.StatusOK, loginResponse{Token: tok, ExpiresAt: exp})
+	setLoginCookies(w, r, res)
+	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.Expires})
 }
 
-// setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax (so the
-// first navigation from a bookmark or another site's link carries it, while
-// cross-site posts do not), and behind https Secure with the __Host- prefix.
-// The scheme is the one resolved through trusted proxies: a TLS-terminating
-// proxy makes it https.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {
-	proto := request.FromContext(r.Context()).Proto
-	http.SetCookie(w, &http.Cookie{
-		Name: auth.CookieName(proto), Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: proto == "https",
-	})
+// setLoginCookies sets what a sign-in gives a browser: the session cookie
+// of the origin it signed in on, and the known-client cookie.
+//
+// The session cookie is HttpOnly and behind https Secure with the __Host-
+// prefix (the scheme resolved through trusted proxies: a TLS-terminating
+// proxy makes it https). The agent origin's is SameSite=Lax, so the first
+// navigation from a bookmark or another site's link carries it while
+// cross-site posts do not; the admin origin's is Strict: nothing that
+// starts on another site carries the owner's console session.
+func setLoginCookies(w http.ResponseWriter, r *http.Request, res auth.LoginResult) {
+	rec := request.FromContext(r.Context())
+	base, same := cookie.Session, http.SameSiteLaxMode
+	if rec.Admin {
+		base, same = cookie.Admin, http.SameSiteStrictMode
+	}
+	cookie.Set(w, base, rec.Proto, res.Token, res.Expires, same)
+	if res.KnownClient != "" {
+		cookie.Set(w, cookie.KnownClient, rec.Proto, res.KnownClient, time.Now().Add(auth.KnownClientTTL), http.SameSiteStrictMode)
+	}
 }
 
-// clearSessionCookie tells the browser to drop the session cookie.
+// clearSessionCookie tells the browser to drop the origin's session cookie.
 func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	proto := request.FromContext(r.Context()).Proto
-	http.SetCookie(w, &http.Cookie{Name: auth.CookieName(proto), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: proto == "https"})
+	rec := request.FromContext(r.Context())
+	base := cookie.Session
+	if rec.Admin {
+		base = cookie.Admin
+	}
+	cookie.Clear(w, base, rec.Proto)
 }
 
 // logout ends what authenticated the request: the session (everywhere:
@@ -144,159 +154,5 @@ func (h authRoutes) connect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
-// Admin device actions: the same operations as `gateway devices`.
-
-type devicesList struct {
-	Pending []auth.PendingRequest `json:"pending"`
-	Paired  []auth.PairedDevice   `json:"paired"`
-}
-
-func unreadable(err error) error {
-	return httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
-}
-
-func (h authRoutes) listDevices(w http.ResponseWriter, r *http.Request) {
-	d := h.a.Stores().Devices
-	pending, err := d.Pending()
-	if err != nil {
-		httperr.Write(w, r, unreadable(err))
-		return
-	}
-	paired, err := d.Paired()
-	if err != nil {
-		httperr.Write(w, r, unreadable(err))
-		return
-	}
-	if pending == nil {
-		pending = []auth.PendingRequest{}
-	}
-	writeJSON(w, http.StatusOK, devicesList{Pending: pending, Paired: paired})
-}
-
-// deviceActionRequest is the body of the /admin/devices actions.
-type deviceActionRequest struct {
-	RequestID string `json:"requestId"`
-	// Latest approves the only pending request; refused when several wait.
-	Latest bool `json:"latest"`
-	// Role confirms the role to grant; required to grant admin.
-	Role     string `json:"role"`
-	DeviceID string `json:"deviceId"`
-}
-
-// deviceAction is one of the owner's device operations.
-type deviceAction int
-
-const (
-	approveDevice deviceAction = iota
-	rejectDevice
-	revokeDevice
-)
-
-func deviceErr(err error) error {
-	switch {
-	case errors.Is(err, auth.ErrNoRequest):
-		return httperr.New(http.StatusNotFound, "not_found", "no such pending request (expired?)", err)
-	case errors.Is(err, auth.ErrNoDevice):
-		return httperr.New(http.StatusNotFound, "not_found", "no such paired device", err)
-	case errors.Is(err, auth.ErrAdminNotConfirmed):
-		return httperr.New(http.StatusConflict, "role_confirmation_required",
-			"the request asks for the admin role; approve it with \"role\":\"admin\" to confirm, or with another role", err)
-	case errors.Is(err, auth.ErrBadRole):
-		return httperr.New(http.StatusBadRequest, "bad_request", "role must be operator, node or admin", err)
-	}
-	return err
-}
-
-// ambiguousBody answers approve-latest when several requests wait: the
-// owner must pick one by id, so a flood cannot decide what "latest" is.
-type ambiguousBody struct {
-	httperr.Body
-	Pending []auth.PendingRequest `json:"pending"`
-}
-
-// deviceDone names each action's outcome for the console.
-var deviceDone = map[deviceAction]string{approveDevice: "approved", rejectDevice: "rejected", revokeDevice: "revoked"}
-
-func (h authRoutes) device(action deviceAction) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if isForm(r) {
-			h.deviceForm(w, r, action)
-			return
-		}
-		var req deviceActionRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			httperr.Write(w, r, err)
-			return
-		}
-		out, err := h.doDevice(r, action, req)
-		var amb *auth.AmbiguousError
-		if errors.As(err, &amb) {
-			request.FromContext(r.Context()).Cause = err
-			writeJSON(w, http.StatusConflict, ambiguousBody{Body: httperr.Body{Error: amb.Error(), Code: "ambiguous_latest"}, Pending: amb.Pending})
-			return
-		}
-		if err != nil {
-			httperr.Write(w, r, deviceErr(err))
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
-	}
-}
-
-// deviceForm is a device action posted from the console. Granting admin
-// takes the role and a ticked confirmation both.
-func (h authRoutes) deviceForm(w http.ResponseWriter, r *http.Request, action deviceAction) {
-	if err := h.b.checkForm(w, r); err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	req := deviceActionRequest{RequestID: r.PostFormValue("requestId"), DeviceID: r.PostFormValue("deviceId"), Role: r.PostFormValue("role")}
-	var err error
-	if req.Role == request.RoleAdmin && r.PostFormValue("confirm_admin") != "yes" {
-		err = httperr.New(http.StatusConflict, "role_confirmation_required", "granting admin needs the confirmation ticked", auth.ErrAdminNotConfirmed)
-	} else {
-		_, err = h.doDevice(r, action, req)
-	}
-	redirectAfterForm(w, r, "devices", deviceDone[action], deviceErrOrNil(err))
-}
-
-func deviceErrOrNil(err error) error {
-	if err == nil {
-		return nil
-	}
-	return deviceErr(err)
-}
-
-func (h authRoutes) doDevice(r *http.Request, action deviceAction, req deviceActionRequest) (any, error) {
-	d := h.a.Stores().Devices
-	by := "admin:" + auth.IdentityOf(r).User
-	switch action {
-	case approveDevice:
-		switch {
-		case req.RequestID != "" && req.Latest:
-			return nil, httperr.New(http.StatusBadRequest, "bad_request", "give requestId or latest, not both", nil)
-		case req.Latest:
-			return d.ApproveOnly(r.Context(), req.Role, by)
-		case req.RequestID != "":
-			return d.Approve(r.Context(), req.RequestID, req.Role, by)
-		}
-		return nil, httperr.New(http.StatusBadRequest, "bad_request", "requestId or latest is required", nil)
-	case rejectDevice:
-		if req.RequestID == "" {
-			return nil, httperr.New(http.StatusBadRequest, "bad_request", "requestId is required", nil)
-		}
-		return map[string]string{"status": "rejected"}, d.Reject(r.Context(), req.RequestID)
-	default:
-		if req.DeviceID == "" {
-			return nil, httperr.New(http.StatusBadRequest, "bad_request", "deviceId is required", nil)
-		}
-		return map[string]string{"status": "revoked"}, d.Revoke(r.Context(), req.DeviceID)
-	}
-}
-
-func (h authRoutes) mountAdminDevices(r chi.Router) {
-	r.Get("/devices", h.listDevices)
-	r.Post("/devices/approve", h.device(approveDevice))
-	r.Post("/devices/reject", h.device(rejectDevice))
-	r.Post("/devices/revoke", h.device(revokeDevice))
-}
+// devicePairPage serves the page a device invitation's URL opens.
+func devicePairPage(w http.ResponseWriter, _ *http.Request) { web.RenderPair(w) }

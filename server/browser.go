@@ -96,10 +96,19 @@ func safeRedirect(rd string) string {
 	return rd
 }
 
+// signInMode is what the sign-in page offers on the request's origin: the
+// secret it asks for, else the auth mode it explains.
+func (b browser) signInMode(r *http.Request) string {
+	if s := b.a.LoginSecret(r); s != "" {
+		return s
+	}
+	return b.a.Mode()
+}
+
 // signInPage serves GET /auth/login.
 func (b browser) signInPage(w http.ResponseWriter, r *http.Request) {
-	web.RenderSignIn(w, http.StatusOK, web.SignIn{Mode: b.a.Mode(), CSRF: b.csrf.Token(w, r, https(r)),
-		RD: safeRedirect(r.URL.Query().Get("rd"))})
+	web.RenderSignIn(w, http.StatusOK, web.SignIn{Mode: b.signInMode(r), CSRF: b.csrf.Token(w, r, https(r)),
+		RD: safeRedirect(r.URL.Query().Get("rd")), Admin: request.FromContext(r.Context()).Admin})
 }
 
 // loginForm serves a sign-in form post: the password (password mode) or
@@ -112,11 +121,12 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := safeRedirect(r.PostFormValue("rd"))
-	field := "password"
-	if b.a.Mode() == auth.ModeToken {
-		field = "token"
+	field := b.a.LoginSecret(r)
+	page := web.SignIn{Mode: b.signInMode(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin}
+	if field == "" {
+		httperr.Write(w, r, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil))
+		return
 	}
-	page := web.SignIn{Mode: b.a.Mode(), CSRF: b.csrf.Token(w, r, https(r)), RD: rd}
 	secret := r.PostFormValue(field)
 	if secret == "" {
 		page.Message = "Enter the " + field + "."
@@ -124,7 +134,7 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 		web.RenderSignIn(w, http.StatusBadRequest, page)
 		return
 	}
-	tok, exp, err := b.a.Login(r.Context(), r, secret)
+	res, err := b.a.Login(r.Context(), r, secret)
 	if err != nil {
 		he := httperr.Public(err)
 		request.FromContext(r.Context()).Cause = err
@@ -143,7 +153,7 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 		web.RenderSignIn(w, he.Status, page)
 		return
 	}
-	setSessionCookie(w, r, tok, exp)
+	setLoginCookies(w, r, res)
 	http.Redirect(w, r, rd, http.StatusSeeOther)
 }
 
@@ -156,4 +166,15 @@ func redirectAfterForm(w http.ResponseWriter, r *http.Request, anchor, done stri
 		q = "error=" + httperr.Public(err).Code
 	}
 	http.Redirect(w, r, "/admin/?"+q+"#"+anchor, http.StatusSeeOther)
+}
+
+// signOutPage serves GET /auth/logout: the sign-out form of whatever
+// session the browser holds on this origin.
+func (b browser) signOutPage(w http.ResponseWriter, r *http.Request) {
+	d := web.SignOut{CSRF: b.csrf.Token(w, r, https(r))}
+	if id, err := b.a.Authenticate(r); err == nil && id.SessionID != "" {
+		request.FromContext(r.Context()).Identity = id
+		d.SignedIn, d.User = true, id.User
+	}
+	web.RenderSignOut(w, d)
 }

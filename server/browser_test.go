@@ -30,6 +30,13 @@ func newBrowser(t *testing.T, f *fixture) *browserClient {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
+// newAdminBrowser is a browser on the admin origin (the console's).
+func newAdminBrowser(t *testing.T, f *fixture) *browserClient {
+	b := newBrowser(t, f)
+	b.base = f.admin.URL
+	return b
+}
+
 func (b *browserClient) send(method, path string, form url.Values, h map[string]string) (*http.Response, string) {
 	b.t.Helper()
 	var body io.Reader
@@ -166,7 +173,7 @@ func TestSignInForm(t *testing.T) {
 		t.Fatal("the upstream received the session cookie")
 	}
 	// Sign out ends the session and returns to the sign-in page.
-	resp, _ = b.send("POST", "/auth/logout", url.Values{"csrf": {b.csrf("/admin/")}}, nil)
+	resp, _ = b.send("POST", "/auth/logout", url.Values{"csrf": {b.csrf("/auth/login")}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/auth/login" {
 		t.Fatalf("sign out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -242,7 +249,7 @@ func TestStaleCookieTwelveTimes(t *testing.T) {
 	f := newFixture(t, passwordMode)
 	b := newBrowser(t, f)
 	b.signIn("password", "a-long-enough-password", "/")
-	_, _ = b.send("POST", "/auth/logout", url.Values{"csrf": {b.csrf("/admin/")}}, nil)
+	_, _ = b.send("POST", "/auth/logout", url.Values{"csrf": {b.csrf("/auth/login")}}, nil)
 	u, _ := url.Parse(f.gw.URL)
 	stale := ""
 	for range 12 {
@@ -319,7 +326,7 @@ func TestConsole(t *testing.T) {
 	_, opReq := f.connectDevice(t, authtest.NewDevice(), "operator", map[string]string{"X-Forwarded-For": "198.51.100.8"})
 	f.call(t, "POST", "/channels/whatsapp/inbound", bearer, map[string]string{"from": "+15551234567", "text": "hi"})
 
-	b := newBrowser(t, f)
+	b := newAdminBrowser(t, f)
 	b.signIn("password", "a-long-enough-password", "/admin/")
 	resp, page := b.send("GET", "/admin/", nil, nil)
 	for _, want := range []string{"Gateway console", "You, as the gateway sees you", "Security audit",
@@ -387,7 +394,7 @@ func TestConsoleShowsUnreadableState(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(t, f)
+	b := newAdminBrowser(t, f)
 	b.signIn("password", "a-long-enough-password", "/admin/")
 	resp, page := b.send("GET", "/admin/", nil, nil)
 	if resp.StatusCode != 200 || !strings.Contains(page, "Could not be read: pending devices") {

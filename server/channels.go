@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"gateway/admin"
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
@@ -23,7 +24,6 @@ import (
 )
 
 type channelRoutes struct {
-	b        browser
 	engine   *policy.Engine
 	upstream *url.URL
 	out      *proxy.Outgoing
@@ -59,18 +59,6 @@ func (h channelRoutes) channelParam(r *http.Request) (string, error) {
 	return ch, nil
 }
 
-func storeErr(err error) error {
-	switch {
-	case errors.Is(err, policy.ErrNoCode):
-		return httperr.New(http.StatusNotFound, "unknown_code", "no such pending pairing code (expired?)", err)
-	case errors.Is(err, policy.ErrCorrupt):
-		return httperr.New(http.StatusServiceUnavailable, "state_corrupt", "pairing state is unreadable; see the gateway log", err)
-	case errors.Is(err, policy.ErrBadChannel):
-		return httperr.New(http.StatusBadRequest, "bad_channel", "channel names are [a-z0-9_-]{1,64}", err)
-	}
-	return err
-}
-
 func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.channelParam(r)
 	if err != nil {
@@ -103,7 +91,7 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 			httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_sender", "from cannot be normalised for this channel", err))
 			return
 		}
-		httperr.Write(w, r, storeErr(err))
+		httperr.Write(w, r, admin.PairingError(err))
 		return
 	}
 	from := sender.Mask(res.From)
@@ -174,103 +162,6 @@ func (h channelRoutes) deliver(r *http.Request, ch string, msg inboundRequest) (
 	return resp.StatusCode, nil
 }
 
-// Owner actions on pairing codes: the same as `gateway pairing`.
-
-type codeRequest struct {
-	Code string `json:"code"`
-}
-
-func (h channelRoutes) listPairing(w http.ResponseWriter, r *http.Request) {
-	ch, err := h.channelParam(r)
-	if err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	p, err := h.engine.Store.Pending(ch)
-	if err != nil {
-		httperr.Write(w, r, storeErr(err))
-		return
-	}
-	allow, err := h.engine.Store.AllowFrom(ch)
-	if err != nil {
-		httperr.Write(w, r, storeErr(err))
-		return
-	}
-	if allow == nil {
-		allow = []string{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "pending": p, "allowFrom": allow})
-}
-
-func (h channelRoutes) pairingAction(approve bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if isForm(r) {
-			h.pairingForm(w, r, approve)
-			return
-		}
-		ch, err := h.channelParam(r)
-		if err != nil {
-			httperr.Write(w, r, err)
-			return
-		}
-		var req codeRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			httperr.Write(w, r, err)
-			return
-		}
-		if strings.TrimSpace(req.Code) == "" {
-			httperr.Write(w, r, httperr.New(http.StatusBadRequest, "bad_request", "code is required", nil))
-			return
-		}
-		if !approve {
-			if err := h.engine.Store.Reject(r.Context(), ch, req.Code); err != nil {
-				httperr.Write(w, r, storeErr(err))
-				return
-			}
-			writeJSON(w, http.StatusOK, map[string]string{"status": "rejected"})
-			return
-		}
-		from, err := h.engine.Store.Approve(r.Context(), ch, req.Code)
-		if err != nil {
-			httperr.Write(w, r, storeErr(err))
-			return
-		}
-		h.log.Info("pairing approved", slog.String("channel", ch), slog.String("from", sender.Mask(from)))
-		writeJSON(w, http.StatusOK, map[string]string{"status": "approved", "from": from})
-	}
-}
-
-// pairingForm is a pairing action posted from the console.
-func (h channelRoutes) pairingForm(w http.ResponseWriter, r *http.Request, approve bool) {
-	if err := h.b.checkForm(w, r); err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	ch, err := h.channelParam(r)
-	code := strings.TrimSpace(r.PostFormValue("code"))
-	done := "pairing-rejected"
-	switch {
-	case err != nil:
-	case code == "":
-		err = httperr.New(http.StatusBadRequest, "bad_request", "code is required", nil)
-	case approve:
-		done = "pairing-approved"
-		_, err = h.engine.Store.Approve(r.Context(), ch, code)
-	default:
-		err = h.engine.Store.Reject(r.Context(), ch, code)
-	}
-	if err != nil {
-		err = storeErr(err)
-	}
-	redirectAfterForm(w, r, "pairing", done, err)
-}
-
 func (h channelRoutes) mount(r chi.Router) {
 	r.With(auth.RequireAdmin).Post("/channels/{channel}/inbound", h.inbound)
-}
-
-func (h channelRoutes) mountAdmin(r chi.Router) {
-	r.Get("/pairing/{channel}", h.listPairing)
-	r.Post("/pairing/{channel}/approve", h.pairingAction(true))
-	r.Post("/pairing/{channel}/reject", h.pairingAction(false))
 }

@@ -6,8 +6,9 @@ import (
 	"sort"
 	"time"
 
+	"gateway/admin"
 	"gateway/audit"
-	"gateway/auth"
+	"gateway/config"
 	"gateway/httperr"
 	"gateway/request"
 	"gateway/sender"
@@ -17,11 +18,12 @@ import (
 // console serves GET /admin/: the owner's page. It shows what the JSON
 // admin endpoints return, and its forms post to the same endpoints.
 type console struct {
-	b     browser
-	ar    authRoutes
-	cr    channelRoutes
-	au    auditRoutes
-	clock func() time.Time
+	b          browser
+	svc        *admin.Service
+	channels   map[string]config.ChannelPolicy
+	au         auditRoutes
+	clock      func() time.Time
+	devicesOff bool
 }
 
 var doneMessages = map[string]string{
@@ -44,10 +46,17 @@ var errorMessages = map[string]string{
 	"state_corrupt":              "The pairing store cannot be read; see the gateway log.",
 }
 
-func (c console) page(w http.ResponseWriter, r *http.Request) {
+func (c console) page(w http.ResponseWriter, r *http.Request) { c.render(w, r, nil) }
+
+// render writes the console; inv, when set, is an invitation just issued,
+// shown once on this page.
+func (c console) render(w http.ResponseWriter, r *http.Request, inv *inviteAnswer) {
 	rec := request.FromContext(r.Context())
 	now := c.clock()
-	d := web.Console{CSRF: c.b.csrf.Token(w, r, https(r)), DevicesOff: !c.ar.a.DevicesEnabled()}
+	d := web.Console{CSRF: c.b.csrf.Token(w, r, https(r)), DevicesOff: c.devicesOff}
+	if inv != nil {
+		d.Invitation = &web.Invitation{Code: inv.Code, URL: inv.URL, Role: inv.Role, Expires: inv.ExpiresAt.UTC().Format(time.RFC3339)}
+	}
 	if m, ok := doneMessages[r.URL.Query().Get("done")]; ok {
 		d.Flash = m
 	}
@@ -59,7 +68,7 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 	}
 	id := rec.Identity
 	d.You = web.You{User: id.User, Method: id.Method, Role: id.Role, Client: rec.Client.String(), Peer: rec.Peer.String(),
-		Chain: rec.OutgoingForwardedFor(), Proto: rec.Proto, Host: rec.Host, ViaProxy: rec.ViaProxy, Local: rec.Local}
+		Chain: rec.OutgoingForwardedFor(), Proto: rec.Proto, Host: rec.Host, ViaProxy: rec.ViaProxy, Local: rec.Local()}
 
 	rep := audit.Run(audit.FromConfig(c.au.cfg, c.au.stateDir).AddOpenClaw(c.au.openClaw), now)
 	d.Audit = web.Audit{Critical: rep.Summary.Critical, Warn: rep.Summary.Warn, Info: rep.Summary.Info}
@@ -82,8 +91,7 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	st := c.ar.a.Stores()
-	pending, err := st.Devices.Pending()
+	pending, err := c.svc.Devices.Pending()
 	unreadable("pending devices", err)
 	if err == nil {
 		for _, p := range pending {
@@ -91,7 +99,7 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 				Client: p.Client, ViaProxy: p.ViaProxy, Age: age(now, time.UnixMilli(p.CreatedAtMs))})
 		}
 	}
-	paired, err := st.Devices.Paired()
+	paired, err := c.svc.Devices.Paired()
 	unreadable("paired devices", err)
 	if err == nil {
 		for _, p := range paired {
@@ -100,17 +108,17 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	names := make([]string, 0, len(c.cr.engine.Channels))
-	for n := range c.cr.engine.Channels {
+	names := make([]string, 0, len(c.channels))
+	for n := range c.channels {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		ch := web.Channel{Name: n, DMPolicy: c.cr.engine.Channels[n].DMPolicy}
-		allow, err := c.cr.engine.Store.AllowFrom(n)
+		ch := web.Channel{Name: n, DMPolicy: c.channels[n].DMPolicy}
+		allow, err := c.svc.Pairing.AllowFrom(n)
 		unreadable(n+" allowlist", err)
 		ch.Allowed = len(allow)
-		codes, err := c.cr.engine.Store.Pending(n)
+		codes, err := c.svc.Pairing.Pending(n)
 		unreadable(n+" pairing codes", err)
 		if err == nil {
 			for _, p := range codes {
@@ -120,11 +128,12 @@ func (c console) page(w http.ResponseWriter, r *http.Request) {
 		d.Channels = append(d.Channels, ch)
 	}
 
-	sessions, err := st.Sessions.List(c.ar.a.Sessions())
+	sessions, err := c.svc.Sessions.List(c.svc.SessionPolicy)
 	unreadable("sessions", err)
 	if err == nil {
 		for _, s := range sessions {
 			d.Sessions = append(d.Sessions, web.Session{ID: s.ID, Short: s.ID[:12], Current: s.ID == id.SessionID,
+				Origin: s.OriginName(), User: s.UserName(),
 				Created: s.CreatedAt.UTC().Format(time.RFC3339), LastSeen: age(now, s.LastSeen) + " ago"})
 		}
 	}
@@ -151,80 +160,4 @@ func sanitizeCode(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// sessionRoutes: the owner lists and ends sessions (JSON or console forms).
-type sessionRoutes struct {
-	b browser
-	a *auth.Authenticator
-}
-
-type sessionView struct {
-	ID        string    `json:"id"`
-	CreatedAt time.Time `json:"createdAt"`
-	LastSeen  time.Time `json:"lastSeen"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	Current   bool      `json:"current"`
-}
-
-func (h sessionRoutes) list(w http.ResponseWriter, r *http.Request) {
-	sessions, err := h.a.Stores().Sessions.List(h.a.Sessions())
-	if err != nil {
-		httperr.Write(w, r, auth.StoreUnavailable(err))
-		return
-	}
-	cur := auth.IdentityOf(r).SessionID
-	out := []sessionView{}
-	for _, s := range sessions {
-		out = append(out, sessionView{ID: s.ID, CreatedAt: s.CreatedAt, LastSeen: s.LastSeen, ExpiresAt: s.ExpiresAt, Current: s.ID == cur})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
-}
-
-// revoke ends one session by its stored id, or every session.
-func (h sessionRoutes) revoke(all bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		form := isForm(r)
-		var id string
-		if form {
-			if err := h.b.checkForm(w, r); err != nil {
-				httperr.Write(w, r, err)
-				return
-			}
-			id = r.PostFormValue("id")
-		} else {
-			var req struct {
-				ID string `json:"id"`
-			}
-			if err := decodeJSON(w, r, &req); err != nil {
-				httperr.Write(w, r, err)
-				return
-			}
-			id = req.ID
-		}
-		st, pol := h.a.Stores().Sessions, h.a.Sessions()
-		var err error
-		done := "sessions-revoked"
-		switch {
-		case all:
-			err = st.RevokeAll(pol)
-		case id == "":
-			err = httperr.New(http.StatusBadRequest, "bad_request", "id is required", nil)
-		default:
-			done = "session-revoked"
-			err = st.RevokeID(id, pol)
-		}
-		if err != nil && httperr.Public(err).Status >= 500 {
-			err = auth.StoreUnavailable(err)
-		}
-		if form {
-			redirectAfterForm(w, r, "sessions", done, err)
-			return
-		}
-		if err != nil {
-			httperr.Write(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": done})
-	}
 }

@@ -32,9 +32,16 @@ var (
 // correlation), the request's shape (upgrade kind, browser navigation) and
 // its route class. Trust and auth fill in the rest. The request is copied
 // once here, not once per middleware.
-func newRecord(next http.Handler) http.Handler {
+//
+// admin marks the admin listener's requests: the admin origin.
+func newRecord(admin bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return recordStart(admin, next) }
+}
+
+func recordStart(admin bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, rec := request.NewContext(r.Context())
+		rec.Admin, rec.AdminListener = admin, admin
 		rec.ID = idPrefix + strconv.FormatUint(idCounter.Add(1), 16)
 		rec.Upgrade = request.UpgradeOf(r)
 		rec.Navigation = request.IsNavigation(r)
@@ -153,7 +160,12 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 			)
 			if rec.Peer.IsValid() {
 				attrs = append(attrs, slog.String("peer", rec.Peer.String()), slog.String("client", rec.Client.String()),
-					slog.Bool("viaProxy", rec.ViaProxy), slog.Bool("local", rec.Local))
+					slog.Bool("viaProxy", rec.ViaProxy))
+				// Locality is logged when a rule asked for it (looking
+				// it up only for the log would cost a /proc read).
+				if local, known := rec.LocalKnown(); known {
+					attrs = append(attrs, slog.Bool("local", local))
+				}
 			}
 			if id := rec.Identity; id != nil {
 				attrs = append(attrs, slog.String("user", id.User), slog.String("auth", id.Method))

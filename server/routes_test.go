@@ -95,8 +95,14 @@ func TestAdminAuditRoute(t *testing.T) {
 	if code != 200 || report["summary"] == nil || report["findings"] == nil {
 		t.Fatalf("audit: %d %v", code, report)
 	}
-	if code, _ := f.call(t, "GET", "/admin/audit", nil, nil); code != 401 {
-		t.Fatalf("audit without a credential: %d", code)
+	if code, _ := f.call(t, "GET", "/admin/audit", nil, nil); code != 403 {
+		t.Fatalf("audit without a credential on the agent origin: %d", code)
+	}
+	if code, _ := f.onAdmin().call(t, "GET", "/admin/audit", nil, nil); code != 401 {
+		t.Fatalf("audit without a credential on the admin origin: %d", code)
+	}
+	if code, _ := f.onAdmin().call(t, "GET", "/admin/audit", bearer, nil); code != 200 {
+		t.Fatalf("audit with the token on the admin origin: %d", code)
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"gateway/admin"
 	"gateway/audit"
 	"gateway/auth"
 	"gateway/config"
@@ -50,16 +52,42 @@ type Options struct {
 	// HashWait bounds a sign-in's wait for a password-hashing slot; zero
 	// means auth.DefaultHashWait.
 	HashWait time.Duration
+	// AdminURL is the console's address as refusals on the agent origin
+	// name it ("http://127.0.0.1:18781/admin/"); empty: derived from the
+	// configuration.
+	AdminURL string
+	// AgentURL is the agent's address for device invitations when
+	// gateway.publicUrl is unset ("http://127.0.0.1:18780").
+	AgentURL string
+}
+
+// Handlers serve the gateway's two origins.
+type Handlers struct {
+	// Main serves the main listener: the agent origin, and the admin
+	// origin for requests whose Host is gateway.admin.host.
+	Main http.Handler
+	// Admin serves the admin listener (gateway.admin.listen).
+	Admin http.Handler
 }
 
 // DefaultBodyReadTimeout bounds how long a client may take to send a
 // request body.
 const DefaultBodyReadTimeout = 2 * time.Minute
 
-// NewHandler builds the gateway's HTTP handler for one configuration. It
-// has no side effect on Shared: a configuration that fails here, or is built
-// and then discarded, changes nothing that is running.
+// NewHandler builds the main listener's handler for one configuration
+// (NewHandlers has the admin listener's too).
 func NewHandler(o Options) (http.Handler, error) {
+	h, err := NewHandlers(o)
+	if err != nil {
+		return nil, err
+	}
+	return h.Main, nil
+}
+
+// NewHandlers builds the gateway's HTTP handlers for one configuration. It
+// has no side effect on Shared: a configuration that fails here, or is
+// built and then discarded, changes nothing that is running.
+func NewHandlers(o Options) (*Handlers, error) {
 	if o.Shared == nil {
 		return nil, errors.New("server: no shared state")
 	}
@@ -78,9 +106,10 @@ func NewHandler(o Options) (http.Handler, error) {
 	return routes(o, authn, trust.New(trustOptions(o.Config))), nil
 }
 
-// routes wires the middleware chain and the routes. It is the only place
-// either is composed, so the order security depends on is visible here.
-func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handler {
+// routes wires the middleware chain and the routes of both origins. It is
+// the only place either is composed, so the order security depends on is
+// visible here.
+func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers {
 	cfg, log, m := o.Config, o.Logger, o.Shared.Metrics
 	out := outgoing(cfg)
 	// One upstream connection pool, timed, for proxied requests and
@@ -89,7 +118,6 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 	tokens := o.Shared.Auth.Tokens
 	b := browser{a: authn, csrf: web.NewCSRF(func() []byte { return tokens.DeriveKey("csrf") })}
 	cr := channelRoutes{
-		b:        b,
 		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
 		out:      out,
@@ -97,82 +125,186 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) http.Handl
 		log:      log,
 		redact:   cfg.Logging.RedactSensitive != "off",
 	}
-	upstream := agent(o, out, transport)
-
-	r := chi.NewRouter()
-	notFound := func(w http.ResponseWriter, r *http.Request) {
-		httperr.Write(w, r, httperr.New(http.StatusNotFound, "not_found", "not found", nil))
+	st := o.Shared.Auth
+	svc := &admin.Service{Devices: st.Devices, Sessions: st.Sessions, SessionPolicy: authn.Sessions(),
+		KnownClients: st.KnownClients, Pairing: o.Shared.Pairing}
+	au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token, openClaw: o.OpenClaw}
+	con := console{b: b, svc: svc, channels: cfg.Typed.Channels, au: au, clock: time.Now, devicesOff: !authn.DevicesEnabled()}
+	adm := adminRoutes{svc: svc, b: b, c: con, log: log, channels: cfg.Typed.Channels, pairURL: pairURL(o)}
+	ar := authRoutes{a: authn, b: b}
+	authenticated := requireIdentity(authn)
+	adminURL := o.AdminURL
+	if adminURL == "" {
+		adminURL = defaultAdminURL(cfg)
 	}
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
+
+	// The owner's pages and API (8), the same on both origins: every
+	// route checks the identity is admin first; an unknown /admin path
+	// is 404, never proxied.
+	adminAPI := func(r chi.Router) {
+		r.Use(auth.RequireAdmin)
+		r.NotFound(notFound)
+		r.Get("/", con.page)
+		adm.mount(r)
+		r.Get("/audit", au.audit)
+	}
+	// Both origins: liveness, readiness and metrics; the sign-in page,
+	// its stylesheet and the sign-in itself (which do their own lockout
+	// accounting); then, with an identity (6), whoami and sign-out. A
+	// change authenticated by a cookie must come from the origin itself,
+	// whatever its Content-Type (7).
+	common := func(r chi.Router) {
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
+		})
+		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})
+		r.Get("/readyz", readyz(cfg, o.Shared))
+		if m != nil {
+			r.Get("/metrics", metricsAccess(authn, metricsToken(cfg), m.Handler()))
+		}
+		r.Get("/auth/login", b.signInPage)
+		r.Handle("/auth/assets/*", web.Assets())
+		r.Post("/auth/login", ar.login)
+		r.Get("/auth/logout", b.signOutPage)
+		r.With(authenticated, cookieChangesSameOrigin).Get("/auth/whoami", whoami)
+		r.With(authenticated, cookieChangesSameOrigin).Post("/auth/logout", ar.logout)
+	}
+
+	// The agent origin: devices connect here, connectors deliver chat
+	// messages here, everything else is the agent's. /admin/* answers
+	// only a bearer credential here (curl, the CLI): the agent's pages
+	// run with the person's cookies and proxy identity.
+	agentMux := chi.NewRouter()
+	common(agentMux)
+	agentMux.Post("/auth/device/challenge", ar.challenge)
+	agentMux.Post("/auth/device/connect", ar.connect)
+	agentMux.Get("/auth/device/pair", devicePairPage)
+	agentMux.Route("/admin", func(r chi.Router) {
+		r.Use(bearerAdmin(authn, adminURL))
+		adminAPI(r)
 	})
+	agentMux.With(bearerAdmin(authn, adminURL)).Get("/admin", toConsole)
+	agentMux.With(authenticated, cookieChangesSameOrigin).Group(cr.mount)
+	// Everything else is the agent's (6 then the proxy). It is chi's
+	// not-found handler rather than a "/*" route so no path parameters are
+	// built per request; the global middlewares still run first.
+	agentMux.NotFound(authenticated(agent(o, out, transport)).ServeHTTP)
+
+	// The admin origin: the console and the admin API with the admin
+	// session cookie; nothing is proxied to the agent.
+	adminMux := chi.NewRouter()
+	common(adminMux)
+	adminMux.Route("/admin", func(r chi.Router) {
+		r.Use(authenticated, cookieChangesSameOrigin)
+		adminAPI(r)
+	})
+	adminMux.Get("/admin", toConsole)
+	adminMux.Get("/", toConsole)
+	adminMux.NotFound(notFound)
+
 	// The order is the security argument:
 	//  1. newRecord: the request's one record (id, upgrade kind,
-	//     navigation, route class), read by everything below.
+	//     navigation, route class, origin), read by everything below.
 	//  2. accessLog: wraps everything after it, so every request gets
 	//     exactly one access record with its cause, refusals by trust
 	//     included.
 	//  3. recoverer: a panic below is contained, answered 500 and logged.
 	//  4. trust: the Host is checked against the allowlist (DNS
-	//     rebinding) and the client address, scheme, host and locality
-	//     are decided once, before anything reads them; untrusted
-	//     forwarding headers are stripped or the request refused.
+	//     rebinding), disguised own routes are refused, and the client
+	//     address, scheme, host and locality are decided once, before
+	//     anything reads them; untrusted forwarding headers are stripped
+	//     or the request refused.
 	//  5. bodyDeadline: slow senders cannot hold connections.
-	r.Use(newRecord, accessLog(log, m), recoverer(log), rv.Middleware, bodyDeadline(o.BodyReadTimeout))
-
-	// Public: liveness and readiness say nothing about the caller.
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", readyz(cfg, o.Shared))
-	if m != nil {
-		// Admin, or a local request (a Prometheus on this host).
-		r.Get("/metrics", metricsAccess(authn, m.Handler()))
+	//  6. the origin: the admin listener is the admin origin; on the main
+	//     listener so is gateway.admin.host (decided from the Host trust
+	//     resolved), everything else is the agent's.
+	chain := func(admin bool, h http.Handler) http.Handler {
+		return newRecord(admin)(accessLog(log, m)(recoverer(log)(rv.Middleware(bodyDeadline(o.BodyReadTimeout)(h)))))
 	}
-
-	// Public auth endpoints: they take credentials, so they do their own
-	// lockout accounting. The sign-in page and its stylesheet are public.
-	ar := authRoutes{a: authn, b: b}
-	r.Get("/auth/login", b.signInPage)
-	r.Handle("/auth/assets/*", web.Assets())
-	r.Post("/auth/login", ar.login)
-	r.Post("/auth/device/challenge", ar.challenge)
-	r.Post("/auth/device/connect", ar.connect)
-
-	// Everything else needs an identity (6); a browser without one is
-	// sent to the sign-in page.
-	authenticated := requireIdentity(authn)
-	r.Group(func(r chi.Router) {
-		// A change authenticated by a cookie must come from this
-		// origin, whatever its Content-Type (7).
-		r.Use(authenticated, cookieChangesSameOrigin)
-		r.Get("/auth/whoami", whoami)
-		r.Post("/auth/logout", ar.logout)
-		// The owner only (8): every /admin route checks first.
-		r.Route("/admin", func(r chi.Router) {
-			r.Use(auth.RequireAdmin)
-			r.NotFound(notFound) // never proxy an unknown /admin path
-			au := auditRoutes{cfg: cfg, stateDir: o.Shared.Dir, selfURL: o.SelfURL, token: o.Token, openClaw: o.OpenClaw}
-			c := console{b: b, ar: ar, cr: cr, au: au, clock: time.Now}
-			r.Get("/", c.page)
-			ar.mountAdminDevices(r)
-			cr.mountAdmin(r)
-			sr := sessionRoutes{b: b, a: authn}
-			r.Get("/sessions", sr.list)
-			r.Post("/sessions/revoke", sr.revoke(false))
-			r.Post("/sessions/revoke-all", sr.revoke(true))
-			r.Get("/audit", au.audit)
-		})
-		r.Get("/admin", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
-		})
-		cr.mount(r)
+	adminHost := cfg.Typed.AdminHost
+	main := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := request.FromContext(r.Context())
+		if adminHost != "" && hostName(rec.Host) == adminHost {
+			rec.Admin = true
+			adminMux.ServeHTTP(w, r)
+			return
+		}
+		agentMux.ServeHTTP(w, r)
 	})
-	// Everything else is the agent's (6 then the proxy). It is chi's
-	// not-found handler rather than a "/*" route so no path parameters are
-	// built per request; the global middlewares above still run first.
-	r.NotFound(authenticated(upstream).ServeHTTP)
-	return r
+	return &Handlers{Main: chain(false, main), Admin: chain(true, adminMux)}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	httperr.Write(w, r, httperr.New(http.StatusNotFound, "not_found", "not found", nil))
+}
+
+func toConsole(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
+}
+
+// hostName is a Host value's name, lower case, without the port.
+func hostName(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.Trim(host, "[]"))
+}
+
+// defaultAdminURL names the console's address from the configuration: the
+// admin host, else the admin listener.
+func defaultAdminURL(cfg *config.Config) string {
+	switch {
+	case cfg.Typed.AdminHost != "":
+		return "https://" + cfg.Typed.AdminHost + "/admin/"
+	case cfg.Typed.AdminNetwork == "tcp":
+		return "http://" + cfg.Typed.AdminAddr + "/admin/"
+	case cfg.Typed.AdminNetwork == "unix":
+		return "the Unix socket " + cfg.Typed.AdminAddr + " (ssh -L 9000:" + cfg.Typed.AdminAddr + ", then http://127.0.0.1:9000/admin/)"
+	}
+	return "(no admin listener: gateway.admin.listen is off; use the CLI)"
+}
+
+// pairURL is where device invitations point: the agent's public URL, else
+// its listener.
+func pairURL(o Options) string {
+	if u := o.Config.Typed.PublicURL; u != nil {
+		return u.String()
+	}
+	if o.AgentURL != "" {
+		return o.AgentURL
+	}
+	return "http://" + o.Config.Typed.ListenAddr
+}
+
+// errAdminElsewhere is a request for the console or an admin action on the
+// agent origin without a bearer credential.
+var errAdminElsewhere = errors.New("admin request on the agent origin without a bearer credential")
+
+// bearerAdmin guards /admin/* on the agent origin: only a bearer credential
+// (the shared token, an admin device token, a session bearer from a JSON
+// sign-in: what curl and the CLI send, and what no page can attach) is
+// taken, and it must be the owner's. Anything else, a cookie or a
+// trusted-proxy identity included, is 403 admin_elsewhere naming the
+// console's address.
+func bearerAdmin(authn *auth.Authenticator, adminURL string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, ok, err := authn.AuthenticateBearer(r)
+			switch {
+			case !ok:
+				httperr.Write(w, r, httperr.New(http.StatusForbidden, "admin_elsewhere",
+					"the console and /admin/* answer browsers only on the admin origin: "+adminURL+"; here they take only a bearer credential", errAdminElsewhere))
+				return
+			case err != nil:
+				httperr.Write(w, r, err)
+				return
+			}
+			request.FromContext(r.Context()).Identity = id
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // agent is the handler for the agent's requests: the proxy, or the
@@ -195,12 +327,17 @@ func agent(o Options, out *proxy.Outgoing, transport http.RoundTripper) http.Han
 	})
 }
 
-// metricsAccess lets clean local requests read metrics and asks everyone
+// metricsAccess lets local requests and the holder of gateway.metrics.token
+// (a Prometheus running as another user) read metrics, and asks everyone
 // else for an admin identity.
-func metricsAccess(authn *auth.Authenticator, h http.Handler) http.HandlerFunc {
+func metricsAccess(authn *auth.Authenticator, token *auth.TokenVerifier, h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := request.FromContext(r.Context())
-		if rec.Local {
+		if tok, ok := auth.Bearer(r.Header.Get("Authorization")); ok && token != nil && token.Verify(tok) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if rec.Local() {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -216,6 +353,15 @@ func metricsAccess(authn *auth.Authenticator, h http.Handler) http.HandlerFunc {
 		}
 		h.ServeHTTP(w, r)
 	}
+}
+
+// metricsToken is gateway.metrics.token's verifier, nil when unset.
+func metricsToken(cfg *config.Config) *auth.TokenVerifier {
+	if cfg.Gateway.Metrics.Token == "" {
+		return nil
+	}
+	v, _ := auth.NewTokenVerifier(cfg.Gateway.Metrics.Token)
+	return v
 }
 
 func upstreamTransport(rt http.RoundTripper, idle time.Duration) http.RoundTripper {
@@ -245,7 +391,7 @@ func whoamiOf(r *http.Request) Whoami {
 		out.User, out.Method, out.Role = id.User, id.Method, id.Role
 	}
 	out.Client, out.Peer = rec.Client.String(), rec.Peer.Addr().String()
-	out.ViaProxy, out.Local, out.Proto, out.Host = rec.ViaProxy, rec.Local, rec.Proto, rec.Host
+	out.ViaProxy, out.Local, out.Proto, out.Host = rec.ViaProxy, rec.Local(), rec.Proto, rec.Host
 	return out
 }
 

@@ -82,7 +82,9 @@ func (u *recordingUpstream) lastHeader() http.Header {
 }
 
 type fixture struct {
-	gw       *httptest.Server
+	gw *httptest.Server
+	// admin is the admin listener.
+	admin    *httptest.Server
 	upstream *recordingUpstream
 	logs     *syncWriter
 	shared   *Shared
@@ -119,15 +121,27 @@ func newFixtureOn(t *testing.T, so store.Options, mutate func(*config.Config), o
 	for _, f := range opts {
 		f(&o)
 	}
-	h, err := NewHandler(o)
+	hs, err := NewHandlers(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := httptest.NewUnstartedServer(h)
-	gw.Config = NewHTTPServer(h, log)
+	gw := httptest.NewUnstartedServer(hs.Main)
+	gw.Config = NewHTTPServer(hs.Main, log)
 	gw.Start()
 	t.Cleanup(gw.Close)
-	return &fixture{gw: gw, upstream: up, logs: logs, shared: st}
+	adm := httptest.NewUnstartedServer(hs.Admin)
+	adm.Config = NewHTTPServer(hs.Admin, log)
+	adm.Config.ConnContext = AdminConnContext
+	adm.Start()
+	t.Cleanup(adm.Close)
+	return &fixture{gw: gw, admin: adm, upstream: up, logs: logs, shared: st}
+}
+
+// onAdmin returns a copy of f whose requests go to the admin listener.
+func (f *fixture) onAdmin() *fixture {
+	g := *f
+	g.gw = f.admin
+	return &g
 }
 
 type syncWriter struct {

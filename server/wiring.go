@@ -19,6 +19,7 @@ func trustOptions(cfg *config.Config) trust.Options {
 		AllowedHosts:        cfg.Typed.AllowedHosts,
 		AllowAnyHost:        cfg.Typed.AllowAnyHost,
 		OwnRoots:            ownRoots,
+		LocalUIDs:           cfg.Typed.LocalUIDs,
 	}
 }
 

@@ -59,7 +59,7 @@ func FuzzResolve(f *testing.F) {
 		if kind, _ := classifyHost(res.Host); kind == hostName {
 			t.Fatalf("host %q resolved though not served", res.Host)
 		}
-		if kind, _ := classifyHost(host); res.Local && kind != hostLoopback {
+		if kind, _ := classifyHost(host); res.LoopbackClean && kind != hostLoopback {
 			t.Fatalf("local with Host %q", host)
 		}
 		// The outgoing chain ends with the resolved client's entry and
@@ -84,7 +84,7 @@ func FuzzResolve(f *testing.F) {
 		if !rv.Trusted(peer.Addr()) && res.Client != peer.Addr().Unmap() {
 			t.Fatalf("untrusted peer %v resolved to %v", peer, res.Client)
 		}
-		if len(h) > 0 && res.Local {
+		if len(h) > 0 && res.LoopbackClean {
 			t.Fatalf("request with forwarding headers is local")
 		}
 		if res.Proto != "http" && res.Proto != "https" {

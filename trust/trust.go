@@ -102,6 +102,10 @@ type Options struct {
 	// AllowAnyHost serves every Host ("*" in gateway.allowedHosts): DNS
 	// rebinding is then the operator's problem.
 	AllowAnyHost bool
+	// LocalUIDs are the Unix users whose loopback connections are local
+	// (gateway.localUids; the server defaults it to the gateway's own).
+	// Empty: nothing is local.
+	LocalUIDs []int
 	// OwnRoots are the first path segments of the gateway's own routes
 	// ("admin", "auth", ...), lower case. A request-target that names one
 	// of them only in another spelling (/ADMIN, /%61dmin, /admin%2F...,
@@ -118,6 +122,7 @@ type Resolver struct {
 	hosts               map[string]bool
 	anyHost             bool
 	ownRoots            []string
+	localUIDs           []int
 }
 
 // New builds a Resolver.
@@ -129,7 +134,8 @@ func New(o Options) *Resolver {
 		hosts[strings.ToLower(h)] = true
 	}
 	return &Resolver{trusted: t, allowRealIPFallback: o.AllowRealIPFallback, preferForwarded: o.PreferForwarded,
-		hosts: hosts, anyHost: o.AllowAnyHost, ownRoots: append([]string(nil), o.OwnRoots...)}
+		hosts: hosts, anyHost: o.AllowAnyHost, ownRoots: append([]string(nil), o.OwnRoots...),
+		localUIDs: append([]int(nil), o.LocalUIDs...)}
 }
 
 // Trusted reports whether a is a trusted proxy. a is unmapped and its zone
@@ -222,7 +228,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	// client asked for a loopback name, and no browser page from another
 	// site sent it. A rebinding page fails the Host test; a page on
 	// another site fails the cross-site test.
-	res.Local = pa.IsLoopback() && !present && kind == hostLoopback && !res.CrossSite
+	res.LoopbackClean = pa.IsLoopback() && !present && kind == hostLoopback && !res.CrossSite
 	return res, nil
 }
 

@@ -183,8 +183,8 @@ func TestResolve(t *testing.T) {
 			if got.Client.String() != tt.want {
 				t.Errorf("client = %v, want %v", got.Client, tt.want)
 			}
-			if got.Local != tt.local {
-				t.Errorf("local = %v, want %v", got.Local, tt.local)
+			if got.LoopbackClean != tt.local {
+				t.Errorf("local = %v, want %v", got.LoopbackClean, tt.local)
 			}
 			if got.ViaProxy != tt.via {
 				t.Errorf("viaProxy = %v, want %v", got.ViaProxy, tt.via)
@@ -298,8 +298,8 @@ func TestLocality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Local != tt.local || res.CrossSite != tt.cross {
-				t.Fatalf("local=%v crossSite=%v, want %v %v", res.Local, res.CrossSite, tt.local, tt.cross)
+			if res.LoopbackClean != tt.local || res.CrossSite != tt.cross {
+				t.Fatalf("local=%v crossSite=%v, want %v %v", res.LoopbackClean, res.CrossSite, tt.local, tt.cross)
 			}
 		})
 	}

@@ -26,7 +26,7 @@ var pages = map[string]*template.Template{}
 
 func init() {
 	layout := template.Must(template.ParseFS(templateFS, "templates/layout.html"))
-	for _, name := range []string{"signin", "console", "error", "status"} {
+	for _, name := range []string{"signin", "signout", "console", "error", "status", "pair"} {
 		t := template.Must(layout.Clone())
 		pages[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))
 	}
@@ -70,6 +70,8 @@ type SignIn struct {
 	CSRF, RD string
 	// Message is shown above the form (wrong password, locked out).
 	Message string
+	// Admin: this is the admin origin's sign-in (the console's).
+	Admin bool
 }
 
 // RenderSignIn writes the sign-in page with status.
@@ -96,7 +98,12 @@ type Console struct {
 	SignOut bool
 	// Unreadable names the parts whose state could not be read.
 	Unreadable []string
+	// Invitation is a device invitation just issued, shown this once.
+	Invitation *Invitation
 }
+
+// Invitation is a device invitation's code and URL, shown once.
+type Invitation struct{ Code, URL, Role, Expires string }
 
 // You is how the gateway sees the person looking at the console.
 type You struct {
@@ -137,8 +144,8 @@ type PairingCode struct{ Code, From, Age string }
 
 // Session is one signed-in session.
 type Session struct {
-	ID, Short, Created, LastSeen string
-	Current                      bool
+	ID, Short, Origin, User, Created, LastSeen string
+	Current                                    bool
 }
 
 // RenderConsole writes the console page.
@@ -156,6 +163,29 @@ func RenderStatus(w http.ResponseWriter, you You) {
 		Title string
 		You
 	}{"Status", you})
+}
+
+// SignOut is the sign-out page's data.
+type SignOut struct {
+	// SignedIn: the browser holds a session here, as User.
+	SignedIn bool
+	User     string
+	CSRF     string
+}
+
+// RenderSignOut writes the sign-out page: a form that posts the sign-out
+// (a GET never changes anything).
+func RenderSignOut(w http.ResponseWriter, d SignOut) {
+	render(w, "signout", http.StatusOK, struct {
+		Title string
+		SignOut
+	}{"Sign out", d})
+}
+
+// RenderPair writes the page a device invitation's URL opens: what it is,
+// without the code (which stays in the fragment).
+func RenderPair(w http.ResponseWriter) {
+	render(w, "pair", http.StatusOK, struct{ Title string }{"Device invitation"})
 }
 
 // errorAdvice says what to do about the refusals a browser can meet.
@@ -176,6 +206,9 @@ var errorAdvice = map[string]struct{ heading, advice string }{
 		"The agent refuses clients on its own host when they come through a proxy. Use the public address from another device."},
 	"forbidden": {"Not for this account",
 		"This page is for the gateway's owner."},
+	"admin_elsewhere": {"The console has its own address",
+		"The agent's pages (and anything the agent writes) are served here, so the gateway's console never answers a browser on this address. Open the console's own address, given above."},
+	"not_found": {"Not found", ""},
 	"origin_not_allowed": {"A page of another site", "The request came from a page the gateway does not serve."},
 }
 

@@ -103,21 +103,32 @@ func freePort(t *testing.T) int {
 // startServe runs serve in the background and returns its address.
 func startServe(t *testing.T, c commonFlags, o config.Overrides, e *env) (string, func() error) {
 	t.Helper()
+	at, stop := startServeBoth(t, c, o, e)
+	return at.Main, stop
+}
+
+// startServeBoth is startServe returning both listeners' addresses; the
+// admin listener takes a free port unless o names one.
+func startServeBoth(t *testing.T, c commonFlags, o config.Overrides, e *env) (listening, func() error) {
+	t.Helper()
+	if o.AdminListen == "" {
+		o.AdminListen = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan listening, 1)
 	errc := make(chan error, 1)
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	go func() { errc <- serve(ctx, c, o, e, log, ready) }()
 	select {
-	case addr := <-ready:
-		return addr, func() error { cancel(); return <-errc }
+	case at := <-ready:
+		return at, func() error { cancel(); return <-errc }
 	case err := <-errc:
 		cancel()
 		t.Fatalf("serve failed: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return "", nil
+	return listening{}, nil
 }
 
 func whoamiStatus(t *testing.T, addr, token string, h map[string]string) int {

@@ -96,7 +96,8 @@ func runCmd(args []string, e *env) int {
 	var o config.Overrides
 	fs.IntVar(&o.Port, "port", 0, "listen port (beats GATEWAY_PORT and the file)")
 	fs.StringVar(&o.Bind, "bind", "", "loopback | lan | custom (beats GATEWAY_BIND and the file)")
-	fs.StringVar(&o.Upstream, "upstream", "", "agent base URL, e.g. http://127.0.0.1:18790")
+	fs.StringVar(&o.Upstream, "upstream", "", "agent base URL, e.g. http://127.0.0.1:18789")
+	fs.StringVar(&o.AdminListen, "admin-listen", "", "the console's listener: ip:port, unix:/path or off (beats gateway.admin.listen; default loopback at port+1)")
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, "usage: gateway [run] [flags]\n\nStarts the gateway. With no configuration it listens on 127.0.0.1:18780\nin token mode, generating a token on first start.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -122,9 +123,16 @@ func runCmd(args []string, e *env) int {
 	return exitOK
 }
 
+// listening says where a started gateway accepts connections.
+type listening struct {
+	// Main is the main listener's address; Admin the admin listener's
+	// (host:port, or the socket's path; "" when off).
+	Main, Admin string
+}
+
 // serve loads the configuration and serves until ctx is done. ready, if not
-// nil, receives the listen address once the gateway accepts connections.
-func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *slog.Logger, ready chan<- string) error {
+// nil, receives the listen addresses once the gateway accepts connections.
+func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *slog.Logger, ready chan<- listening) error {
 	l, err := load(c, o, e, true)
 	if err != nil {
 		return startupError(err)
@@ -147,19 +155,38 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 		return fmt.Errorf("listen %s: %w", l.cfg.Typed.ListenAddr, err)
 	}
 	addr := ln.Addr().String()
-	rt := runtime{shared: shared, selfURL: selfURL(addr), log: log, openClaw: c.openClaw(e)}
-	h, err := server.NewHandler(rt.options(l))
+	aln, err := listenAdmin(l.cfg)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
+	rt := runtime{shared: shared, selfURL: selfURL(addr), log: log, openClaw: c.openClaw(e), adminURL: adminURL(l.cfg, aln), agentURL: selfURL(addr)}
+	h, err := server.NewHandlers(rt.options(l))
+	if err != nil {
+		_ = ln.Close()
+		if aln != nil {
+			_ = aln.Close()
+		}
+		return err
+	}
 	log.Info("listening", slog.String("addr", addr), slog.Bool("exposed", l.cfg.Typed.Exposed),
 		slog.String("upstream", upstreamString(l.cfg)))
+	log.Info("console", slog.String("url", rt.adminURL))
 	if l.generated {
 		printToken(e, l, addr)
 	}
-	swap := server.NewSwappable(h)
+	swap := server.NewSwappable(h.Main)
 	srv := server.NewHTTPServer(swap, log)
+	adminSwap := server.NewSwappable(h.Admin)
+	if aln != nil {
+		asrv := server.NewHTTPServer(adminSwap, log)
+		asrv.ConnContext = server.AdminConnContext
+		go func() {
+			if err := server.Serve(ctx, asrv, aln, 30*time.Second); err != nil {
+				log.Error("admin listener stopped", slog.String("err", err.Error()))
+			}
+		}()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -170,12 +197,16 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, o, e, l.cfg, swap, rt)
+				reload(c, o, e, l.cfg, swap, adminSwap, rt)
 			}
 		}
 	}()
 	if ready != nil {
-		ready <- addr
+		at := listening{Main: addr}
+		if aln != nil {
+			at.Admin = aln.Addr().String()
+		}
+		ready <- at
 	}
 	err = server.Serve(ctx, srv, ln, 30*time.Second)
 	if err == nil {
@@ -187,7 +218,7 @@ func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *
 // reload re-reads the configuration on SIGHUP. A configuration that does
 // not load is logged and the running one stays in force; listener changes
 // need a restart.
-func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, swap *server.Swappable, rt runtime) {
+func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, swap, adminSwap *server.Swappable, rt runtime) {
 	log, m := rt.log, rt.shared.Metrics
 	l, err := load(c, o, e, true)
 	if err != nil {
@@ -208,17 +239,19 @@ func reload(c commonFlags, o config.Overrides, e *env, running *config.Config, s
 			slog.String("err", "gateway.store changed; the state store changes only on restart"))
 		return
 	}
-	h, err := server.NewHandler(rt.options(l))
+	h, err := server.NewHandlers(rt.options(l))
 	if err != nil {
 		m.Reload("rejected")
 		log.Error("config reload rejected; keeping the running configuration", slog.String("err", err.Error()))
 		return
 	}
-	if l.cfg.Typed.ListenAddr != running.Typed.ListenAddr {
-		log.Warn("listen address changes need a restart; still listening on the old address",
-			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr))
+	if l.cfg.Typed.ListenAddr != running.Typed.ListenAddr || l.cfg.Typed.AdminAddr != running.Typed.AdminAddr {
+		log.Warn("listen address changes need a restart; still listening on the old addresses",
+			slog.String("old", running.Typed.ListenAddr), slog.String("new", l.cfg.Typed.ListenAddr),
+			slog.String("oldAdmin", running.Typed.AdminAddr), slog.String("newAdmin", l.cfg.Typed.AdminAddr))
 	}
-	swap.Store(h)
+	swap.Store(h.Main)
+	adminSwap.Store(h.Admin)
 	m.Reload("ok")
 	logLoaded(log, l)
 	log.Info("config reloaded")
@@ -230,12 +263,46 @@ type runtime struct {
 	selfURL  string
 	log      *slog.Logger
 	openClaw audit.OpenClawInput
+	// adminURL names the console's address; agentURL the main
+	// listener's (for invitations when gateway.publicUrl is unset).
+	adminURL, agentURL string
 }
 
 func (rt runtime) options(l *loaded) server.Options {
 	o := rt.shared.Options(l.cfg, l.token, rt.log)
-	o.SelfURL, o.OpenClaw = rt.selfURL, rt.openClaw
+	o.SelfURL, o.OpenClaw, o.AdminURL, o.AgentURL = rt.selfURL, rt.openClaw, rt.adminURL, rt.agentURL
 	return o
+}
+
+// listenAdmin opens the admin listener gateway.admin.listen names: TCP, or
+// a Unix socket (mode 0660, an old socket file replaced) whose peers are
+// checked against gateway.localUids. nil when it is off.
+func listenAdmin(cfg *config.Config) (net.Listener, error) {
+	switch cfg.Typed.AdminNetwork {
+	case "tcp":
+		ln, err := net.Listen("tcp", cfg.Typed.AdminAddr)
+		if err != nil {
+			return nil, fmt.Errorf("admin listener %s: %w (set gateway.admin.listen, or --admin-listen, to another address or off)", cfg.Typed.AdminAddr, err)
+		}
+		return ln, nil
+	case "unix":
+		return server.ListenAdminUnix(cfg.Typed.AdminAddr, cfg.Typed.LocalUIDs)
+	}
+	return nil, nil
+}
+
+// adminURL names where the console answers, for the startup log and the
+// agent origin's admin_elsewhere refusals.
+func adminURL(cfg *config.Config, aln net.Listener) string {
+	switch {
+	case cfg.Typed.AdminHost != "":
+		return "https://" + cfg.Typed.AdminHost + "/admin/"
+	case aln == nil:
+		return "(off: gateway.admin.listen is off and gateway.admin.host unset; use the CLI)"
+	case cfg.Typed.AdminNetwork == "unix":
+		return "unix:" + cfg.Typed.AdminAddr + " (ssh -L 9000:" + cfg.Typed.AdminAddr + " host, then http://127.0.0.1:9000/admin/)"
+	}
+	return selfURL(aln.Addr().String()) + "/admin/"
 }
 
 // selfURL is how the gateway reaches its own listener (for deep audits).
