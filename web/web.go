@@ -208,7 +208,7 @@ var errorAdvice = map[string]struct{ heading, advice string }{
 		"This page is for the gateway's owner."},
 	"admin_elsewhere": {"The console has its own address",
 		"The agent's pages (and anything the agent writes) are served here, so the gateway's console never answers a browser on this address. Open the console's own address, given above."},
-	"not_found": {"Not found", ""},
+	"not_found":          {"Not found", ""},
 	"origin_not_allowed": {"A page of another site", "The request came from a page the gateway does not serve."},
 }
 
