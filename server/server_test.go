@@ -31,6 +31,8 @@ type recordingUpstream struct {
 	last http.Header
 	host string
 	n    int
+	// cookies are Set-Cookie lines every answer carries.
+	cookies []string
 	// bigBytes and bigComplete: what the last /big request delivered,
 	// and whether its body ended as a complete message.
 	bigBytes    int64
@@ -43,6 +45,11 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.n++
 	u.mu.Unlock()
 	if r.Header.Get("Upgrade") != "" {
+		u.mu.Lock()
+		for _, c := range u.cookies {
+			w.Header().Add("Set-Cookie", c)
+		}
+		u.mu.Unlock()
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin is the gateway's job here
 		if err != nil {
 			return
@@ -65,8 +72,19 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.bigBytes, u.bigComplete = n, err == nil
 		u.mu.Unlock()
 	}
+	u.mu.Lock()
+	for _, c := range u.cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+	u.mu.Unlock()
 	w.Header().Set("X-Upstream", "yes")
 	_, _ = io.WriteString(w, "upstream "+r.URL.Path)
+}
+
+func (u *recordingUpstream) setCookies(c []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cookies = c
 }
 
 func (u *recordingUpstream) count() int {
@@ -88,6 +106,7 @@ type fixture struct {
 	upstream *recordingUpstream
 	logs     *syncWriter
 	shared   *Shared
+	cfg      *config.Config
 }
 
 func newFixture(t *testing.T, mutate func(*config.Config), opts ...func(*Options)) *fixture {
@@ -134,7 +153,7 @@ func newFixtureOn(t *testing.T, so store.Options, mutate func(*config.Config), o
 	adm.Config.ConnContext = AdminConnContext
 	adm.Start()
 	t.Cleanup(adm.Close)
-	return &fixture{gw: gw, admin: adm, upstream: up, logs: logs, shared: st}
+	return &fixture{gw: gw, admin: adm, upstream: up, logs: logs, shared: st, cfg: cfg}
 }
 
 // onAdmin returns a copy of f whose requests go to the admin listener.

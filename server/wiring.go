@@ -16,11 +16,20 @@ func trustOptions(cfg *config.Config) trust.Options {
 		TrustedProxies:      cfg.Typed.TrustedProxies,
 		AllowRealIPFallback: cfg.Gateway.AllowRealIPFallback,
 		PreferForwarded:     cfg.Gateway.PreferForwarded,
-		AllowedHosts:        cfg.Typed.AllowedHosts,
+		AllowedHosts:        allowedHosts(cfg),
 		AllowAnyHost:        cfg.Typed.AllowAnyHost,
 		OwnRoots:            ownRoots,
 		LocalUIDs:           cfg.Typed.LocalUIDs,
 	}
+}
+
+// allowedHosts are the names the main listener serves: the agent's, and
+// the admin host.
+func allowedHosts(cfg *config.Config) []string {
+	if cfg.Typed.AdminHost == "" {
+		return cfg.Typed.AllowedHosts
+	}
+	return append(append([]string(nil), cfg.Typed.AllowedHosts...), cfg.Typed.AdminHost)
 }
 
 // ownRoots are the first path segments of the gateway's own routes (see

@@ -11,8 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gateway/admin"
 	"gateway/auth"
 	"gateway/config"
+	"gateway/policy"
 	"gateway/server"
 	"gateway/state"
 	"gateway/store"
@@ -29,6 +31,13 @@ const devicesUsage = `usage: gateway devices <command> [--state-dir DIR] [--conf
   approve ... --role R      grant role R (operator, node or admin) instead
   reject <requestId>        drop a pending request
   revoke <deviceId>         unpair a device; its tokens stop working at once
+  invite [--role R] [--ttl D]
+                            issue a one-time invitation (role operator by
+                            default; admin lasts at most 15m, others 24h;
+                            default 10m): a device that presents its code
+                            pairs at once with that role, without waiting in
+                            the queue. The code is printed once, with a URL
+                            that carries it in the fragment.
 
 Works on the gateway's state while it runs: the state directory (changes
 are made under a file lock) or, when the config's gateway.store is redis,
@@ -66,20 +75,25 @@ func newStateCmd(group, usage string, args []string, e *env) (c *stateCmd, rc in
 }
 
 // open opens the state store the configuration names: the state dir's
-// files, or the Redis the replicas share. A configuration that does not
-// load is an error here as in `gateway run`: the command never guesses
-// where the state is.
-func (c *stateCmd) open(e *env) (*store.Store, error) {
+// files, or the Redis the replicas share, and the admin service over it. A
+// configuration that does not load is an error here as in `gateway run`:
+// the command never guesses where the state is.
+func (c *stateCmd) open(e *env) (*admin.Service, *config.Config, func(), error) {
 	dir, err := state.ResolveDir(*c.stateDir, e.getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	path, explicit := config.ResolvePath(*c.configPath, e.getenv, dir)
 	cfg, err := config.Load(config.Options{Path: path, Explicit: explicit, Env: e.environ})
 	if err != nil {
-		return nil, startupError(err)
+		return nil, nil, nil, startupError(err)
 	}
-	return store.Open(server.StoreOptions(cfg, dir))
+	st, err := store.Open(server.StoreOptions(cfg, dir))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc := &admin.Service{Devices: auth.NewDeviceStore(st.Docs, nil), Pairing: policy.NewStoreOn(st.Docs, nil)}
+	return svc, cfg, func() { _ = st.Close() }, nil
 }
 
 // parse parses the flags after the subcommand (they may follow the
@@ -99,34 +113,30 @@ func devicesCmd(args []string, e *env) int {
 	}
 	sub, fs, asJSON := c.sub, c.fs, c.asJSON
 	latest := fs.Bool("latest", false, "approve the only pending request (refused when several are pending)")
-	role := fs.String("role", "", "approve for this role (operator, node, admin); required to grant admin")
+	role := fs.String("role", "", "approve (or invite) for this role (operator, node, admin); required to grant admin")
+	ttl := fs.Duration("ttl", admin.DefaultInviteTTL, "how long an invitation lasts (at most 24h; 15m for admin)")
 	if rc, ok := c.parse(args[1:], "latest"); !ok {
 		return rc
 	}
-	st, err := c.open(e)
+	svc, cfg, closeStore, err := c.open(e)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return exitFailure
 	}
-	defer func() { _ = st.Close() }()
-	store := auth.NewDeviceStore(st.Docs, nil)
+	defer closeStore()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	arg := fs.Arg(0)
+	const cli = admin.Who("cli")
 	switch sub {
 	case "list":
-		return listDevices(e, store, *asJSON)
+		return listDevices(e, svc.Devices, *asJSON)
 	case "approve":
 		if (arg == "") == !*latest {
 			fmt.Fprint(e.stderr, "gateway devices approve: give a requestId or --latest\n")
 			return exitUsage
 		}
-		var dev auth.PairedDevice
-		if *latest {
-			dev, err = store.ApproveOnly(ctx, *role, "cli")
-		} else {
-			dev, err = store.Approve(ctx, arg, *role, "cli")
-		}
+		dev, err := svc.ApproveDevice(ctx, admin.DeviceApproval{RequestID: arg, Latest: *latest, Role: *role}, cli)
 		if err != nil {
 			return approveFailed(e, err)
 		}
@@ -137,7 +147,7 @@ func devicesCmd(args []string, e *env) int {
 			fmt.Fprint(e.stderr, "gateway devices reject: give a requestId\n")
 			return exitUsage
 		}
-		if err := store.Reject(ctx, arg); err != nil {
+		if err := svc.RejectDevice(ctx, arg); err != nil {
 			return fail(e, err)
 		}
 		fmt.Fprintf(e.stdout, "rejected request %s\n", arg)
@@ -147,10 +157,23 @@ func devicesCmd(args []string, e *env) int {
 			fmt.Fprint(e.stderr, "gateway devices revoke: give a deviceId\n")
 			return exitUsage
 		}
-		if err := store.Revoke(ctx, arg); err != nil {
+		if err := svc.RevokeDevice(ctx, arg); err != nil {
 			return fail(e, err)
 		}
 		fmt.Fprintf(e.stdout, "revoked device %s\n", arg)
+		return exitOK
+	case "invite":
+		inv, err := svc.InviteDevice(ctx, *role, *ttl, true, cli)
+		if err != nil {
+			return fail(e, err)
+		}
+		url := invitationURL(cfg) + "/auth/device/pair#code=" + inv.Code
+		if *asJSON {
+			return printJSON(e, map[string]any{"code": inv.Code, "role": inv.Role, "expiresAt": inv.ExpiresAt, "url": url})
+		}
+		fmt.Fprintf(e.stdout, "invitation for role %s, valid until %s, usable once:\n\n    code: %s\n    url:  %s\n\n"+
+			"The device connects with POST /auth/device/connect and \"invite\": \"<code>\" (signed with its own key, for role %s).\n",
+			inv.Role, inv.ExpiresAt.Local().Format(time.RFC3339), inv.Code, url, inv.Role)
 		return exitOK
 	}
 	fmt.Fprintf(e.stderr, "gateway devices: unknown command %q\n\n%s", sub, devicesUsage)
@@ -222,6 +245,15 @@ func reorder(args []string, boolFlags map[string]bool) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
+}
+
+// invitationURL is the agent's address for invitations: gateway.publicUrl,
+// else its loopback listener.
+func invitationURL(cfg *config.Config) string {
+	if cfg.Typed.PublicURL != nil {
+		return cfg.Typed.PublicURL.String()
+	}
+	return "http://" + cfg.Typed.ListenAddr
 }
 
 func short(id string) string {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-
-	"gateway/policy"
 )
 
 const pairingUsage = `usage: gateway pairing <command> <channel> [code] [--state-dir DIR] [--config FILE] [--json]
@@ -34,12 +32,12 @@ func pairingCmd(args []string, e *env) int {
 		fmt.Fprint(e.stderr, pairingUsage)
 		return exitUsage
 	}
-	st, err := c.open(e)
+	svc, _, closeStore, err := c.open(e)
 	if err != nil {
 		return fail(e, err)
 	}
-	defer func() { _ = st.Close() }()
-	store := policy.NewStoreOn(st.Docs, nil)
+	defer closeStore()
+	store := svc.Pairing
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ch := fs.Arg(0)
@@ -71,14 +69,14 @@ func pairingCmd(args []string, e *env) int {
 		}
 		return exitOK
 	case "approve":
-		sender, err := store.Approve(ctx, ch, fs.Arg(1))
+		sender, err := svc.ApprovePairing(ctx, ch, fs.Arg(1))
 		if err != nil {
 			return fail(e, err)
 		}
 		fmt.Fprintf(e.stdout, "approved %s on %s\n", sender, ch)
 		return exitOK
 	default:
-		if err := store.Reject(ctx, ch, fs.Arg(1)); err != nil {
+		if err := svc.RejectPairing(ctx, ch, fs.Arg(1)); err != nil {
 			return fail(e, err)
 		}
 		fmt.Fprintf(e.stdout, "rejected code %s on %s\n", fs.Arg(1), ch)
