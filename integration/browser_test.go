@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,4 +387,146 @@ func pendingDevice(t *testing.T, base string, dev authtest.Device, role string) 
 		t.Fatalf("pairing request: %v", res)
 	}
 	return id
+}
+
+// TestBrowserAgentPageCannotDriveConsole is issue 19's item 1 in a real
+// browser: a prompt-injected agent writes a page (its canvas) that the
+// signed-in owner opens on the agent's origin. The page runs with the
+// owner's cookies of both origins (browsers send a host's cookies to every
+// port) and tries to read the console and to approve an attacker's
+// pending admin device and chat pairing code, with fetch and with forms,
+// against both origins. Nothing works and nothing changes; the console
+// still works on its own origin.
+func TestBrowserAgentPageCannotDriveConsole(t *testing.T) {
+	var mu sync.Mutex
+	var reqID, code, adminBase string
+	agentPages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		req, pcode, adm := reqID, code, adminBase
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/canvas":
+			fmt.Fprintf(w, `<!doctype html><title>canvas</title><script>
+(async () => {
+  const r = {}, A = %q, REQ = %q, CODE = %q;
+  async function tryf(name, url, opts) {
+    try { const res = await fetch(url, opts); r[name] = res.type === 'opaque' ? 'opaque' : res.status + ' ' + (await res.text()).slice(0, 300); }
+    catch (e) { r[name] = 'error ' + e; }
+  }
+  const json = (b) => ({method: 'POST', credentials: 'include', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(b)});
+  await tryf('readConsole', '/admin/', {credentials: 'include'});
+  await tryf('approveDevice', '/admin/devices/approve', json({requestId: REQ, role: 'admin'}));
+  await tryf('approvePairing', '/admin/pairing/telegram/approve', json({code: CODE}));
+  await tryf('invite', '/admin/devices/invite', json({role: 'operator'}));
+  await tryf('readAdminOrigin', A + '/admin/', {credentials: 'include'});
+  await tryf('approveOnAdminOrigin', A + '/admin/devices/approve', {method: 'POST', mode: 'no-cors', credentials: 'include',
+    headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'requestId=' + REQ + '&role=admin&confirm_admin=yes&csrf=x'});
+  await tryf('pairingOnAdminOrigin', A + '/admin/pairing/telegram/approve', {method: 'POST', mode: 'no-cors', credentials: 'include',
+    headers: {'Content-Type': 'text/plain'}, body: 'code=' + CODE});
+  window.results = JSON.stringify(r);
+})();
+</script>`, adm, req, pcode)
+		case "/canvas-form", "/canvas-form-admin":
+			target := "/admin/devices/approve"
+			if r.URL.Path == "/canvas-form-admin" {
+				target = adm + "/admin/devices/approve"
+			}
+			fmt.Fprintf(w, `<!doctype html><form id=f method=post action=%q><input name=requestId value=%q>
+<input name=role value=admin><input name=confirm_admin value=yes><input name=csrf value=x></form>
+<script>document.getElementById('f').submit()</script>`, target, req)
+		default:
+			fmt.Fprint(w, "agent")
+		}
+	})
+	up := httptest.NewServer(agentPages)
+	t.Cleanup(up.Close)
+	gw := startGateway(t, func(c *config.Config) {
+		c.Gateway.Upstream = up.URL
+		c.Gateway.Auth.Mode, c.Gateway.Auth.Password = "password", "correct horse battery staple"
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Channels = map[string]config.Channel{"telegram": {DMPolicy: "pairing"}}
+	})
+	base := "http://" + gw.addr
+	mu.Lock()
+	adminBase = "http://" + gw.adminAddr
+	mu.Unlock()
+	attacker := authtest.NewDevice()
+	id := pendingDevice(t, base, attacker, "admin")
+	status, body := post(t, base+"/channels/telegram/inbound", `{"from":"123456789","text":"hi"}`)
+	var inb struct{ PairingCode string }
+	_ = json.Unmarshal(body, &inb)
+	if status != 200 || inb.PairingCode == "" {
+		t.Fatalf("inbound: %d %s", status, body)
+	}
+	mu.Lock()
+	reqID, code = id, inb.PairingCode
+	mu.Unlock()
+
+	ctx := newChromium(t)
+	// The owner is signed in on both origins.
+	run(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`input[name=password]`)))
+	signInWith(t, ctx, "password", "correct horse battery staple")
+	run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`input[name=password]`)))
+	signInWith(t, ctx, "password", "correct horse battery staple")
+	run(t, ctx, chromedp.WaitVisible(css(`#devices`)))
+
+	// The agent's page runs its script.
+	run(t, ctx, chromedp.Navigate(base+"/canvas"), chromedp.Poll[chromedp.Void](`window.results !== undefined`, chromedp.WithPollingTimeout(20*time.Second)))
+	var results map[string]string
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `window.results`)), &results); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the agent page's attempts: %v", results)
+	for _, k := range []string{"readConsole", "approveDevice", "approvePairing", "invite"} {
+		if !strings.HasPrefix(results[k], "403 ") || !strings.Contains(results[k], "admin_elsewhere") {
+			t.Errorf("%s on the agent origin: %s", k, results[k])
+		}
+	}
+	if strings.Contains(results["readAdminOrigin"], "Gateway console") {
+		t.Errorf("the agent page read the console on the admin origin: %s", results["readAdminOrigin"])
+	}
+	// Forms, on the agent origin and at the admin origin.
+	for _, p := range []string{"/canvas-form", "/canvas-form-admin"} {
+		run(t, ctx, chromedp.Navigate(base+p), chromedp.Sleep(time.Second))
+		if body := text(t, ctx); strings.Contains(body, "Device approved") {
+			t.Errorf("%s approved the device: %s", p, body)
+		}
+	}
+	// Nothing changed.
+	admin := map[string]string{"Authorization": "Bearer " + token}
+	_, body = get(t, http.DefaultClient, base+"/admin/devices", admin)
+	devs := decode[struct{ Pending, Paired []struct{ RequestID, DeviceID string } }](t, body)
+	if len(devs.Pending) != 1 || devs.Pending[0].RequestID != id || len(devs.Paired) != 0 {
+		t.Fatalf("devices after the attack: %s", body)
+	}
+	_, body = get(t, http.DefaultClient, base+"/admin/pairing/telegram", admin)
+	pairing := decode[struct {
+		Pending   []struct{ Code string }
+		AllowFrom []string
+	}](t, body)
+	if len(pairing.Pending) != 1 || pairing.Pending[0].Code != inb.PairingCode || len(pairing.AllowFrom) != 0 {
+		t.Fatalf("pairing after the attack: %s", body)
+	}
+	// Control: the console on its own origin approves.
+	run(t, ctx, chromedp.Navigate(adminBase+"/admin/"), chromedp.WaitVisible(css(`#devices`)))
+	follow(t, ctx, chromedp.Click(css(fmt.Sprintf(`form[action="/admin/devices/approve"] input[value="%s"] ~ input[name=role][value=operator] ~ button`, id))))
+	if !strings.Contains(text(t, ctx), "Device approved") {
+		t.Fatalf("the console on its own origin: %s", text(t, ctx))
+	}
+}
+
+// post sends a JSON body with the bearer token.
+func post(t *testing.T, url, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
