@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -154,6 +155,7 @@ func TestEveryCheck(t *testing.T) {
 		{"fs.auth_profiles.perms_readable", Warn, "", "", 0, layout{"agents/main/agent/auth-profiles.json": 0o644}, 0o700},
 		{"store.redis_no_auth", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://127.0.0.1:6379/0"}}}`, 0o600, good, 0o700},
 		{"store.redis_plaintext_remote", Critical, "c.json5", `{gateway: {store: {backend: "redis", url: "redis://:${GATEWAY_PASSWORD_X}@10.0.0.7:6379/0"}}}`, 0o600, good, 0o700},
+		{"admin.listen_exposed", Critical, "c.json5", `{gateway: {admin: {listen: "0.0.0.0:18781"}}}`, 0o600, good, 0o700},
 		{"store.redis_tls_unverified", Critical, "c.json5", `{gateway: {store: {backend: "redis", allowInsecureTls: true, url: "rediss://:${GATEWAY_PASSWORD_X}@redis.internal:6380/0?skip_verify=true"}}}`, 0o600, good, 0o700},
 		{"config.secrets.gateway_password_in_config", Warn, "c.json5", `{gateway: {store: {backend: "redis", url: "rediss://:literal-password-in-file@redis.internal:6380/0"}}}`, 0o600, good, 0o700},
 		{"audit.suppressions_active", Info, "c.json5", `{gateway: {allowedOrigins: ["*"]}, audit: {suppress: ["gateway.control_ui.allowed_origins_wildcard"]}}`, 0o600, good, 0o700},
@@ -327,5 +329,24 @@ func TestMaxAttemptsZeroIsNotOff(t *testing.T) {
 	}
 	if _, ok := got["gateway.auth_no_rate_limit"]; ok {
 		t.Fatalf("maxAttempts 0 reported as the lockout turned off: %v", got)
+	}
+}
+
+// TestSameUser: an upstream listening as the gateway's own user is
+// critical (the integration test runs the other case, as another uid).
+func TestSameUser(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	opts, dir := build(t, "c.json5", `{gateway: {upstream: "http://`+ln.Addr().String()+`"}}`, 0o600, layout{}, 0o700)
+	got := ids(Run(Take(opts, dir), time.Now()))
+	if got["openclaw.same_user"] != Critical {
+		t.Fatalf("openclaw.same_user missing: %v", got)
+	}
+	ln.Close()
+	if got := ids(Run(Take(opts, dir), time.Now())); got["openclaw.same_user"] != "" {
+		t.Fatalf("nothing listens, yet: %v", got)
 	}
 }

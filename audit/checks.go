@@ -44,6 +44,32 @@ var checks = []check{
 	{"fs.auth_profiles.*", checkAuthProfiles},
 	{"openclaw.*", checkOpenClaw},
 	{"store.*", checkStore},
+	{"openclaw.same_user", checkSameUser},
+	{"admin.listen_exposed", checkAdminExposed},
+}
+
+// checkSameUser: the agent must run as another Unix user than the gateway.
+// An agent with a shell running as the gateway's user reads the gateway's
+// credentials (the token, the signing key) and is, in effect, the owner.
+func checkSameUser(s *Snapshot) []Finding {
+	if !s.UpstreamOwnerKnown || s.UpstreamOwner != s.GatewayUID {
+		return nil
+	}
+	return []Finding{f("openclaw.same_user", Critical, "The agent runs as the gateway's own Unix user",
+		fmt.Sprintf("The upstream %s listens on a socket owned by uid %d, the gateway's own: an agent with a shell (OpenClaw's exec tools) can read the gateway's state directory (its token, its device-token signing key, sessions) and act as the owner; and its connections count as local.",
+			s.Config.Typed.Upstream.Host, s.UpstreamOwner),
+		"Run the agent as a user of its own (systemd User=agent; see docs/openclaw.md) and keep the gateway's state directory 0700 under the gateway's user.")}
+}
+
+// checkAdminExposed: the admin listener serves the console without TLS; it
+// belongs on loopback or a Unix socket, reached over ssh -L or a TLS proxy.
+func checkAdminExposed(s *Snapshot) []Finding {
+	if s.Config == nil || !s.Config.Typed.AdminExposed {
+		return nil
+	}
+	return []Finding{f("admin.listen_exposed", Critical, "The console listens beyond loopback",
+		"gateway.admin.listen is "+s.Config.Gateway.Admin.Listen+": the console and its sign-in are served in clear to the network.",
+		"Listen on loopback (127.0.0.1:18781, the default) or a Unix socket (unix:/run/gateway/admin.sock) and reach it with ssh -L, or put a TLS proxy in front with gateway.admin.host.")}
 }
 
 // checkStore looks at the Redis the replicas share: it holds the
@@ -352,7 +378,7 @@ func checkAutoApproveExposed(s *Snapshot) []Finding {
 		return nil
 	}
 	return []Finding{f("gateway.device_auto_approve_exposed", Warn, "Devices pair without the owner on an exposed gateway",
-		fmt.Sprintf("gateway.bind is %q and gateway.auth.device.autoApproveLocal is on: every process on this host (other users too, and a same-host proxy that sends no forwarding header) pairs a non-admin device without asking.", c.Gateway.Bind),
+		fmt.Sprintf("gateway.bind is %q and gateway.auth.device.autoApproveLocal is on: every process of gateway.localUids on this host (and a same-host proxy of theirs that sends no forwarding header) pairs a non-admin device without asking.", c.Gateway.Bind),
 		"Set gateway.auth.device.autoApproveLocal: false and approve devices with `gateway devices approve`.")}
 }
 

@@ -1,6 +1,11 @@
 package audit
 
 import (
+	"net/netip"
+	"strconv"
+
+	"gateway/peercred"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,6 +60,12 @@ type Snapshot struct {
 	OpenClawErr error
 	// OpenClawEnvToken says OPENCLAW_GATEWAY_TOKEN is set.
 	OpenClawEnvToken bool
+	// UpstreamOwner is the uid owning the socket the upstream listens on,
+	// when the upstream is on this host and its owner could be found
+	// (UpstreamOwnerKnown); GatewayUID is this process's uid.
+	UpstreamOwner      int
+	UpstreamOwnerKnown bool
+	GatewayUID         int
 }
 
 // OpenClawInput says where OpenClaw's configuration is and what the
@@ -109,7 +120,36 @@ func Take(opts config.Options, stateDir string) *Snapshot {
 		}
 	}
 	s.walkState()
+	s.findUpstreamOwner()
 	return s
+}
+
+// findUpstreamOwner looks up who owns the upstream's listening socket, for
+// openclaw.same_user: an agent running as the gateway's own user can read
+// the gateway's credentials.
+func (s *Snapshot) findUpstreamOwner() {
+	s.GatewayUID = os.Getuid()
+	if s.Config == nil || s.Config.Typed.Upstream == nil {
+		return
+	}
+	u := s.Config.Typed.Upstream
+	a, err := netip.ParseAddr(u.Hostname())
+	if u.Hostname() == "localhost" {
+		a, err = netip.MustParseAddr("127.0.0.1"), nil
+	}
+	if err != nil || !a.Unmap().IsLoopback() {
+		return
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return
+	}
+	uid, err := peercred.ListenerOwner(netip.AddrPortFrom(a, uint16(p)))
+	s.UpstreamOwner, s.UpstreamOwnerKnown = uid, err == nil
 }
 
 // FromConfig builds a snapshot of a running instance's configuration.
@@ -121,6 +161,7 @@ func FromConfig(cfg *config.Config, stateDir string) *Snapshot {
 		}
 	}
 	s.walkState()
+	s.findUpstreamOwner()
 	return s
 }
 
