@@ -259,3 +259,96 @@ func (f *fixture) connectWithInvite(t *testing.T, dev authtest.Device, role, inv
 	req.Invite = invite
 	return f.call(t, "POST", "/auth/device/connect", h, req)
 }
+
+// Item 4: 120 threads posting wrong passwords from rotating networks, each
+// under the limit, saturate the password-hashing slots; the owner, whose
+// browser signed in before (the known-client cookie), still signs in every
+// time, in its own slot and its own bucket. A stolen or planted copy of the
+// cookie locks only itself and never the owner.
+func TestAttackOwnerSignsInDuringAFlood(t *testing.T) {
+	f := newFixture(t, func(c *config.Config) {
+		passwordMode(c)
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.RateLimit.MaxAttempts = 3
+	}, func(o *Options) { o.HashWait = 300 * time.Millisecond })
+	owner := map[string]string{"X-Forwarded-For": "198.51.100.1"}
+	kc := f.knownClientSignIn(t, owner, "")
+	if kc == "" {
+		t.Fatal("no known-client cookie after signing in")
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[int]int{}
+	for i := range 120 {
+		wg.Go(func() {
+			for n := 0; n < 40; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h := map[string]string{"X-Forwarded-For": fmt.Sprintf("2001:db8:%x:%x::1", i, n)}
+				code, _ := f.call(t, "POST", "/auth/login", h, map[string]string{"password": "wrong"})
+				mu.Lock()
+				outcomes[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i := range 5 {
+		next := f.knownClientSignIn(t, with(owner, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", 10+i)), kc)
+		if next == "" || next == kc {
+			t.Errorf("sign-in %d of the known client during the flood failed or kept its cookie", i)
+		} else {
+			kc = next
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("flood outcomes: %v", outcomes)
+	if outcomes[503] == 0 {
+		t.Fatalf("the flood never saturated the hashing slots (%v): the control failed", outcomes)
+	}
+
+	// A stolen copy, guessed with: its own bucket locks and the cookie is
+	// forgotten; the owner's address is untouched, and the owner signs in
+	// (counted by address now, and given a fresh cookie).
+	thief := map[string]string{"X-Forwarded-For": "203.0.113.99", "Cookie": gwcookie.KnownClient + "=" + kc}
+	for range 3 {
+		f.call(t, "POST", "/auth/login", thief, map[string]string{"password": "wrong"})
+	}
+	if next := f.knownClientSignIn(t, owner, kc); next == "" {
+		t.Fatal("the owner was locked out by a stolen cookie")
+	}
+	// Two cookies are none: counted by address.
+	two := map[string]string{"X-Forwarded-For": "203.0.113.100", "Cookie": gwcookie.KnownClient + "=" + kc + "; " + gwcookie.KnownClient + "=" + kc}
+	for range 3 {
+		f.call(t, "POST", "/auth/login", two, map[string]string{"password": "wrong"})
+	}
+	if code, _ := f.call(t, "POST", "/auth/login", two, map[string]string{"password": "a-long-enough-password"}); code != http.StatusTooManyRequests {
+		t.Fatalf("several cookies escaped the address bucket: %d", code)
+	}
+}
+
+// knownClientSignIn signs in with the password, sending the known-client
+// cookie kc when set, and returns the new one ("" when refused).
+func (f *fixture) knownClientSignIn(t *testing.T, h map[string]string, kc string) string {
+	t.Helper()
+	if kc != "" {
+		h = with(h, "Cookie", gwcookie.KnownClient+"="+kc)
+	}
+	resp, body := f.do(t, "POST", "/auth/login", with(h, "Content-Type", "application/json"), strings.NewReader(`{"password":"a-long-enough-password"}`))
+	if resp.StatusCode != 200 {
+		t.Logf("known-client sign-in: %d %s", resp.StatusCode, body)
+		return ""
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == gwcookie.KnownClient {
+			return c.Value
+		}
+	}
+	return ""
+}
