@@ -179,6 +179,10 @@ func get(t *testing.T, c *http.Client, url string, h map[string]string) (int, []
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	for k, v := range h {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := c.Do(req)

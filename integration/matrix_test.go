@@ -21,11 +21,20 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	last http.Header
+	n    int
+}
+
+// count is how many requests reached the recorder.
+func (u *recorder) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
 }
 
 func (u *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.last = r.Header.Clone()
+	u.n++
 	u.mu.Unlock()
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})

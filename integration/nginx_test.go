@@ -77,3 +77,45 @@ func TestNginxUntrusted(t *testing.T) {
 		t.Fatalf("code = %q, want untrusted_proxy", e.Code)
 	}
 }
+
+// TestAdminHostBehindNginx: the published admin-host snippet routes
+// admin.example.com to the gateway's main listener, where it is the admin
+// origin: the console answers there (its own sign-in, the token), and
+// nothing on it reaches the agent.
+func TestAdminHostBehindNginx(t *testing.T) {
+	rec, up := startRecorder(t)
+	gw := startGateway(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Upstream = up
+		c.Gateway.Admin.Host = "admin.example.com"
+		c.Gateway.AllowedHosts = []string{"agent.example.com"}
+	})
+	ng := startNginxFile(t, "nginx-admin.conf", gw.addr)
+	c := clientFrom("127.0.0.2")
+	admin := map[string]string{"Host": "admin.example.com"}
+	if status, body := get(t, c, "http://"+ng.addr+"/admin/devices", admin); status != 200 {
+		t.Fatalf("the admin API on the admin host: %d %s", status, body)
+	}
+	req, _ := http.NewRequest("GET", "http://"+ng.addr+"/admin/", nil)
+	req.Host = "admin.example.com"
+	req.Header.Set("Accept", "text/html")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/auth/login?rd=%2Fadmin%2F" {
+		t.Fatalf("a browser without a session on the admin host: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	before := rec.count()
+	for _, p := range []string{"/", "/app", "/admin/nope"} {
+		get(t, c, "http://"+ng.addr+p, admin)
+	}
+	if rec.count() != before {
+		t.Fatal("a request for the admin host reached the agent")
+	}
+	// The agent's name is the agent's.
+	if status, _ := get(t, c, "http://"+ng.addr+"/app", map[string]string{"Host": "agent.example.com"}); status != 200 || rec.count() != before+1 {
+		t.Fatalf("the agent's host: %d", status)
+	}
+}

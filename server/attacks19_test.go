@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -351,4 +353,23 @@ func (f *fixture) knownClientSignIn(t *testing.T, h map[string]string, kc string
 		}
 	}
 	return ""
+}
+
+// Item 3, the console's form: an invitation is shown once on the page the
+// post returns, never put in a URL.
+func TestConsoleInvitesADevice(t *testing.T) {
+	f := newFixture(t, passwordMode)
+	b := newAdminBrowser(t, f)
+	b.signIn("password", "a-long-enough-password", "/admin/")
+	resp, page := b.send("POST", "/admin/devices/invite", url.Values{"csrf": {b.csrf("/admin/")}, "role": {"admin"}, "ttl": {"10m"}}, nil)
+	m := regexp.MustCompile(`Code: <code>([A-Z2-7]{26})</code>`).FindStringSubmatch(page)
+	if resp.StatusCode != 200 || m == nil || !strings.Contains(page, "/auth/device/pair#code="+m[1]) || strings.Contains(resp.Header.Get("Location"), m[1]) {
+		t.Fatalf("invite form: %d\n%.2000s", resp.StatusCode, page)
+	}
+	if code, out := f.connectWithInvite(t, authtest.NewDevice(), "admin", m[1], nil); code != 200 || out["status"] != "paired" || out["role"] != "admin" {
+		t.Fatalf("connect with the console's invitation: %d %v", code, out)
+	}
+	if strings.Contains(f.logs.String(), m[1]) {
+		t.Fatal("the invitation code is in the log")
+	}
 }
