@@ -496,7 +496,9 @@ func TestBrowserAgentPageCannotDriveConsole(t *testing.T) {
 	// Nothing changed.
 	admin := map[string]string{"Authorization": "Bearer " + token}
 	_, body = get(t, http.DefaultClient, base+"/admin/devices", admin)
-	devs := decode[struct{ Pending, Paired []struct{ RequestID, DeviceID string } }](t, body)
+	devs := decode[struct {
+		Pending, Paired []struct{ RequestID, DeviceID string }
+	}](t, body)
 	if len(devs.Pending) != 1 || devs.Pending[0].RequestID != id || len(devs.Paired) != 0 {
 		t.Fatalf("devices after the attack: %s", body)
 	}
