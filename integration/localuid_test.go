@@ -9,6 +9,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,6 +79,20 @@ func uidClient(args []string) int {
 			status = resp.StatusCode
 		}
 		fmt.Println(status)
+	case "unixget":
+		// GET a path over the admin Unix socket with the token.
+		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", args[1])
+		}}}
+		req, _ := http.NewRequest("GET", "http://127.0.0.1"+args[2], nil) // as through ssh -L
+		req.Header.Set("Authorization", "Bearer "+os.Getenv("GATEWAY_TEST_TOKEN"))
+		resp, err := c.Do(req)
+		if err != nil {
+			fmt.Println("refused")
+			return 0
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode)
 	case "listen":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -102,7 +117,7 @@ func asUser(t *testing.T, setpriv, self string, uid int, args ...string) *exec.C
 	t.Helper()
 	id := strconv.Itoa(uid)
 	cmd := exec.Command(setpriv, append([]string{"--reuid=" + id, "--regid=" + id, "--clear-groups", self}, args...)...)
-	cmd.Env = []string{"GATEWAY_TEST_CLIENT=1", "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"GATEWAY_TEST_CLIENT=1", "PATH=/usr/bin:/bin", "GATEWAY_TEST_TOKEN=" + token}
 	return cmd
 }
 
@@ -168,7 +183,11 @@ func TestLocalMeansYourOwnUser(t *testing.T) {
 	// The agent runs as another user than the gateway (the safe layout).
 	agentPort := listenAs(t, setpriv, self, otherUID)
 	port := freePort(t)
-	cfgText := fmt.Sprintf(`{gateway: {port: %d, upstream: "http://127.0.0.1:%d", admin: {listen: "off"}, auth: {token: "${GATEWAY_TOKEN}"}}}`, port, agentPort)
+	run := filepath.Join(dir, "run") // like /run/gateway: the gateway's, readable by all
+	_ = os.Mkdir(run, 0o755)
+	_ = os.Chown(run, gatewayUID, gatewayUID)
+	sock := filepath.Join(run, "admin.sock")
+	cfgText := fmt.Sprintf(`{gateway: {port: %d, upstream: "http://127.0.0.1:%d", admin: {listen: "unix:%s"}, auth: {token: "${GATEWAY_TOKEN}"}}}`, port, agentPort, sock)
 	cf := filepath.Join(state, "gateway.json5")
 	_ = os.WriteFile(cf, []byte(cfgText), 0o600)
 	_ = os.Chown(cf, gatewayUID, gatewayUID)
@@ -190,6 +209,20 @@ func TestLocalMeansYourOwnUser(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port), logs.String)
 
+	// The console's Unix socket answers the gateway's user only: another
+	// user cannot open it (mode 0660), and root, who can, is closed by the
+	// SO_PEERCRED check.
+	if got := runAs(t, setpriv, self, gatewayUID, "unixget", sock, "/admin/devices"); got != "200" {
+		t.Errorf("the admin socket as the gateway's user: %s", got)
+	}
+	if got := runAs(t, setpriv, self, gatewayUID, "unixget", sock, "/metrics"); got != "200" {
+		t.Errorf("/metrics on the admin socket as the gateway's user (local): %s", got)
+	}
+	for _, uid := range []int{otherUID, 0} {
+		if got := runAs(t, setpriv, self, uid, "unixget", sock, "/admin/devices"); got != "refused" {
+			t.Errorf("the admin socket as uid %d: %s", uid, got)
+		}
+	}
 	// The gateway's own user: local.
 	if got := runAs(t, setpriv, self, gatewayUID, "get", base+"/metrics"); got != "200" {
 		t.Errorf("/metrics as the gateway's user: %s", got)
