@@ -86,6 +86,14 @@ type Gateway struct {
 	// OIDC builds its callback from it. Default: none (invitations point
 	// at the listener).
 	PublicURL string `json:"publicUrl"`
+	// SameHostClientAddress is the client address the upstream is told
+	// for a person whose client the gateway resolved to loopback (the
+	// person on the gateway's own host): OpenClaw takes a trusted-proxy
+	// user only for a client attributed to a non-loopback address, and a
+	// request with no forwarding header would be its "direct-local".
+	// Default: the host's first non-loopback unicast address (192.0.2.1
+	// when it has none). Never loopback.
+	SameHostClientAddress string `json:"sameHostClientAddress"`
 	// LocalUIDs are the Unix users whose loopback connections are local
 	// (SPEC "Locality": silent pairing of a non-admin device, exemption
 	// from the lockout, reading /metrics). Default: the gateway's own uid
@@ -307,6 +315,8 @@ type Typed struct {
 	// PublicURL is gateway.publicUrl parsed (nil when unset): scheme,
 	// host and port, no path.
 	PublicURL *url.URL
+	// SameHostClient is gateway.sameHostClientAddress, or the default.
+	SameHostClient netip.Addr
 }
 
 // ChannelPolicy is one channel's validated policy.

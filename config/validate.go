@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	v.store(&c.Gateway.Store)
 	v.local(&c.Gateway)
 	v.admin(&c.Gateway)
+	v.sameHost(&c.Gateway)
 	switch c.Logging.RedactSensitive {
 	case "tools", "off":
 	default:
@@ -296,6 +297,60 @@ func (v *validator) admin(g *Gateway) {
 			v.t.PublicURL = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
 		}
 	}
+}
+
+// sameHost: the address a same-host person is attributed to upstream.
+func (v *validator) sameHost(g *Gateway) {
+	if g.SameHostClientAddress == "" {
+		v.t.SameHostClient = DefaultSameHostClient()
+		return
+	}
+	a, err := netip.ParseAddr(g.SameHostClientAddress)
+	if err != nil || a.Unmap().IsLoopback() || a.IsUnspecified() || a.IsMulticast() {
+		v.add("gateway.sameHostClientAddress", "must be a unicast IP address that is not loopback (the upstream refuses a loopback client through a proxy), got %q", g.SameHostClientAddress)
+		return
+	}
+	v.t.SameHostClient = a.Unmap()
+}
+
+// fallbackSameHost is used when the host has no non-loopback address: a
+// documentation address (RFC 5737) no real client has.
+var fallbackSameHost = netip.MustParseAddr("192.0.2.1")
+
+// DefaultSameHostClient is the host's first non-loopback unicast address
+// (IPv4 first, in interface order; link-local skipped), else 192.0.2.1.
+func DefaultSameHostClient() netip.Addr {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return fallbackSameHost
+	}
+	var v6 netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			ip := p.Addr().Unmap()
+			if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+				continue
+			}
+			if ip.Is4() {
+				return ip
+			}
+			if !v6.IsValid() {
+				v6 = ip
+			}
+		}
+	}
+	if v6.IsValid() {
+		return v6
+	}
+	return fallbackSameHost
 }
 
 // local: who is local.

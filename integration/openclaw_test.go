@@ -180,14 +180,13 @@ func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
 }
 
 // startTLSNginx runs docs/proxies/nginx-tls.conf on addr in front of the
-// gateway, with a test certificate. It plays the internet: the client it
-// names to the gateway is remoteClient.
+// gateway, with a test certificate, exactly as published: the browser and
+// the CLI behind it are the person on the gateway's own host.
 func startTLSNginx(t *testing.T, addr, gatewayAddr, certPath, keyPath string) {
 	t.Helper()
 	startNginxFileAt(t, "nginx-tls.conf", addr, gatewayAddr, func(s string) string {
 		s = strings.Replace(s, "/etc/ssl/agent.example.com/fullchain.pem", certPath, 1)
-		s = strings.Replace(s, "/etc/ssl/agent.example.com/privkey.pem", keyPath, 1)
-		return strings.Replace(s, "$proxy_add_x_forwarded_for", remoteClient, 1)
+		return strings.Replace(s, "/etc/ssl/agent.example.com/privkey.pem", keyPath, 1)
 	})
 }
 
@@ -344,10 +343,29 @@ func TestOpenClaw(t *testing.T) {
 		}
 		t.Logf("OpenClaw's answer to the device with forged owner headers: %d %s", code, body)
 	})
-	t.Run("same-host client gets the gateway's explanation", func(t *testing.T) {
-		code, body := request(t, "GET", base+"/", owner, "")
-		if code != 403 || !strings.Contains(body, "same_host_client") {
-			t.Fatalf("%d %s", code, body)
+	t.Run("the person on the gateway's host reaches OpenClaw as the owner", func(t *testing.T) {
+		// No X-Forwarded-For trick: the client is this host. OpenClaw
+		// refuses a forwarded loopback client and ignores the user of
+		// a request without forwarding headers; the gateway names the
+		// host's own address instead (gateway.sameHostClientAddress).
+		code, body := request(t, "POST", base+"/tools/invoke", owner, `{"tool":"sessions_list","args":{}}`)
+		if code != 200 || !strings.Contains(body, `"ok":true`) {
+			t.Fatalf("/tools/invoke from this host: %d %s", code, body)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(16 << 20)
+		hello := connectOverWebSocket(t, ctx, c)
+		if a, _ := hello["auth"].(map[string]any); hello["type"] != "hello-ok" || a["method"] != "trusted-proxy" {
+			t.Fatalf("WebSocket connect from this host: %v", hello)
+		}
+		if !strings.Contains(gw.logs.String(), `"sameHost":true`) {
+			t.Fatal("the access log does not say sameHost")
 		}
 	})
 	t.Run("GET and POST after 6 s idle", func(t *testing.T) {
@@ -360,8 +378,8 @@ func TestOpenClaw(t *testing.T) {
 			t.Fatalf("GET after idle: %d %.200s", code, body)
 		}
 	})
-	// The TLS nginx of docs/proxies/nginx-tls.conf plays the internet for
-	// the CLI and the browser: the client it names is remoteClient.
+	// The TLS nginx of docs/proxies/nginx-tls.conf, on this host, for the
+	// browser and the CLI of the person on this host.
 	cert, key := selfSigned(t, t.TempDir())
 	startTLSNginx(t, nginxAddr, gw.addr, cert, key)
 	t.Run("Control UI in Chromium after signing in", func(t *testing.T) {

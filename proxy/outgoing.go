@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -82,6 +83,13 @@ type Outgoing struct {
 	// UserHeader is trusted-proxy mode's user header, read by auth and
 	// removed here.
 	UserHeader string
+	// SameHostClient is the client address sent for a person on the
+	// gateway's own host (record.SameHost), in X-Forwarded-For and
+	// X-Real-IP: OpenClaw refuses a forwarded loopback client
+	// (proxy_attribution_required) and ignores the user of a request
+	// without forwarding headers ("direct-local"). Zero: the resolved
+	// loopback address is sent as it is.
+	SameHostClient netip.Addr
 
 	strip map[string]bool // canonical names removed besides the fixed lists
 }
@@ -145,8 +153,16 @@ func (o *Outgoing) Build(in, out *http.Request) {
 		// whether or not it is the one that authenticated this request.
 		stripProtocolToken(h)
 	}
-	h.Set(trust.HeaderXForwardedFor, rec.OutgoingForwardedFor())
-	h.Set(trust.HeaderXRealIP, rec.Client.String())
+	if rec.SameHost && o.SameHostClient.IsValid() {
+		// The one place the gateway writes a client address it did not
+		// receive: the person on this host, authenticated here, as the
+		// host's own address.
+		h.Set(trust.HeaderXForwardedFor, o.SameHostClient.String())
+		h.Set(trust.HeaderXRealIP, o.SameHostClient.String())
+	} else {
+		h.Set(trust.HeaderXForwardedFor, rec.OutgoingForwardedFor())
+		h.Set(trust.HeaderXRealIP, rec.Client.String())
+	}
 	h.Set(trust.HeaderXForwardedProt, rec.Proto)
 	h.Set(trust.HeaderXForwardedHost, rec.Host)
 	if id := rec.Identity; id != nil {

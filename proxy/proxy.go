@@ -188,9 +188,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, errAttribution):
-		httperr.Write(w, r, attributionError(request.FromContext(r.Context())))
-		return
 	case errors.As(err, &mbe):
 		httperr.Write(w, r, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",
 			"request body too large (limit "+strconv.FormatInt(mbe.Limit, 10)+" bytes)", err))

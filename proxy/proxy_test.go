@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -193,44 +192,37 @@ func TestOutgoingCapsNonAdminScopes(t *testing.T) {
 	}
 }
 
-// TestAttributionRefusalExplained: OpenClaw's bare 403 for a same-host
-// client becomes an explanation, over HTTP and on a WebSocket handshake;
-// any other 403 passes untouched.
-func TestAttributionRefusalExplained(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusForbidden)
-		if r.URL.Path == "/other" {
-			_, _ = io.WriteString(w, `{"error":{"message":"no","type":"forbidden"}}`)
-			return
-		}
-		_, _ = io.WriteString(w, `{"error":{"message":"Proxy client attribution is required.","type":"proxy_attribution_required"}}`)
-	}))
-	defer up.Close()
-	u, _ := url.Parse(up.URL)
-	gw := httptest.NewServer(withRecord(New(Options{Upstream: u}), nil))
-	defer gw.Close()
-	for name, get := range map[string]func() (*http.Response, error){
-		"http":      func() (*http.Response, error) { return http.Get(gw.URL + "/x") },
-		"websocket": func() (*http.Response, error) { return upgradeRequest(gw.URL) },
+// TestSameHostClientAttributed: a person on the gateway's own host (the
+// resolved client is loopback) is named to the upstream as the configured
+// same-host address, never as loopback and never without forwarding
+// headers; anyone else keeps the chain as received.
+func TestSameHostClientAttributed(t *testing.T) {
+	same := netip.MustParseAddr("192.0.2.44")
+	for _, tt := range []struct {
+		client       string
+		sameHost     bool
+		wantXFF, xri string
+	}{
+		{"127.0.0.1", true, "192.0.2.44", "192.0.2.44"},
+		{"::1", true, "192.0.2.44", "192.0.2.44"},
+		{"203.0.113.1", false, "203.0.113.1, 127.0.0.1", "203.0.113.1"},
 	} {
-		resp, err := get()
-		if err != nil {
-			t.Fatal(err)
+		in := httptest.NewRequest("GET", "http://127.0.0.1/x", nil)
+		ctx, rec := request.NewContext(in.Context())
+		rec.Trust = request.Trust{Peer: netip.MustParseAddrPort("127.0.0.1:9"), Client: netip.MustParseAddr(tt.client), SameHost: tt.sameHost,
+			Proto: "http", Host: "127.0.0.1"}
+		if !tt.sameHost {
+			rec.ForwardedFor = tt.client
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 403 || !strings.Contains(string(b), `"code":"same_host_client"`) {
-			t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+		rec.Identity = &request.Identity{User: "owner", Method: "token", Role: request.RoleAdmin}
+		in = in.WithContext(ctx)
+		out := in.Clone(ctx)
+		(&Outgoing{SameHostClient: same}).Build(in, out)
+		if got := out.Header.Get("X-Forwarded-For"); got != tt.wantXFF {
+			t.Errorf("%s: X-Forwarded-For %q, want %q", tt.client, got, tt.wantXFF)
 		}
-	}
-	resp, err := http.Get(gw.URL + "/other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 403 || !strings.Contains(string(b), `"type":"forbidden"`) {
-		t.Errorf("another 403 was rewritten: %s", b)
+		if got := out.Header.Get("X-Real-Ip"); got != tt.xri {
+			t.Errorf("%s: X-Real-IP %q, want %q", tt.client, got, tt.xri)
+		}
 	}
 }

@@ -39,10 +39,6 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		// The upstream refused the upgrade: relay its answer.
 		defer up.Close()
 		defer resp.Body.Close()
-		if isAttributionRefusal(resp) {
-			p.errorHandler(w, r, errAttribution)
-			return
-		}
 		copyHeader(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, io.LimitReader(resp.Body, p.maxBody))

@@ -97,6 +97,10 @@ type Trust struct {
 	// forwarding header, a loopback Host, not from another origin's page.
 	// Record.Local adds who owns the connecting socket.
 	LoopbackClean bool
+	// SameHost is true when the resolved client is a loopback address: a
+	// person on the gateway's own host, directly or through a proxy there.
+	// The upstream is told gateway.sameHostClientAddress instead.
+	SameHost bool
 	// Proto is "http" or "https" as the client used it.
 	Proto string
 	// Host is the host the client asked for.

@@ -166,6 +166,9 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 				if local, known := rec.LocalKnown(); known {
 					attrs = append(attrs, slog.Bool("local", local))
 				}
+				if rec.SameHost {
+					attrs = append(attrs, slog.Bool("sameHost", true))
+				}
 			}
 			if id := rec.Identity; id != nil {
 				attrs = append(attrs, slog.String("user", id.User), slog.String("auth", id.Method))

@@ -77,6 +77,7 @@ func outgoing(cfg *config.Config) *proxy.Outgoing {
 		PreserveHost: cfg.Typed.PreserveHost,
 		// Removed in every mode: a header a proxy in front may believe is
 		// never passed on from a client.
-		UserHeader: cfg.Gateway.Auth.TrustedProxy.UserHeader,
+		UserHeader:     cfg.Gateway.Auth.TrustedProxy.UserHeader,
+		SameHostClient: cfg.Typed.SameHostClient,
 	}
 }

@@ -229,6 +229,7 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 	// site sent it. A rebinding page fails the Host test; a page on
 	// another site fails the cross-site test.
 	res.LoopbackClean = pa.IsLoopback() && !present && kind == hostLoopback && !res.CrossSite
+	res.SameHost = res.Client.IsLoopback()
 	return res, nil
 }
 

@@ -202,8 +202,6 @@ var errorAdvice = map[string]struct{ heading, advice string }{
 		"The gateway works, but it cannot reach the agent behind it. The owner checks that the agent is running."},
 	"store_unavailable": {"The gateway's state store is unavailable",
 		"Sessions and sign-ins need the shared store, which is not answering. Try again in a moment."},
-	"same_host_client": {"Open the agent from another machine",
-		"The agent refuses clients on its own host when they come through a proxy. Use the public address from another device."},
 	"forbidden": {"Not for this account",
 		"This page is for the gateway's owner."},
 	"admin_elsewhere": {"The console has its own address",
