@@ -350,3 +350,21 @@ func TestSameUser(t *testing.T) {
 		t.Fatalf("nothing listens, yet: %v", got)
 	}
 }
+
+// TestOpenClawConfigNeverVanishes: when OpenClaw's configuration cannot be
+// found or read, the openclaw.* checks say they did not run.
+func TestOpenClawConfigNeverVanishes(t *testing.T) {
+	opts, dir := build(t, "c.json5", `{gateway: {upstream: "http://127.0.0.1:18789"}}`, 0o600, layout{}, 0o700)
+	missing := filepath.Join(t.TempDir(), "openclaw.json")
+	if got := ids(Run(Take(opts, dir).AddOpenClaw(OpenClawInput{Path: missing}), time.Now())); got["openclaw.config_not_found"] != Info {
+		t.Fatalf("default path missing: %v", got)
+	}
+	if got := ids(Run(Take(opts, dir).AddOpenClaw(OpenClawInput{Path: missing, Explicit: true}), time.Now())); got["openclaw.config_unreadable"] != Warn {
+		t.Fatalf("named path missing: %v", got)
+	}
+	unreadable := filepath.Join(t.TempDir(), "openclaw.json")
+	_ = os.WriteFile(unreadable, []byte("{not json5"), 0o600)
+	if got := ids(Run(Take(opts, dir).AddOpenClaw(OpenClawInput{Path: unreadable}), time.Now())); got["openclaw.config_unreadable"] != Warn {
+		t.Fatalf("unparsable: %v", got)
+	}
+}

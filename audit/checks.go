@@ -125,7 +125,21 @@ func literalURLPassword(tree map[string]any) bool {
 func checkOpenClaw(s *Snapshot) []Finding {
 	if s.OpenClawErr != nil {
 		return []Finding{f("openclaw.config_unreadable", Warn, "OpenClaw's configuration could not be read",
-			s.OpenClawErr.Error(), "Fix the file, or pass --openclaw-config with the right path.")}
+			s.OpenClawErr.Error()+": the openclaw.* checks did not run.",
+			"Give the gateway's user read access to it (docs/openclaw.md: the copy the gateway's unit installs), or pass --openclaw-config with a readable path.")}
+	}
+	if s.OpenClawMissing != "" {
+		// The checks cannot run; say so rather than vanish.
+		if s.OpenClawExplicit {
+			return []Finding{f("openclaw.config_unreadable", Warn, "OpenClaw's configuration could not be read",
+				"There is no file at "+s.OpenClawMissing+" (--openclaw-config): the openclaw.* checks did not run.",
+				"Pass --openclaw-config with the path of OpenClaw's openclaw.json.")}
+		}
+		if s.Config != nil && s.Config.Typed.Upstream != nil {
+			return []Finding{f("openclaw.config_not_found", Info, "No OpenClaw configuration found",
+				"There is no OpenClaw configuration at "+s.OpenClawMissing+" (the gateway's user's home): if the upstream is OpenClaw, the openclaw.* checks did not run.",
+				"Pass --openclaw-config with the path of OpenClaw's openclaw.json (or a copy the gateway's user can read; see docs/openclaw.md).")}
+		}
 	}
 	if s.OpenClaw == nil || s.Config == nil || s.ConfigErr != nil {
 		return nil

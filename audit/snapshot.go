@@ -60,6 +60,10 @@ type Snapshot struct {
 	OpenClawErr error
 	// OpenClawEnvToken says OPENCLAW_GATEWAY_TOKEN is set.
 	OpenClawEnvToken bool
+	// OpenClawMissing is the path looked at when no OpenClaw
+	// configuration was found there; OpenClawExplicit says it was named.
+	OpenClawMissing  string
+	OpenClawExplicit bool
 	// UpstreamOwner is the uid owning the socket the upstream listens on,
 	// when the upstream is on this host and its owner could be found
 	// (UpstreamOwnerKnown); GatewayUID is this process's uid.
@@ -73,6 +77,9 @@ type Snapshot struct {
 type OpenClawInput struct {
 	// Path is OpenClaw's openclaw.json ("" skips the checks).
 	Path string
+	// Explicit says Path was named (--openclaw-config): a missing file is
+	// then a warning, not a note.
+	Explicit bool
 	// EnvToken says OPENCLAW_GATEWAY_TOKEN is set.
 	EnvToken bool
 }
@@ -85,6 +92,7 @@ func (s *Snapshot) AddOpenClaw(in OpenClawInput) *Snapshot {
 	oc, err := openclaw.Load(in.Path)
 	switch {
 	case errors.Is(err, openclaw.ErrNotFound):
+		s.OpenClawMissing, s.OpenClawExplicit = in.Path, in.Explicit
 	case err != nil:
 		s.OpenClawErr = err
 	default:

@@ -49,6 +49,8 @@ type Overrides struct {
 	Upstream string
 	// AdminListen is gateway.admin.listen.
 	AdminListen string
+	// PublicURL is gateway.publicUrl.
+	PublicURL string
 }
 
 // Options say where to load from and what the environment holds.
@@ -273,5 +275,8 @@ func applyFlags(cfg *Config, f Overrides) {
 	}
 	if f.AdminListen != "" {
 		cfg.Gateway.Admin.Listen = f.AdminListen
+	}
+	if f.PublicURL != "" {
+		cfg.Gateway.PublicURL = f.PublicURL
 	}
 }

@@ -93,7 +93,7 @@ func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
   logging: { file: %q },
   gateway: { mode: "local", bind: "loopback", port: %d, trustedProxies: ["127.0.0.1"],
     controlUi: { allowedOrigins: [%q] },
-    auth: { mode: "trusted-proxy", identityScopes: { owner: ["operator.read", "operator.write"] },
+    auth: { mode: "trusted-proxy", identityScopes: { owner: ["operator.admin", "operator.read", "operator.write", "operator.sessions.read", "operator.sessions.write", "operator.approvals", "operator.questions", "operator.pairing", "operator.talk", "operator.talk.secrets"] },
       trustedProxy: { userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"],
         allowLoopback: true, deviceAutoApprove: { enabled: true } } } } }`,
 		filepath.Join(home, "logs", "openclaw.log"), port, allowedOrigin)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -44,6 +43,9 @@ type Config struct {
 	AllowLoopback   bool
 	AllowedOrigins  []string
 	ToolsAllow      []string
+	// IdentityScopes is gateway.auth.identityScopes: the WebSocket scopes
+	// OpenClaw grants each trusted-proxy user.
+	IdentityScopes map[string][]string
 }
 
 // ErrNotFound means there is no OpenClaw configuration at the path.
@@ -79,6 +81,10 @@ func Load(path string) (*Config, error) {
 		AllowLoopback:   b(tp, "allowLoopback"),
 		AllowedOrigins:  strs(obj(g, "controlUi"), "allowedOrigins"),
 		ToolsAllow:      strs(obj(g, "tools"), "allow"),
+	}
+	c.IdentityScopes = map[string][]string{}
+	for user := range obj(a, "identityScopes") {
+		c.IdentityScopes[user] = strs(obj(a, "identityScopes"), user)
 	}
 	if n, ok := g["port"].(float64); ok && n > 0 && n < 65536 {
 		c.Port = int(n)
@@ -163,18 +169,29 @@ const (
 	Critical Severity = "critical"
 )
 
-// Item is one result of Check.
+// Item is one result of Check, in the audit's field names.
 type Item struct {
 	// ID is the audit check id (openclaw.*).
-	ID       string
-	Severity Severity
+	ID       string   `json:"checkId"`
+	Severity Severity `json:"severity"`
 	// Title says what was checked and found.
-	Title string
+	Title string `json:"title"`
 	// Detail explains it.
-	Detail string
+	Detail string `json:"detail,omitempty"`
 	// Fix says what to change, when something must.
-	Fix string
+	Fix string `json:"remediation,omitempty"`
+	// Accepted marks a risk the recipe cannot avoid (allowLoopback when
+	// OpenClaw shares the gateway's host): shown, never a required change.
+	Accepted bool `json:"accepted,omitempty"`
 }
+
+// Required reports whether the item asks for a change (exit status 1).
+func (it Item) Required() bool { return it.Severity != OK && !it.Accepted }
+
+// OperatorScopes are every operator scope OpenClaw 2026.9 knows
+// (src/gateway/operator-scopes.ts): the owner gets them all.
+var OperatorScopes = []string{"operator.admin", "operator.read", "operator.write", "operator.sessions.read", "operator.sessions.write",
+	"operator.approvals", "operator.questions", "operator.pairing", "operator.talk", "operator.talk.secrets"}
 
 // Gateway is what Check needs to know of this gateway.
 type Gateway struct {
@@ -183,11 +200,17 @@ type Gateway struct {
 	UpstreamPort int
 	// UserHeader and MethodHeader are the identity headers sent.
 	UserHeader, MethodHeader string
-	// Users are the user names the gateway sends for the owner (and, in
-	// trusted-proxy mode, the allowUsers of the proxy in front).
+	// Users are the user names the gateway sends for its admins (the
+	// owner; in trusted-proxy mode, the allowUsers of the proxy in
+	// front), with no X-OpenClaw-Scopes cap: OpenClaw must grant them
+	// every operator scope.
 	Users []string
 	// AllowedHosts are the names the gateway serves browsers under.
 	AllowedHosts []string
+	// PublicURL is the origin people use (gateway.publicUrl or
+	// --public-url: scheme, host and port), "" when unknown: then each
+	// allowed host is taken as https://host.
+	PublicURL string
 	// EnvToken says OPENCLAW_GATEWAY_TOKEN is set in the environment.
 	EnvToken bool
 }
@@ -200,6 +223,9 @@ func GatewayFrom(cfg *config.Config, getenv func(string) string) Gateway {
 		Users:        []string{"owner"},
 		AllowedHosts: cfg.Typed.AllowedHosts,
 		EnvToken:     getenv("OPENCLAW_GATEWAY_TOKEN") != "",
+	}
+	if u := cfg.Typed.PublicURL; u != nil {
+		g.PublicURL = u.String()
 	}
 	if cfg.Gateway.Auth.Mode == config.ModeTrustedProxy {
 		g.Users = cfg.Gateway.Auth.TrustedProxy.AllowUsers
@@ -315,13 +341,16 @@ func Check(oc *Config, g Gateway) []Item {
 		add("openclaw.trusted_proxy_allow_loopback", Warn, "Any local process can claim a user at OpenClaw",
 			"OpenClaw's trustedProxy.allowLoopback is true: a process on this host that connects to OpenClaw's port directly and sends "+g.UserHeader+" is taken for that user, without passing the gateway.",
 			"Run OpenClaw in its own network namespace or container (reachable only from the gateway), then drop allowLoopback; until then keep untrusted users and software off this host.")
+		// With OpenClaw on the gateway's host the recipe needs it: an
+		// accepted risk, shown, never a required change.
+		out[len(out)-1].Accepted = g.sameHost()
 	default:
 		pass("openclaw.allow_loopback", "OpenClaw does not take identities from other local processes")
 	}
 	var uncovered []string
-	for _, h := range g.AllowedHosts {
-		if !originCovers(oc.AllowedOrigins, h) {
-			uncovered = append(uncovered, h)
+	for _, o := range g.origins() {
+		if !originCovers(oc.AllowedOrigins, o) {
+			uncovered = append(uncovered, o)
 		}
 	}
 	switch {
@@ -332,13 +361,26 @@ func Check(oc *Config, g Gateway) []Item {
 		}
 		add("openclaw.control_ui.allowed_origins_wildcard", sev, "OpenClaw accepts any browser origin",
 			`OpenClaw's gateway.controlUi.allowedOrigins contains "*": a page on any site can drive the agent over WebSocket with the browser's credentials.`,
-			"List the exact origins, e.g. https://"+firstOr(g.AllowedHosts, "agent.example.com")+".")
+			"List the exact origins, e.g. "+firstOr(g.origins(), "https://agent.example.com")+".")
 	case len(uncovered) > 0:
-		add("openclaw.control_ui.allowed_origins", Warn, "OpenClaw refuses the Control UI under the gateway's public name",
-			"OpenClaw's gateway.controlUi.allowedOrigins has no origin for "+strings.Join(uncovered, ", ")+" (gateway.allowedHosts); browsers there get trusted_proxy_origin_not_allowed.",
-			"Add https://"+uncovered[0]+" to gateway.controlUi.allowedOrigins in OpenClaw's config.")
+		add("openclaw.control_ui.allowed_origins", Warn, "OpenClaw refuses the Control UI under the gateway's public address",
+			"OpenClaw's gateway.controlUi.allowedOrigins has no origin "+strings.Join(uncovered, ", ")+" (scheme, host and port must match exactly; from gateway.publicUrl, or https:// and gateway.allowedHosts); browsers there get \"Browser origin not allowed\" (trusted_proxy_origin_not_allowed).",
+			"Add "+uncovered[0]+" to gateway.controlUi.allowedOrigins in OpenClaw's config.")
 	default:
-		pass("openclaw.control_ui.allowed_origins", "OpenClaw accepts the Control UI under the gateway's names")
+		pass("openclaw.control_ui.allowed_origins", "OpenClaw accepts the Control UI at "+strings.Join(g.origins(), ", "))
+	}
+	var short []string
+	for _, u := range g.Users {
+		if missing := missingScopes(oc.IdentityScopes[u], OperatorScopes); len(missing) > 0 {
+			short = append(short, u+" lacks "+strings.Join(missing, ", "))
+		}
+	}
+	if len(short) == 0 {
+		pass("openclaw.identity_scopes", "OpenClaw grants the owner every operator scope on the WebSocket")
+	} else {
+		add("openclaw.identity_scopes", Warn, "OpenClaw withholds operator scopes from the owner",
+			"OpenClaw's gateway.auth.identityScopes: "+strings.Join(short, "; ")+": OpenClaw grants a trusted-proxy user's WebSocket only these, so the owner cannot use the Control UI's admin pages or the CLI's devices and status commands (\"missing scope: operator.admin\").",
+			"Give the owner every operator scope in gateway.auth.identityScopes (see the JSON below).")
 	}
 	switch {
 	case g.UpstreamPort == oc.Port:
@@ -405,22 +447,48 @@ func trustedBy(list []string, a netip.Addr) bool {
 	return false
 }
 
-// originCovers reports whether an allowed origin names host.
-func originCovers(origins []string, host string) bool {
+// origins are the browser origins the Control UI is opened under: the
+// public URL's (scheme, host and port), else https:// and each allowed
+// host.
+func (g Gateway) origins() []string {
+	if g.PublicURL != "" {
+		if n, err := config.NormalizeOrigin(g.PublicURL); err == nil {
+			return []string{n}
+		}
+	}
+	var out []string
+	for _, h := range g.AllowedHosts {
+		if n, err := config.NormalizeOrigin("https://" + h); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// originCovers reports whether an allowed origin is origin exactly
+// (scheme, host and port, normalised: default ports and case).
+func originCovers(origins []string, origin string) bool {
+	want, err := config.NormalizeOrigin(origin)
+	if err != nil {
+		return false
+	}
 	for _, o := range origins {
-		n, err := config.NormalizeOrigin(o)
-		if err != nil {
-			continue
-		}
-		rest := n[strings.Index(n, "://")+3:]
-		if h, _, err := net.SplitHostPort(rest); err == nil {
-			rest = h
-		}
-		if strings.EqualFold(rest, host) {
+		if n, err := config.NormalizeOrigin(o); err == nil && n == want {
 			return true
 		}
 	}
 	return false
+}
+
+// missingScopes lists the scopes of want that have lacks.
+func missingScopes(have, want []string) []string {
+	var out []string
+	for _, w := range want {
+		if !contains(have, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
@@ -472,11 +540,22 @@ type snippetTP struct {
 }
 
 // Snippet is the OpenClaw configuration that makes it accept this gateway:
-// the JSON to merge into ~/.openclaw/openclaw.json.
-func Snippet(g Gateway) string {
+// the JSON to merge into ~/.openclaw/openclaw.json. oc, when known, is
+// OpenClaw's current configuration: origins it already allows that are
+// right are kept (a merge replaces the list).
+func Snippet(g Gateway, oc *Config) string {
 	origins := []string{}
-	for _, h := range g.AllowedHosts {
-		origins = append(origins, "https://"+h)
+	if oc != nil {
+		for _, o := range oc.AllowedOrigins {
+			if n, err := config.NormalizeOrigin(o); err == nil && !contains(origins, n) {
+				origins = append(origins, n)
+			}
+		}
+	}
+	for _, o := range g.origins() {
+		if !contains(origins, o) {
+			origins = append(origins, o)
+		}
 	}
 	users := g.Users
 	if len(users) == 0 {
@@ -484,7 +563,9 @@ func Snippet(g Gateway) string {
 	}
 	scopes := map[string][]string{}
 	for _, u := range users {
-		scopes[u] = []string{"operator.read", "operator.write"}
+		// Every user the gateway sends unscoped is an admin of it (the
+		// owner, the allowUsers of a proxy in front): every scope.
+		scopes[u] = OperatorScopes
 	}
 	port := g.UpstreamPort
 	if port == 0 {

@@ -3,6 +3,7 @@ package openclaw
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gateway/config"
@@ -46,20 +47,54 @@ func failing(items []Item) map[string]Severity {
 // about on a shared host).
 func TestSnippetIsAccepted(t *testing.T) {
 	g := GatewayFrom(gatewayConfig(t, nil), func(string) string { return "" })
-	oc, err := Load(write(t, Snippet(g)))
+	oc, err := Load(write(t, Snippet(g, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := failing(Check(oc, g))
 	if len(got) != 1 || got["openclaw.trusted_proxy_allow_loopback"] != Warn {
-		t.Fatalf("the printed snippet still fails: %v\n%s", got, Snippet(g))
+		t.Fatalf("the printed snippet still fails: %v\n%s", got, Snippet(g, nil))
+	}
+	for _, it := range Check(oc, g) {
+		if it.Required() {
+			t.Fatalf("the snippet leaves a required change: %+v", it)
+		}
+	}
+}
+
+// TestOriginsComparePorts: a Control UI served at https://agent.example.com:8443
+// needs exactly that origin; the scheme and port count.
+func TestOriginsComparePorts(t *testing.T) {
+	cfg := gatewayConfig(t, func(c *config.Config) { c.Gateway.PublicURL = "https://agent.example.com:8443" })
+	g := GatewayFrom(cfg, func(string) string { return "" })
+	for origins, want := range map[string]bool{
+		`["https://agent.example.com"]`:                            false,
+		`["http://agent.example.com:8443"]`:                        false,
+		`["https://AGENT.example.com:8443"]`:                       true,
+		`["https://x.example", "https://agent.example.com:8443/"]`: true,
+	} {
+		oc, err := Load(write(t, `{gateway: {controlUi: {allowedOrigins: `+origins+`}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, failed := failing(Check(oc, g))["openclaw.control_ui.allowed_origins"]
+		if failed == want {
+			t.Errorf("allowedOrigins %s: accepted=%v, want %v", origins, !failed, want)
+		}
+	}
+	// The merge keeps the origins OpenClaw already allows that are right.
+	oc, _ := Load(write(t, `{gateway: {controlUi: {allowedOrigins: ["https://other.example"]}}}`))
+	if snip := Snippet(g, oc); !strings.Contains(snip, `"https://other.example"`) || !strings.Contains(snip, `"https://agent.example.com:8443"`) {
+		t.Fatalf("snippet origins:\n%s", snip)
 	}
 }
 
 func TestCheck(t *testing.T) {
 	good := `{gateway: {mode: "local", bind: "loopback", port: 18789, trustedProxies: ["127.0.0.1"],
 		controlUi: {allowedOrigins: ["https://agent.example.com"]},
-		auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"], allowLoopback: true}}}}`
+		auth: {mode: "trusted-proxy", identityScopes: {owner: ["operator.admin", "operator.read", "operator.write", "operator.sessions.read",
+			"operator.sessions.write", "operator.approvals", "operator.questions", "operator.pairing", "operator.talk", "operator.talk.secrets"]},
+			trustedProxy: {userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"], allowLoopback: true}}}}`
 	tests := []struct {
 		name string
 		text string
@@ -69,16 +104,17 @@ func TestCheck(t *testing.T) {
 		{"good", good, false, map[string]Severity{"openclaw.trusted_proxy_allow_loopback": Warn}},
 		{"fresh onboard (token auth)", `{gateway: {mode: "local", auth: {mode: "token", token: {source: "env", id: "T"}}}}`, false, map[string]Severity{
 			"openclaw.auth_mode": Warn, "openclaw.user_header": Warn, "openclaw.trusted_proxies": Warn,
-			"openclaw.allow_loopback_required": Warn, "openclaw.control_ui.allowed_origins": Warn, "openclaw.token_set": Warn}},
+			"openclaw.allow_loopback_required": Warn, "openclaw.control_ui.allowed_origins": Warn, "openclaw.token_set": Warn, "openclaw.identity_scopes": Warn}},
 		{"no auth, exposed, wildcard origins, exec over HTTP", `{gateway: {bind: "lan", auth: {mode: "none"}, controlUi: {allowedOrigins: ["*"]}, tools: {allow: ["exec", "browser"]}}}`, false, map[string]Severity{
 			"openclaw.auth_mode": Critical, "openclaw.user_header": Warn, "openclaw.trusted_proxies": Warn, "openclaw.allow_loopback_required": Warn,
-			"openclaw.control_ui.allowed_origins_wildcard": Critical, "openclaw.bypass_exposed": Critical, "openclaw.tools_invoke_dangerous": Critical}},
+			"openclaw.control_ui.allowed_origins_wildcard": Critical, "openclaw.bypass_exposed": Critical, "openclaw.tools_invoke_dangerous": Critical,
+			"openclaw.identity_scopes": Warn}},
 		{"token in the environment", good, true, map[string]Severity{"openclaw.trusted_proxy_allow_loopback": Warn, "openclaw.token_set": Warn}},
 		{"another port, header and user list", `{gateway: {port: 19000, trustedProxies: ["127.0.0.0/8"],
 			controlUi: {allowedOrigins: ["https://agent.example.com:8443"]},
 			auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "x-forwarded-user", requiredHeaders: ["x-pomerium-jwt-assertion"], allowUsers: ["alice"], allowLoopback: true}}}}`, false, map[string]Severity{
 			"openclaw.user_header": Warn, "openclaw.required_headers": Warn, "openclaw.allow_users": Warn, "openclaw.port": Warn,
-			"openclaw.trusted_proxy_allow_loopback": Warn}},
+			"openclaw.trusted_proxy_allow_loopback": Warn, "openclaw.control_ui.allowed_origins": Warn, "openclaw.identity_scopes": Warn}},
 	}
 	g := GatewayFrom(gatewayConfig(t, nil), func(string) string { return "" })
 	for _, tt := range tests {

@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -142,6 +144,39 @@ func TestOpenClawCheck(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(oc); string(after) != string(before) {
 		t.Fatal("gateway openclaw check wrote OpenClaw's config")
+	}
+	if !strings.Contains(out.String(), "remove gateway.auth.token") {
+		t.Errorf("the merge note is missing:\n%s", out)
+	}
+	// The finished recipe (the printed JSON, merged by hand as the docs
+	// say, the token removed) exits 0, showing the accepted risk.
+	m := regexp.MustCompile(`(?s)\n(\{\n.*?\n\})\n`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no JSON in the output:\n%s", out)
+	}
+	finished := writeFile(t, home, "finished.json", m[1])
+	e, out, _ = testEnv(map[string]string{"HOME": home})
+	if code := dispatch([]string{"openclaw", "check", "--openclaw-config", finished, "--state-dir", stateDir}, e); code != exitOK ||
+		!strings.Contains(out.String(), "risk  Any local process can claim a user") || !strings.Contains(out.String(), "OpenClaw will accept this gateway") {
+		t.Fatalf("the finished recipe: exit %d\n%s", code, out)
+	}
+	e, out, _ = testEnv(map[string]string{"HOME": home})
+	dispatch([]string{"openclaw", "check", "--json", "--openclaw-config", finished, "--state-dir", stateDir}, e)
+	var rep struct {
+		Items []struct {
+			CheckID, Severity, Title, Detail, Remediation string
+			Accepted                                      bool
+		}
+		Required, Accepted int
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil || rep.Required != 0 || rep.Accepted != 1 || rep.Items[0].CheckID == "" {
+		t.Fatalf("--json: %v %+v\n%s", err, rep, out)
+	}
+	// A public URL with a port needs that origin exactly.
+	e, out, _ = testEnv(map[string]string{"HOME": home})
+	if code := dispatch([]string{"openclaw", "check", "--openclaw-config", finished, "--state-dir", stateDir, "--public-url", "https://agent.example.com:8443"}, e); code != exitFailure ||
+		!strings.Contains(out.String(), "https://agent.example.com:8443") {
+		t.Fatalf("another public port: exit %d\n%s", code, out)
 	}
 	// The security audit reports the same ids.
 	e, out, _ = testEnv(map[string]string{"HOME": home})

@@ -38,7 +38,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 // openClaw says where OpenClaw's configuration is for the openclaw.*
 // checks (never written), and whether its token variable is set.
 func (c *commonFlags) openClaw(e *env) audit.OpenClawInput {
-	in := audit.OpenClawInput{Path: c.openClawConfig, EnvToken: e.getenv("OPENCLAW_GATEWAY_TOKEN") != ""}
+	in := audit.OpenClawInput{Path: c.openClawConfig, Explicit: c.openClawConfig != "", EnvToken: e.getenv("OPENCLAW_GATEWAY_TOKEN") != ""}
 	if in.Path == "" {
 		if home := e.getenv("HOME"); home != "" {
 			in.Path = openclaw.DefaultConfigPath(home)
