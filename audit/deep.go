@@ -453,7 +453,10 @@ func (p *prober) probeVia(ctx context.Context) {
 	}
 	resp, err := p.doURL(ctx, src, "GET", strings.TrimSuffix(p.o.Via, "/")+"/auth/whoami", h)
 	if err != nil {
-		p.result("gateway.probe_proxy_untrusted", Warn, false, false, "Proxy URL not reachable", err.Error(), "Check --via.")
+		// Unreachable, or its TLS failed: the probe could not run, which
+		// says nothing about whether the proxy is trusted.
+		p.result("gateway.probe_failed", Warn, false, false, "The --via URL could not be reached", err.Error(),
+			"Check --via (scheme, host, port). For a proxy whose certificate is signed by a private CA, point SSL_CERT_FILE at the CA's PEM.")
 		return
 	}
 	w := readWhoami(resp)

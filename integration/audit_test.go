@@ -141,6 +141,27 @@ func TestDeepUnreachable(t *testing.T) {
 	}
 }
 
+// TestDeepViaUnreachable: a --via URL that cannot be reached, or whose TLS
+// fails, is a probe that could not run (gateway.probe_failed), never a
+// verdict that the proxy is untrusted.
+func TestDeepViaUnreachable(t *testing.T) {
+	gw := startGateway(t, func(c *config.Config) { c.Gateway.TrustedProxies = []string{"127.0.0.1"} })
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate nobody trusts
+	defer tlsSrv.Close()
+	for _, via := range []string{"http://" + closed, tlsSrv.URL} {
+		o := deepOpts(gw, "127.0.0.1")
+		o.Via = via
+		_, findings := audit.Deep(context.Background(), o)
+		ids := strings.Join(findingIDs(findings), " ")
+		if !strings.Contains(ids, "gateway.probe_failed") || strings.Contains(ids, "gateway.probe_proxy_untrusted") {
+			t.Errorf("--via %s: %v", via, ids)
+		}
+	}
+}
+
 // TestDeepViaNginx: the canary through a real nginx, trusted and not.
 func TestDeepViaNginx(t *testing.T) {
 	t.Run("not trusted", func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -159,13 +158,4 @@ func writeFixText(e *env, r *audit.FixResult) {
 		fmt.Fprintln(e.stdout, "  error: "+er)
 	}
 	fmt.Fprintln(e.stdout)
-}
-
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"golang.org/x/term"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +43,13 @@ type env struct {
 }
 
 func (e *env) getenv(k string) string { return e.environ[k] }
+
+// isTerminal reports whether w is a terminal (a generated token is shown
+// only there; a password is read without echo only from one).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
 
 func main() {
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: envMap(os.Environ())}

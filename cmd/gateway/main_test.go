@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/creack/pty"
+
 	"bytes"
 	"context"
 	"io"
@@ -162,8 +164,10 @@ func TestFirstRunGeneratesTokenOnceAndReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(string(tokenBytes))
-	if !strings.Contains(out.String(), token) || !strings.Contains(out.String(), "curl -H \"Authorization: Bearer ") {
-		t.Fatalf("first run did not print the token with a curl example:\n%s", out)
+	// stdout is not a terminal here (a journal, a log file): the token is
+	// not printed, only where it is and the command that shows it.
+	if strings.Contains(out.String(), token) || !strings.Contains(out.String(), "cat "+filepath.Join(stateDir, "credentials", "gateway-token")) {
+		t.Fatalf("first run to a non-terminal:\n%s", out)
 	}
 	if strings.Contains(logs.String(), token) {
 		t.Fatal("token appeared in the JSON log")
@@ -277,3 +281,41 @@ func writeFile(t *testing.T, dir, name, text string) string {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestFirstRunPrintsTokenToATerminal: on a terminal the generated token is
+// shown once, with a curl example.
+func TestFirstRunPrintsTokenToATerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	stateDir := filepath.Join(t.TempDir(), "state")
+	e, _, _ := testEnv(nil)
+	e.stdout = tty
+	var got strings.Builder
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			got.Write(buf[:n])
+			if err != nil || strings.Contains(got.String(), "/auth/whoami") {
+				close(done)
+				return
+			}
+		}
+	}()
+	_, stop := startServe(t, commonFlags{stateDir: stateDir}, config.Overrides{Port: freePort(t)}, e)
+	defer func() { _ = stop() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing on the terminal: %q", got.String())
+	}
+	tok, _ := os.ReadFile(filepath.Join(stateDir, "credentials", "gateway-token"))
+	if !strings.Contains(got.String(), strings.TrimSpace(string(tok))) || !strings.Contains(got.String(), "curl -H") {
+		t.Fatalf("the terminal did not get the token:\n%s", got.String())
+	}
+}

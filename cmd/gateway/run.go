@@ -363,11 +363,25 @@ func upstreamString(cfg *config.Config) string {
 }
 
 // printToken shows a freshly generated token exactly once, on stdout (not
-// in the JSON log, which may be shipped elsewhere).
+// in the JSON log, which may be shipped elsewhere), and only when stdout is
+// a terminal: under systemd stdout is the journal, and a container's or a
+// redirected file's output is kept and shipped too. Otherwise it says
+// where the token is and how to show it.
 func printToken(e *env, l *loaded, addr string) {
 	host := addr
 	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
 		host = net.JoinHostPort("127.0.0.1", p)
+	}
+	if !isTerminal(e.stdout) {
+		fmt.Fprintf(e.stdout, `
+A gateway token was generated and saved to %s/%s (mode 0600).
+It is not printed here: this output is not a terminal, and a journal or a log
+file would keep it. Show it on the gateway's host with:
+
+    cat %s/%s
+
+`, l.stateDir, config.TokenFile, l.stateDir, config.TokenFile)
+		return
 	}
 	fmt.Fprintf(e.stdout, `
 A gateway token was generated and saved to %s/%s (mode 0600).
