@@ -24,8 +24,9 @@ const usage = `gateway: authentication gateway for a self-hosted AI agent
 Usage:
   gateway [run] [flags]          start the gateway (default command)
   gateway config validate        check a configuration file
+  gateway config init            write a commented starter configuration (0600)
   gateway security audit         check the configuration, state dir and (--deep) the live gateway
-  gateway devices ...            list, approve, reject, revoke paired devices
+  gateway devices ...            list, approve, reject, revoke, invite devices
   gateway pairing ...            list, approve, reject chat pairing codes
   gateway openclaw check         say whether OpenClaw will accept this gateway (reads its config only)
   gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
@@ -67,7 +68,10 @@ func dispatch(args []string, e *env) int {
 		if len(args) >= 2 && args[1] == "validate" {
 			return validateCmd(args[2:], e)
 		}
-		fmt.Fprint(e.stderr, "usage: gateway config validate [--config FILE] [--state-dir DIR]\n")
+		if len(args) >= 2 && args[1] == "init" {
+			return configInitCmd(args[2:], e)
+		}
+		fmt.Fprint(e.stderr, "usage: gateway config validate [--config FILE] [--state-dir DIR]\n       gateway config init [--openclaw] [--public-url URL] [--force]\n")
 		return exitUsage
 	case "healthcheck":
 		return healthcheckCmd(args[1:], e)

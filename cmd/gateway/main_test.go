@@ -319,3 +319,47 @@ func TestFirstRunPrintsTokenToATerminal(t *testing.T) {
 		t.Fatalf("the terminal did not get the token:\n%s", got.String())
 	}
 }
+
+// TestConfigInit: the starter file is born 0600, loads, says what the docs
+// use with --openclaw and --public-url, and is never overwritten without
+// --force.
+func TestConfigInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	e, out, errb := testEnv(nil)
+	if code := dispatch([]string{"config", "init", "--openclaw", "--public-url", "https://agent.example.com:8443", "--state-dir", dir}, e); code != exitOK {
+		t.Fatalf("init: %d %s %s", code, out, errb)
+	}
+	p := filepath.Join(dir, "gateway.json")
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode: %v %v", fi, err)
+	}
+	cfg, err := config.Load(config.Options{Path: p, Explicit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.Upstream != "http://127.0.0.1:18789" || cfg.Typed.AllowedHosts[0] != "agent.example.com" ||
+		cfg.Typed.PublicURL.String() != "https://agent.example.com:8443" || len(cfg.Typed.TrustedProxies) != 1 {
+		t.Fatalf("the starter config: %+v", cfg.Gateway)
+	}
+	text, _ := os.ReadFile(p)
+	if !strings.Contains(string(text), "//") {
+		t.Fatal("no comments in the starter file")
+	}
+	e, _, errb = testEnv(nil)
+	if code := dispatch([]string{"config", "init", "--state-dir", dir}, e); code != exitFailure || !strings.Contains(errb.String(), "--force") {
+		t.Fatalf("second init: %d %s", code, errb)
+	}
+	if again, _ := os.ReadFile(p); string(again) != string(text) {
+		t.Fatal("the file was overwritten")
+	}
+	e, _, _ = testEnv(nil)
+	if code := dispatch([]string{"config", "init", "--state-dir", dir, "--force"}, e); code != exitOK {
+		t.Fatalf("--force: %d", code)
+	}
+	// A plain starter file (no flags) loads too: the embedded defaults,
+	// written down.
+	if _, err := config.Load(config.Options{Path: p, Explicit: true}); err != nil {
+		t.Fatal(err)
+	}
+}
