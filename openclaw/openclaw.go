@@ -588,3 +588,30 @@ func Snippet(g Gateway, oc *Config) string {
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)
 }
+
+// Commands are OpenClaw CLI commands that apply Snippet to OpenClaw's
+// configuration (openclaw config set/unset, which validate as they write),
+// token removal first: OpenClaw refuses trusted-proxy mode beside a shared
+// token.
+func Commands(g Gateway, oc *Config) []string {
+	var doc snippetDoc
+	_ = json.Unmarshal([]byte(Snippet(g, oc)), &doc)
+	js := func(v any) string {
+		b, _ := json.Marshal(v)
+		return "'" + string(b) + "'"
+	}
+	var out []string
+	if oc == nil || oc.TokenConfigured {
+		out = append(out, "openclaw config unset gateway.auth.token")
+	}
+	gw := doc.Gateway
+	out = append(out,
+		"openclaw config set gateway.mode local",
+		"openclaw config set gateway.bind "+gw.Bind,
+		"openclaw config set gateway.port "+strconv.Itoa(gw.Port)+" --strict-json",
+		"openclaw config set gateway.trustedProxies --strict-json "+js(gw.TrustedProxies),
+		"openclaw config set gateway.controlUi.allowedOrigins --strict-json "+js(gw.ControlUI.AllowedOrigins),
+		"openclaw config set gateway.auth --strict-json "+js(gw.Auth),
+	)
+	return out
+}

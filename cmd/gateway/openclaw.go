@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"gateway/config"
 	"gateway/openclaw"
@@ -77,7 +78,7 @@ func openclawCmd(args []string, e *env) int {
 	if *asJSON {
 		out := map[string]any{"openclawConfig": oc.Path, "items": items, "required": required, "accepted": accepted}
 		if required > 0 {
-			out["snippet"], out["mergeNote"] = snippet, mergeNote
+			out["snippet"], out["mergeNote"], out["commands"] = snippet, mergeNote, openclaw.Commands(g, oc)
 		}
 		printJSON(e, out)
 	} else {
@@ -99,6 +100,8 @@ func openclawCmd(args []string, e *env) int {
 			fmt.Fprintln(e.stdout, "\nOpenClaw will accept this gateway.")
 		default:
 			fmt.Fprintf(e.stdout, "\n%d required change(s). The OpenClaw side of the pairing, to merge into %s:\n\n%s\n\n%s\n", required, oc.Path, snippet, mergeNote)
+			fmt.Fprintf(e.stdout, "\nOr apply it with OpenClaw's own CLI, as OpenClaw's user (it validates as it writes):\n\n    %s\n\nthen restart OpenClaw.\n",
+				strings.Join(openclaw.Commands(g, oc), "\n    "))
 		}
 	}
 	if required > 0 {
