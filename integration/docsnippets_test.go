@@ -381,7 +381,6 @@ func goPath() string {
 	return strings.TrimSpace(string(out))
 }
 
-
 func envFor(text string) map[string]string {
 	env := map[string]string{}
 	for _, m := range regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`).FindAllStringSubmatch(text, -1) {
