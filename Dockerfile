@@ -7,7 +7,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gateway ./cmd/gateway \
+# docker build --build-arg VERSION=v1.2.0 --build-arg COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG VERSION=""
+ARG COMMIT=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X gateway/buildinfo.version=${VERSION} -X gateway/buildinfo.commit=${COMMIT}" -o /out/gateway ./cmd/gateway \
  && mkdir -p /out/state && chmod 0700 /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -10,9 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tailscale/hujson"
-	"go.yaml.in/yaml/v3"
+	"unicode/utf8"
 
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"gateway/json5"
 	"gateway/state"
 )
 
@@ -89,7 +93,7 @@ func fixConfig(s *Snapshot, res *FixResult) {
 	case "yaml":
 		out, err = editYAML(s.Config.Source.Text, edits)
 	default:
-		out, err = editJSON5(s.Config.Source.Text, s.Config.Source.Tree, edits, &act)
+		out, err = editJSON5(s.Config.Source.Text, edits)
 	}
 	if err != nil {
 		act.Status, act.Reason = "failed", err.Error()
@@ -114,109 +118,150 @@ func fixConfig(s *Snapshot, res *FixResult) {
 	}
 }
 
-// editJSON5 patches the file with hujson, which keeps comments and layout.
-// A file using JSON5 syntax beyond comments and trailing commas (unquoted
-// keys, single quotes) is rewritten as plain JSON, which is valid JSON5;
-// the action says comments were not kept.
-func editJSON5(text []byte, tree map[string]any, edits []edit, act *FixAction) ([]byte, error) {
-	var ops []map[string]any
-	for _, e := range edits {
-		ptr := ""
-		for _, p := range e.path {
-			ptr += "/" + strings.ReplaceAll(strings.ReplaceAll(p, "~", "~0"), "/", "~1")
-		}
-		ops = append(ops, map[string]any{"op": "replace", "path": ptr, "value": e.new})
-	}
-	patch, _ := json.Marshal(ops)
-	if v, err := hujson.Parse(text); err == nil {
-		if err := v.Patch(patch); err != nil {
-			return nil, fmt.Errorf("patch: %w", err)
-		}
-		return v.Pack(), nil
-	}
-	cp := deepCopy(tree).(map[string]any)
-	for _, e := range edits {
-		m := cp
-		for _, p := range e.path[:len(e.path)-1] {
-			m = m[p].(map[string]any)
-		}
-		m[e.path[len(e.path)-1]] = e.new
-	}
-	act.Reason = "file uses JSON5 syntax beyond comments and trailing commas; rewritten as JSON (comments not kept)"
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(cp); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+// replacement is one value's text swapped for another, by byte span.
+type replacement struct {
+	start, end int
+	text       string
 }
 
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, c := range x {
-			m[k] = deepCopy(c)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, c := range x {
-			s[i] = deepCopy(c)
-		}
-		return s
+// splice applies replacements to src; the rest of the file (comments,
+// order, layout) is kept byte for byte.
+func splice(src []byte, reps []replacement) []byte {
+	sort.Slice(reps, func(i, j int) bool { return reps[i].start > reps[j].start })
+	out := bytes.Clone(src)
+	for _, r := range reps {
+		out = append(out[:r.start:r.start], append([]byte(r.text), out[r.end:]...)...)
 	}
-	return v
+	return out
 }
 
-// editYAML edits scalar values in the YAML node tree, which keeps comments
-// and key order.
-func editYAML(text []byte, edits []edit) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(text, &doc); err != nil {
+// editJSON5 replaces each value in place, in the quote style it had.
+func editJSON5(text []byte, edits []edit) ([]byte, error) {
+	root, err := json5.Parse(text)
+	if err != nil {
 		return nil, err
 	}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("empty YAML document")
-	}
+	var reps []replacement
 	for _, e := range edits {
-		n := doc.Content[0]
+		v := root
 		for _, key := range e.path {
-			n = yamlChild(n, key)
-			if n == nil {
+			if v = v.Get(key); v == nil {
 				return nil, fmt.Errorf("key %s not found", strings.Join(e.path, "."))
 			}
 		}
-		if n.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("%s is not a scalar", strings.Join(e.path, "."))
+		if v.Kind != json5.String {
+			return nil, fmt.Errorf("%s is not a string", strings.Join(e.path, "."))
 		}
-		n.Value = e.new
+		q, _ := json.Marshal(e.new)
+		if text[v.Start] == '\'' && !strings.ContainsAny(e.new, "'\\") {
+			q = []byte("'" + e.new + "'")
+		}
+		reps = append(reps, replacement{v.Start, v.End, string(q)})
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	_ = enc.Close()
-	return buf.Bytes(), nil
+	return splice(text, reps), nil
 }
 
-func yamlChild(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+// editYAML replaces each scalar in place, in its own quote style, found
+// through the YAML syntax tree; comments and layout are kept.
+func editYAML(text []byte, edits []edit) ([]byte, error) {
+	f, err := parser.ParseBytes(text, parser.ParseComments)
+	if err != nil {
+		return nil, err
 	}
-	if n.Kind != yaml.MappingNode {
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, fmt.Errorf("want exactly one YAML document")
+	}
+	lines := bytes.SplitAfter(text, []byte("\n"))
+	var reps []replacement
+	for _, e := range edits {
+		name := strings.Join(e.path, ".")
+		n := f.Docs[0].Body
+		for _, key := range e.path {
+			if n = yamlChild(n, key); n == nil {
+				return nil, fmt.Errorf("key %s not found", name)
+			}
+		}
+		for {
+			if a, ok := n.(*ast.AnchorNode); ok {
+				n = a.Value
+				continue
+			}
+			break
+		}
+		sn, ok := n.(*ast.StringNode)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a plain string in the file (an alias, tag or block?): edit it by hand", name)
+		}
+		tk := sn.GetToken()
+		var old, repl string
+		switch tk.Type {
+		case token.StringType:
+			old, repl = sn.Value, e.new
+		case token.SingleQuoteType:
+			old, repl = "'"+strings.ReplaceAll(sn.Value, "'", "''")+"'", "'"+strings.ReplaceAll(e.new, "'", "''")+"'"
+		case token.DoubleQuoteType:
+			o, _ := json.Marshal(sn.Value)
+			r, _ := json.Marshal(e.new)
+			old, repl = string(o), string(r)
+		default:
+			return nil, fmt.Errorf("%s: unexpected token: edit it by hand", name)
+		}
+		// Positions are lines and columns in characters; find the bytes.
+		line, col := tk.Position.Line, tk.Position.Column
+		if line < 1 || line > len(lines) {
+			return nil, fmt.Errorf("%s: position out of range", name)
+		}
+		start := 0
+		for _, l := range lines[:line-1] {
+			start += len(l)
+		}
+		cur := lines[line-1]
+		for i := 1; i < col && len(cur) > 0; i++ {
+			_, sz := utf8.DecodeRune(cur)
+			cur, start = cur[sz:], start+sz
+		}
+		if !bytes.HasPrefix(text[start:], []byte(old)) {
+			return nil, fmt.Errorf("%s is written in a form --fix does not rewrite (escapes or several lines): edit it by hand", name)
+		}
+		reps = append(reps, replacement{start, start + len(old), repl})
+	}
+	out := splice(text, reps)
+	// The result must still parse, to the values intended.
+	if _, err := parser.ParseBytes(out, 0); err != nil {
+		return nil, fmt.Errorf("edit would break the file: %w", err)
+	}
+	return out, nil
+}
+
+// yamlChild is the value of key in a mapping node.
+func yamlChild(n ast.Node, key string) ast.Node {
+	for {
+		switch x := n.(type) {
+		case *ast.AnchorNode:
+			n = x.Value
+			continue
+		case *ast.TagNode:
+			n = x.Value
+			continue
+		}
+		break
+	}
+	var pairs []*ast.MappingValueNode
+	switch x := n.(type) {
+	case *ast.MappingNode:
+		pairs = x.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{x}
+	default:
 		return nil
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
+	var found ast.Node
+	for _, p := range pairs {
+		if p.Key != nil && p.Key.GetToken() != nil && p.Key.GetToken().Value == key {
+			found = p.Value
 		}
 	}
-	return nil
+	return found
 }
 
 // modeTargets lists the state-tree paths --fix tightens, with the mode.

@@ -73,9 +73,9 @@ func TestLoadErrors(t *testing.T) {
 		wantAll []string
 	}{
 		{"unknown key in gateway", "c.json5", `{gateway: {trustedProxy: ["127.0.0.1"]}}`, nil,
-			[]string{"gateway.trustedProxy: unknown key"}},
+			[]string{"gateway.trustedProxy: unknown key (did you mean gateway.trustedProxies?)"}},
 		{"case typo suggests", "c.json5", `{gateway: {TrustedProxies: ["127.0.0.1"]}}`, nil,
-			[]string{`gateway.TrustedProxies: unknown key (did you mean "trustedProxies"?)`}},
+			[]string{`gateway.TrustedProxies: unknown key (did you mean gateway.trustedProxies?)`}},
 		{"invalid CIDR", "c.yaml", "gateway:\n  trustedProxies: [127.0.0.1, 10.0.0.0/33, nonsense]\n", nil,
 			[]string{"gateway.trustedProxies[1]", "gateway.trustedProxies[2]"}},
 		{"missing var", "c.json5", `{gateway: {auth: {token: "${NOPE_TOKEN}"}}}`, nil,

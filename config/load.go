@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/titanous/json5"
-	"go.yaml.in/yaml/v3"
 )
 
 // EnvConfigPath names the environment variable that selects the config file.
@@ -158,8 +155,20 @@ func formatOf(path string) (string, error) {
 }
 
 // Parse parses a config document of the given format into a generic tree.
-// It never panics on hostile input: a parser panic is turned into an error.
-func Parse(data []byte, format string) (tree map[string]any, err error) {
+// A repeated key is an error.
+func Parse(data []byte, format string) (map[string]any, error) {
+	return parse(data, format, false)
+}
+
+// ParseOpenClaw parses OpenClaw's JSON5 configuration as OpenClaw reads
+// it: a repeated key's last value wins.
+func ParseOpenClaw(data []byte) (map[string]any, error) {
+	return parse(data, "json5", true)
+}
+
+// parse never panics on hostile input: a parser panic is turned into an
+// error.
+func parse(data []byte, format string, lastWins bool) (tree map[string]any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			tree, err = nil, fmt.Errorf("config: parse %s: malformed document: %w", format, ErrInvalid)
@@ -168,18 +177,17 @@ func Parse(data []byte, format string) (tree map[string]any, err error) {
 	var v any
 	switch format {
 	case "json5":
-		if len(bytes.TrimSpace(data)) == 0 {
-			return map[string]any{}, nil
-		}
-		if err := json5.Unmarshal(data, &v); err != nil {
-			return nil, fmt.Errorf("config: parse json5: %v: %w", err, ErrInvalid)
-		}
+		v, err = parseJSON5(data, lastWins)
 	case "yaml":
-		if err := yaml.Unmarshal(data, &v); err != nil {
-			return nil, fmt.Errorf("config: parse yaml: %v: %w", err, ErrInvalid)
-		}
+		v, err = parseYAML(data)
 	default:
 		return nil, fmt.Errorf("config: unknown format %q: %w", format, ErrInvalid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tooLarge(v) {
+		return nil, fmt.Errorf("config: parse %s: the document expands to more than %d values (YAML aliases?): %w", format, maxValues, ErrInvalid)
 	}
 	if v == nil {
 		return map[string]any{}, nil

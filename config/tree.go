@@ -248,13 +248,58 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 	return out
 }
 
+// unknownKey reports a key no struct field has, suggesting the nearest
+// known key at that level, as a full path the operator can search for.
 func unknownKey(path, key string, fields map[string]reflect.StructField) *KeyError {
-	for name := range fields {
-		if strings.EqualFold(name, key) || strings.EqualFold(strings.ReplaceAll(name, "_", ""), strings.ReplaceAll(key, "_", "")) {
-			return &KeyError{Path: path, Msg: fmt.Sprintf("unknown key (did you mean %q?)", name), Err: ErrInvalid}
-		}
+	if name := nearest(key, slices.Sorted(maps.Keys(fields))); name != "" {
+		parent := strings.TrimSuffix(path, key)
+		return &KeyError{Path: path, Msg: fmt.Sprintf("unknown key (did you mean %s%s?)", parent, name), Err: ErrInvalid}
 	}
 	return &KeyError{Path: path, Msg: "unknown key", Err: ErrInvalid}
+}
+
+// nearest is the known key closest to key by edit distance (case and
+// underscores aside), if close enough to be a typo: at most one edit for
+// short keys, up to a third of the key's length for long ones.
+func nearest(key string, known []string) string {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	k := norm(key)
+	best, bestDist := "", 0
+	for _, name := range known {
+		d := editDistance(k, norm(name))
+		if d <= max(1, len([]rune(k))/3) && (best == "" || d < bestDist) {
+			best, bestDist = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of two neighbours each cost one.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	// d[i][j] is the distance between x[:i] and y[:j].
+	d := make([][]int, len(x)+1)
+	for i := range d {
+		d[i] = make([]int, len(y)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(x)][len(y)]
 }
 
 func kindName(v any) string {

@@ -76,6 +76,7 @@ func TestBehindProxies(t *testing.T) {
 			gw := startGateway(t, func(c *config.Config) {
 				c.Gateway.TrustedProxies = []string{"127.0.0.1"}
 				c.Gateway.Upstream = upURL
+				c.Gateway.SameHostClientAddress = "198.51.100.9"
 			})
 			px := pk.start(t, gw.addr)
 			stranger := clientFrom("127.0.0.2")
@@ -99,8 +100,11 @@ func TestBehindProxies(t *testing.T) {
 					t.Fatalf("proxied: %d", status)
 				}
 				h := rec.header()
+				// The client resolved to 127.0.0.2, a person on this host:
+				// the upstream is told sameHostClientAddress, never the
+				// forged entry.
 				want := map[string]string{
-					"X-Forwarded-For": "127.0.0.2, 127.0.0.1", "X-Real-Ip": "127.0.0.2",
+					"X-Forwarded-For": "198.51.100.9", "X-Real-Ip": "198.51.100.9",
 					"X-Gateway-User": "owner", "X-Gateway-Auth": "token", "Authorization": "", "Forwarded": "",
 					"X-Forwarded-Proto": "http",
 				}

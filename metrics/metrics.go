@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gateway/buildinfo"
 )
 
 // Route classes label requests without exposing paths.
@@ -80,6 +82,12 @@ func New(src Sources) *Metrics {
 		[]string{"backend", "op"})
 	m.storeE = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_store_errors_total",
 		Help: "State store operations that failed (unreachable or refused), by backend and operation."}, []string{"backend", "op"})
+	// gateway_build_info is 1 with the build's identity in its labels, the
+	// Prometheus convention (join on it to see which version served).
+	bi := buildinfo.Get()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gateway_build_info", Help: "Always 1; the labels say which build is running."}, []string{"version", "commit", "goversion"})
+	build.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
+	reg.MustRegister(build)
 	reg.MustRegister(req, lat, m.auth, m.upstreamE, ul, m.websockets, m.reloads, m.storeL, m.storeE,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Lockouts != nil {

@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"gateway/buildinfo"
 )
 
 func TestExposition(t *testing.T) {
@@ -31,6 +34,7 @@ func TestExposition(t *testing.T) {
 		`gateway_policy_decisions_total{action="pairing",channel="whatsapp"} 1`,
 		"gateway_lockouts_total 3", "gateway_upstream_errors_total 1", "gateway_websockets_open 1",
 		`gateway_config_reloads_total{result="ok"} 1`,
+		fmt.Sprintf(`gateway_build_info{commit=%q,goversion=%q,version=%q} 1`, buildinfo.Get().Commit, buildinfo.Get().GoVersion, buildinfo.Get().Version),
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("exposition lacks %q", want)

@@ -60,7 +60,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openclaw config: %w", err)
 	}
-	tree, err := config.Parse(data, "json5")
+	tree, err := config.ParseOpenClaw(data)
 	if err != nil {
 		return nil, fmt.Errorf("openclaw config %s: %w", path, err)
 	}

@@ -331,11 +331,12 @@ func TestOutgoingHeaders(t *testing.T) {
 
 func TestOutgoingHeadersUntrustedPeer(t *testing.T) {
 	// The gateway trusts nobody; a remote-looking client can't be simulated
-	// over loopback, so a trusted-but-headerless request shows the fresh set.
-	f := newFixture(t, nil)
+	// over loopback, so a headerless request from this host shows the fresh
+	// set, with the same-host client address.
+	f := newFixture(t, func(c *config.Config) { c.Gateway.SameHostClientAddress = "198.51.100.9" })
 	f.do(t, "GET", "/x", bearer, nil)
 	got := f.upstream.lastHeader()
-	if got.Get("X-Forwarded-For") != "127.0.0.1" || got.Get("X-Real-Ip") != "127.0.0.1" || got.Get("X-Forwarded-Proto") != "http" {
+	if got.Get("X-Forwarded-For") != "198.51.100.9" || got.Get("X-Real-Ip") != "198.51.100.9" || got.Get("X-Forwarded-Proto") != "http" {
 		t.Fatalf("upstream headers = %v", got)
 	}
 }

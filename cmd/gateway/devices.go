@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -274,39 +273,5 @@ func printJSON(e *env, v any) int {
 	if err := enc.Encode(v); err != nil {
 		return fail(e, err)
 	}
-	return exitOK
-}
-
-const passwordUsage = `usage: gateway password hash
-
-Reads a password from standard input (first line) and prints its argon2id
-hash for gateway.auth.passwordHash. The password is never echoed or logged.
-`
-
-func passwordCmd(args []string, e *env) int {
-	if len(args) != 1 || args[0] != "hash" {
-		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprint(e.stdout, passwordUsage)
-			return exitOK
-		}
-		fmt.Fprint(e.stderr, passwordUsage)
-		return exitUsage
-	}
-	sc := bufio.NewScanner(e.stdin)
-	sc.Buffer(make([]byte, 4096), 4096)
-	if !sc.Scan() {
-		fmt.Fprintln(e.stderr, "error: no password on standard input")
-		return exitFailure
-	}
-	pw := strings.TrimRight(sc.Text(), "\r")
-	if pw == "" {
-		fmt.Fprintln(e.stderr, "error: empty password")
-		return exitFailure
-	}
-	h, err := auth.HashPassword(pw)
-	if err != nil {
-		return fail(e, err)
-	}
-	fmt.Fprintln(e.stdout, h)
 	return exitOK
 }

@@ -3,13 +3,15 @@
 package main
 
 import (
-	"golang.org/x/term"
-
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/term"
+
+	"gateway/buildinfo"
 )
 
 // Exit codes.
@@ -31,6 +33,7 @@ Usage:
   gateway openclaw check         say whether OpenClaw will accept this gateway (reads its config only)
   gateway password hash          hash a password (stdin) for gateway.auth.passwordHash
   gateway healthcheck            probe a running gateway's /healthz (for containers)
+  gateway version                print the version, commit and Go version (also --version)
   gateway help                   show this help
 
 Run "gateway <command> --help" for a command's flags.
@@ -75,6 +78,9 @@ func dispatch(args []string, e *env) int {
 		return exitUsage
 	case "healthcheck":
 		return healthcheckCmd(args[1:], e)
+	case "version", "--version", "-version":
+		fmt.Fprintln(e.stdout, buildinfo.Get())
+		return exitOK
 	case "devices":
 		return devicesCmd(args[1:], e)
 	case "password":

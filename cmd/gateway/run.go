@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gateway/audit"
+	"gateway/buildinfo"
 	"gateway/config"
 	"gateway/openclaw"
 	"gateway/server"
@@ -118,6 +119,12 @@ func runCmd(args []string, e *env) int {
 	defer stop()
 	if err := serve(ctx, c, o, e, log, nil); err != nil {
 		log.Error("gateway stopped", slog.String("err", err.Error()))
+		if errors.Is(err, config.ErrInvalid) {
+			// The log line above is one JSON string; say it again as
+			// the operator would read it, line and caret included.
+			_ = lw.Flush()
+			fmt.Fprintf(e.stderr, "gateway: %v\n", err)
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -133,6 +140,8 @@ type listening struct {
 // serve loads the configuration and serves until ctx is done. ready, if not
 // nil, receives the listen addresses once the gateway accepts connections.
 func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *slog.Logger, ready chan<- listening) error {
+	bi := buildinfo.Get()
+	log.Info("gateway starting", slog.String("version", bi.Version), slog.String("commit", bi.Commit), slog.String("go", bi.GoVersion))
 	l, err := load(c, o, e, true)
 	if err != nil {
 		return startupError(err)
@@ -396,13 +405,21 @@ Try it:
 `, l.stateDir, config.TokenFile, l.token, l.token, host)
 }
 
-func startupError(err error) error {
-	msg := err.Error()
+func startupError(err error) error { return startupErr{err} }
+
+// startupErr presents a multi-line load error (every problem, or a quoted
+// line) as one block, keeping the chain for errors.Is.
+type startupErr struct{ err error }
+
+func (e startupErr) Error() string {
+	msg := e.err.Error()
 	if strings.Contains(msg, "\n") {
 		msg = "configuration rejected:\n  " + strings.ReplaceAll(msg, "\n", "\n  ")
 	}
-	return errors.New(msg)
+	return msg
 }
+
+func (e startupErr) Unwrap() error { return e.err }
 
 func validateCmd(args []string, e *env) int {
 	fs := flag.NewFlagSet("gateway config validate", flag.ContinueOnError)
