@@ -76,7 +76,7 @@ func checkAdminExposed(s *Snapshot) []Finding {
 // device-token signing keys, session hashes and lockouts, so whoever can
 // talk to it can mint device tokens and unlock clients.
 func checkStore(s *Snapshot) []Finding {
-	if s.Config == nil || s.Config.Gateway.Store.Backend != "redis" {
+	if s.Config == nil || s.Config.Gateway.Store.Backend != config.BackendRedis {
 		return nil
 	}
 	u, err := url.Parse(s.Config.Gateway.Store.URL)

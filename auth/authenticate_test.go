@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"gateway/cookie"
-
 	"context"
 	"errors"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
 )
@@ -66,12 +65,12 @@ func TestModesRefusedAtStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, o := range map[string]Options{
-		"token mode without a token":    {Mode: ModeToken, Stores: st},
-		"password mode with a bad hash": {Mode: ModePassword, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Stores: st},
-		"password mode without one":     {Mode: ModePassword, Stores: st},
-		"trusted-proxy without header":  {Mode: ModeTrustedProxy, Stores: st},
+		"token mode without a token":    {Mode: request.MethodToken, Stores: st},
+		"password mode with a bad hash": {Mode: request.MethodPassword, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Stores: st},
+		"password mode without one":     {Mode: request.MethodPassword, Stores: st},
+		"trusted-proxy without header":  {Mode: request.MethodTrustedProxy, Stores: st},
 		"unknown mode":                  {Mode: "anyone", Stores: st},
-		"no stores":                     {Mode: ModeToken, Token: tok},
+		"no stores":                     {Mode: request.MethodToken, Token: tok},
 	} {
 		if _, err := NewAuthenticator(o); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -170,7 +169,7 @@ func TestLockoutSemantics(t *testing.T) {
 // once the lockout is engaged.
 func TestConcurrentGuessesReserved(t *testing.T) {
 	a := newAuth(t, func(o *Options) {
-		o.Mode, o.Token, o.Password = ModePassword, "", "correct horse battery staple"
+		o.Mode, o.Token, o.Password = request.MethodPassword, "", "correct horse battery staple"
 		o.Lockout = LockoutPolicy{MaxAttempts: 10, Window: time.Minute, Lockout: 5 * time.Minute}
 		// Long enough for every login to get its turn on a loaded
 		// machine: none may be answered busy, so all 40 are judged.
@@ -205,9 +204,9 @@ func TestConcurrentGuessesReserved(t *testing.T) {
 }
 
 func TestModeNoneServesOnlyLocal(t *testing.T) {
-	a := newAuth(t, func(o *Options) { o.Mode, o.Token = ModeNone, "" }, nil)
+	a := newAuth(t, func(o *Options) { o.Mode, o.Token = request.MethodNone, "" }, nil)
 	id, err := a.Authenticate(req("GET", local, nil))
-	if err != nil || id.Method != ModeNone || id.IsAdmin() {
+	if err != nil || id.Method != request.MethodNone || id.IsAdmin() {
 		t.Fatalf("local request = %+v, %v (local is never admin)", id, err)
 	}
 	for name, f := range map[string]from{
@@ -227,7 +226,7 @@ func TestModeNoneServesOnlyLocal(t *testing.T) {
 func TestTrustedProxyMode(t *testing.T) {
 	mk := func(mutate func(*Options)) *Authenticator {
 		return newAuth(t, func(o *Options) {
-			o.Mode, o.Token = ModeTrustedProxy, ""
+			o.Mode, o.Token = request.MethodTrustedProxy, ""
 			o.HaveTrustedProxies = true
 			o.TrustedProxy = TrustedProxyOptions{UserHeader: "x-forwarded-user", RequiredHeaders: []string{"X-Auth-Request-Email"}, AllowUsers: []string{"alice"}}
 			if mutate != nil {

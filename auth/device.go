@@ -2,321 +2,278 @@ package auth
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
+	"net/http"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
+	"gateway/httperr"
+	"gateway/jsonhttp"
 	"gateway/request"
-	"gateway/state"
 	"gateway/store"
 )
 
-// Device auth parameters (SPEC "Identity: device").
-const (
-	NonceTTL     = store.NonceTTL
-	MaxClockSkew = 120 * time.Second
-	// KeysFile holds the device-token signing keys, relative to the state dir.
-	KeysFile    = "identity/device-token-keys.json"
-	tokenIssuer = "gateway"
-)
-
-// ValidRole reports whether a device may ask for role.
-func ValidRole(role string) bool {
-	return role == request.RoleOperator || role == request.RoleNode || role == request.RoleAdmin
+// ConnectResult is the answer to POST /auth/device/connect.
+type ConnectResult struct {
+	// Status is "paired" (Token is set) or "pending" (RequestID is set:
+	// the owner must approve, then the device connects again).
+	Status       string    `json:"status"`
+	DeviceID     string    `json:"deviceId"`
+	Role         string    `json:"role"`
+	Token        string    `json:"token,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	RequestID    string    `json:"requestId,omitempty"`
+	AutoApproved bool      `json:"autoApproved,omitempty"`
 }
 
-// Device auth errors. All are wrong credentials (they count toward the
-// lockout) except ErrTooManyChallenges.
-var (
-	ErrBadDeviceRequest  = errors.New("malformed device request")
-	ErrBadNonce          = errors.New("unknown, expired or reused nonce")
-	ErrClockSkew         = errors.New("signedAtMs too far from the server clock")
-	ErrBadSignature      = errors.New("signature does not verify")
-	ErrIDMismatch        = errors.New("deviceId is not the SHA-256 of publicKey")
-	ErrRoleNotApproved   = errors.New("role not approved for this device")
-	ErrBadDeviceToken    = errors.New("invalid device token")
-	ErrTooManyChallenges = store.ErrTooManyChallenges
-)
-
-// DeviceID returns the id of a raw Ed25519 public key: hex SHA-256.
-func DeviceID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:])
+// deviceMethod is a paired device: Ed25519 challenge and connect
+// (/auth/device/*), then short-lived device tokens as bearer credentials.
+type deviceMethod struct {
+	a *Authenticator
+	o DeviceOptions
 }
 
-// SignedPayload is what a device signs to connect.
-func SignedPayload(deviceID, role string, signedAtMs int64, nonce string) []byte {
-	return []byte("v1|" + deviceID + "|" + role + "|" + strconv.FormatInt(signedAtMs, 10) + "|" + nonce)
+func (m *deviceMethod) Name() string { return request.MethodDevice }
+
+func (m *deviceMethod) Authenticate(r *http.Request, rec *request.Record) (*request.Identity, error) {
+	return authenticateCredential(m, r, rec)
 }
 
-// ConnectRequest is the body of POST /auth/device/connect.
-type ConnectRequest struct {
-	DeviceID   string `json:"deviceId"`
-	PublicKey  string `json:"publicKey"`
-	Nonce      string `json:"nonce"`
-	SignedAtMs int64  `json:"signedAtMs"`
-	Role       string `json:"role"`
-	Signature  string `json:"signature"`
-	// Invite, when set, is a device invitation's code: an unknown device
-	// that presents a valid one is paired at once with the invitation's
-	// role, without waiting for the owner.
-	Invite string `json:"invite,omitempty"`
+// takes JWT-shaped bearer values while device auth is on.
+func (m *deviceMethod) takes(p presented) bool {
+	return m.o.Enabled && p.carrier != request.CredentialCookie && LooksLikeJWT(p.value)
 }
 
-func decodeB64URL(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
-	return base64.RawURLEncoding.DecodeString(s)
-}
-
-// VerifyConnect checks a connect request's shape, nonce, clock and
-// signature. It consumes the nonce. It does not look at pairing.
-func VerifyConnect(req ConnectRequest, nonces store.Nonces, now time.Time) (ed25519.PublicKey, error) {
-	if !ValidRole(req.Role) || req.DeviceID == "" || req.Nonce == "" {
-		return nil, ErrBadDeviceRequest
-	}
-	// Consume first: a malformed attempt still burns the nonce.
-	ok, err := nonces.Consume(req.Nonce)
+func (m *deviceMethod) check(rec *request.Record, p presented) (*request.Identity, error) {
+	att, err := m.a.reserve(ScopeDevice, rec)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, ErrBadNonce
+	id, err := m.verifyToken(p.value)
+	if err != nil {
+		att.Cancel()
+		return nil, StoreUnavailable(err)
 	}
-	pubRaw, err := decodeB64URL(req.PublicKey)
-	if err != nil || len(pubRaw) != ed25519.PublicKeySize {
-		return nil, ErrBadDeviceRequest
+	if id == nil {
+		return nil, m.a.failed(att)
 	}
-	sig, err := decodeB64URL(req.Signature)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, ErrBadSignature
-	}
-	pub := ed25519.PublicKey(pubRaw)
-	if DeviceID(pub) != strings.ToLower(req.DeviceID) {
-		return nil, ErrIDMismatch
-	}
-	skew := now.Sub(time.UnixMilli(req.SignedAtMs))
-	if skew > MaxClockSkew || skew < -MaxClockSkew {
-		return nil, ErrClockSkew
-	}
-	if !ed25519.Verify(pub, SignedPayload(strings.ToLower(req.DeviceID), req.Role, req.SignedAtMs, req.Nonce), sig) {
-		return nil, ErrBadSignature
-	}
-	return pub, nil
+	att.Succeed()
+	return id, nil
 }
 
-// signingKey is one device-token key.
-type signingKey struct {
-	KID         string `json:"kid"`
-	Seed        string `json:"seed"` // base64 Ed25519 seed
-	CreatedAtMs int64  `json:"createdAtMs"`
-	priv        ed25519.PrivateKey
-}
-
-type keysFile struct {
-	Version int          `json:"version"`
-	Keys    []signingKey `json:"keys"`
-}
-
-// TokenIssuer signs and verifies device tokens (EdDSA JWTs). The newest key
-// signs; every key in the document verifies, so a key can be rotated by
-// adding a new one and removing the old after the token lifetime. Replicas
-// share the document, so every replica verifies every replica's tokens.
-type TokenIssuer struct {
-	now func() time.Time
-
-	mu     sync.RWMutex
-	keys   map[string]signingKey
-	signer signingKey
-	ver    string
-}
-
-// LoadOrCreateKeys opens the signing-keys document, generating the first
-// key if there is none (created once: of several replicas starting at once,
-// one creates it and all load it).
-func LoadOrCreateKeys(docs store.Docs, now func() time.Time) (*TokenIssuer, error) {
-	if now == nil {
-		now = time.Now
+// verifyToken returns the identity of a valid device token, nil for an
+// invalid one, or an error when the device lists cannot be read (never
+// loaded, or not decodable): refused either way.
+func (m *deviceMethod) verifyToken(tok string) (*request.Identity, error) {
+	st := m.a.st
+	claims, err := st.Tokens.Parse(tok)
+	if err != nil {
+		return nil, nil
 	}
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, err
-	}
-	kid := make([]byte, 8)
-	_, _ = rand.Read(kid)
-	first, err := state.EncodeJSON(keysFile{Version: 1, Keys: []signingKey{{KID: hex.EncodeToString(kid), Seed: base64.StdEncoding.EncodeToString(seed), CreatedAtMs: now().UnixMilli()}}})
+	dev, paired, revoked, err := st.Devices.LookupToken(claims.Subject, claims.ID)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := docs.CreateOnce(ctx, KeysFile, first); err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+	if !paired || revoked {
+		return nil, nil
 	}
-	t := &TokenIssuer{now: now, keys: map[string]signingKey{}}
-	if err := t.refresh(docs); err != nil {
-		return nil, err
+	// A token from an earlier pairing (the device was revoked and paired
+	// again, however quickly) names another pairing id: dead.
+	if claims.PairingID != dev.PairingID {
+		return nil, nil
 	}
-	return t, nil
+	if claims.Role != dev.Role && dev.Role != request.RoleAdmin {
+		return nil, nil
+	}
+	return &request.Identity{User: "device:" + dev.DeviceID[:16], Method: request.MethodDevice, Role: claims.Role, DeviceID: dev.DeviceID, TokenID: claims.ID}, nil
 }
 
-// refresh loads the keys document if it changed and makes the document and
-// this replica agree on the union of their keys: a key once loaded keeps
-// verifying, and a document the store lost (a Redis restarted empty) or
-// replaced (a replica that started meanwhile created a new key) gets the
-// keys back, so every replica verifies every token.
-func (t *TokenIssuer) refresh(docs store.Docs) error {
-	t.mu.RLock()
-	since := t.ver
-	t.mu.RUnlock()
-	data, ver, changed, err := docs.Load(context.Background(), KeysFile, since)
-	if err != nil {
-		return fmt.Errorf("device keys: %w", err)
+// Routes are the device endpoints, on the agent origin.
+func (m *deviceMethod) Routes() []Route {
+	return []Route{
+		{Method: http.MethodPost, Path: "/auth/device/challenge", Handler: m.challenge, AgentOnly: true},
+		{Method: http.MethodPost, Path: "/auth/device/connect", Handler: m.connect, AgentOnly: true},
 	}
-	if !changed {
+}
+
+type challengeResponse struct {
+	Nonce     string    `json:"nonce"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+func (m *deviceMethod) challenge(w http.ResponseWriter, r *http.Request) {
+	nonce, exp, err := m.a.Challenge(r)
+	if err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	jsonhttp.Write(w, http.StatusOK, challengeResponse{Nonce: nonce, ExpiresAt: exp})
+}
+
+func (m *deviceMethod) connect(w http.ResponseWriter, r *http.Request) {
+	var req ConnectRequest
+	if err := jsonhttp.Decode(w, r, &req); err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	res, err := m.a.Connect(r.Context(), r, req)
+	if err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Status == "pending" {
+		status = http.StatusAccepted
+	}
+	jsonhttp.Write(w, status, res)
+}
+
+func (a *Authenticator) deviceEnabled() error {
+	if !a.device.o.Enabled {
+		return httperr.New(http.StatusNotFound, "device_auth_disabled", "device auth is not enabled", nil)
+	}
+	return nil
+}
+
+// Challenge issues a single-use nonce for device auth.
+func (a *Authenticator) Challenge(r *http.Request) (string, time.Time, error) {
+	if err := a.deviceEnabled(); err != nil {
+		return "", time.Time{}, err
+	}
+	nonce, exp, err := a.st.Nonces.Issue(recordOf(r).Client)
+	if errors.Is(err, ErrTooManyChallenges) {
+		return "", time.Time{}, httperr.New(http.StatusTooManyRequests, "busy", "too many outstanding challenges; retry shortly", err)
+	}
+	return nonce, exp, err // store.ErrUnavailable answers itself: 503 store_unavailable
+}
+
+// autoApprove reports whether a connect may be paired without the owner:
+// only a clean local request (this host, no proxy, loopback Host, not from
+// another site's page) with autoApproveLocal on, and never for the admin
+// role, which only the owner grants.
+func (a *Authenticator) autoApprove(rec *request.Record, role string) bool {
+	return a.device.o.AutoApproveLocal && role != request.RoleAdmin && rec.Local()
+}
+
+// Connect verifies a signed challenge. A paired device gets a token; an
+// unknown one gets a pending pairing request, or is paired at once when
+// autoApprove allows.
+func (a *Authenticator) Connect(ctx context.Context, r *http.Request, req ConnectRequest) (ConnectResult, error) {
+	if err := a.deviceEnabled(); err != nil {
+		return ConnectResult{}, err
+	}
+	verified := false
+	res, err := a.connect(ctx, r, req, &verified)
+	if verified || err != nil {
+		a.observed(request.MethodDevice, errOrNil(verified, err))
+	}
+	return res, err
+}
+
+// errOrNil is what Observe is told about a connect: success once the
+// proof was verified, whatever happened to the pairing after it.
+func errOrNil(verified bool, err error) error {
+	if verified {
 		return nil
 	}
-	where := docs.Where(KeysFile)
-	loaded, err := decodeKeys(data, where)
+	return err
+}
+
+func (a *Authenticator) connect(ctx context.Context, r *http.Request, req ConnectRequest, verified *bool) (ConnectResult, error) {
+	rec := recordOf(r)
+	att, err := a.reserve(ScopeDevice, rec)
 	if err != nil {
-		return err
+		return ConnectResult{}, err
 	}
-	t.mu.Lock()
-	for _, k := range loaded {
-		t.keys[k.KID] = k
-		if t.signer.priv == nil || k.CreatedAtMs > t.signer.CreatedAtMs ||
-			(k.CreatedAtMs == t.signer.CreatedAtMs && k.KID > t.signer.KID) {
-			t.signer = k
-		}
+	now := a.st.Now()
+	pub, err := VerifyConnect(req, a.st.Nonces, now)
+	if store.IsUnavailable(err) {
+		// The nonce could not be checked: nothing was verified.
+		att.Cancel()
+		return ConnectResult{}, err
 	}
-	t.ver = ver
-	missing := len(t.keys) > len(loaded)
-	all := make([]signingKey, 0, len(t.keys))
-	for _, k := range t.keys {
-		all = append(all, k)
-	}
-	t.mu.Unlock()
-	if len(all) == 0 {
-		return fmt.Errorf("device keys: %w: %s holds no key", state.ErrCorrupt, where)
-	}
-	if !missing {
-		return nil
-	}
-	return docs.Update(context.Background(), KeysFile, func(old []byte) ([]byte, error) {
-		cur, err := decodeKeys(old, where)
-		if err != nil && len(old) > 0 {
-			return nil, err
-		}
-		have := map[string]bool{}
-		for _, k := range cur {
-			have[k.KID] = true
-		}
-		for _, k := range all {
-			if !have[k.KID] {
-				cur = append(cur, k)
+	if err != nil {
+		// Every one of these is a wrong credential (a forged or
+		// replayed proof), so each counts toward the lockout.
+		e := a.failed(att)
+		var he *httperr.Error
+		if errors.As(e, &he) {
+			he.Msg = "device proof refused: " + err.Error()
+			if errors.Is(err, ErrBadDeviceRequest) {
+				he.Status, he.Code = http.StatusBadRequest, "bad_request"
 			}
 		}
-		sort.Slice(cur, func(i, j int) bool { return cur[i].CreatedAtMs < cur[j].CreatedAtMs })
-		return state.EncodeJSON(keysFile{Version: 1, Keys: cur})
-	})
-}
-
-// decodeKeys parses the keys document (none when it is absent).
-func decodeKeys(data []byte, where string) ([]signingKey, error) {
-	f, err := state.DecodeJSON[keysFile](data, where)
+		return ConnectResult{}, e
+	}
+	att.Succeed()
+	*verified = true
+	id := DeviceID(pub)
+	dev, paired, _, err := a.st.Devices.Lookup(id, "")
+	if store.IsUnavailable(err) {
+		return ConnectResult{}, err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("device keys: %w", err)
+		return ConnectResult{}, httperr.New(http.StatusServiceUnavailable, "state_unreadable", "device store unreadable", err)
 	}
-	out := make([]signingKey, 0, len(f.Keys))
-	for _, k := range f.Keys {
-		seed, err := base64.StdEncoding.DecodeString(k.Seed)
-		if err != nil || len(seed) != ed25519.SeedSize || k.KID == "" {
-			return nil, fmt.Errorf("device keys: %s has a bad key", where)
+	autoApproved := false
+	if !paired && req.Invite != "" {
+		// An invitation skips the queue: a flood of pending requests
+		// never keeps the owner from adding a device. A device that
+		// already used its code and retries is paired by now and is
+		// answered as any connect.
+		if dev, err = a.redeem(ctx, rec, req, id, now); err != nil {
+			return ConnectResult{}, err
 		}
-		k.priv = ed25519.NewKeyFromSeed(seed)
-		out = append(out, k)
+		paired = true
 	}
-	return out, nil
-}
-
-// DeriveKey derives a secret for another purpose (the browser forms' CSRF
-// key) from the signing key, so every gateway sharing the keys shares it too.
-func (t *TokenIssuer) DeriveKey(label string) []byte {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m := hmac.New(sha256.New, t.signer.priv.Seed())
-	m.Write([]byte("gateway derived key|" + label))
-	return m.Sum(nil)
-}
-
-// DeviceClaims are a device token's claims.
-type DeviceClaims struct {
-	Role string `json:"role"`
-	// PairingID names the pairing the token was issued under. Every
-	// pairing gets a fresh one, so a revocation kills every token issued
-	// before it, even when the device pairs again within the same
-	// millisecond (iat has second granularity and could not tell).
-	PairingID string `json:"pid"`
-	jwt.RegisteredClaims
-}
-
-// Issue signs a token for a paired device.
-func (t *TokenIssuer) Issue(dev PairedDevice, role string, ttl time.Duration) (string, time.Time, error) {
-	now := t.now()
-	var jti [16]byte
-	_, _ = rand.Read(jti[:])
-	exp := now.Add(ttl)
-	deviceID := dev.DeviceID
-	claims := DeviceClaims{Role: role, PairingID: dev.PairingID, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{tokenIssuer}, Subject: deviceID,
-		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
-		ExpiresAt: jwt.NewNumericDate(exp), ID: hex.EncodeToString(jti[:]),
-	}}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	t.mu.RLock()
-	signer := t.signer
-	t.mu.RUnlock()
-	tok.Header["kid"] = signer.KID
-	s, err := tok.SignedString(signer.priv)
-	return s, exp, err
-}
-
-// Parse verifies a device token's signature, algorithm, issuer, audience
-// and lifetime. "alg: none", HMAC confusion and unknown kids are refused.
-func (t *TokenIssuer) Parse(s string) (*DeviceClaims, error) {
-	claims := &DeviceClaims{}
-	_, err := jwt.ParseWithClaims(s, claims, func(tok *jwt.Token) (any, error) {
-		kid, _ := tok.Header["kid"].(string)
-		t.mu.RLock()
-		k, ok := t.keys[kid]
-		t.mu.RUnlock()
-		if !ok {
-			return nil, errors.New("unknown kid")
+	if !paired && a.autoApprove(rec, req.Role) {
+		dev, err = a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "auto-local"})
+		if err != nil {
+			return ConnectResult{}, err
 		}
-		return k.priv.Public(), nil
-	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenIssuer),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now))
-	if err != nil || claims.Subject == "" || claims.ID == "" {
-		return nil, ErrBadDeviceToken
+		paired, autoApproved = true, true
 	}
-	return claims, nil
+	if !paired {
+		p, err := a.st.Devices.AddPending(ctx, PendingRequest{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ViaProxy: rec.ViaProxy}, rec.Client)
+		if errors.Is(err, ErrTooManyPending) {
+			return ConnectResult{}, httperr.New(http.StatusTooManyRequests, "too_many_pending",
+				"too many pairing requests are waiting for the owner; retry after they are approved, rejected or expire (5 minutes)", err)
+		}
+		if err != nil {
+			return ConnectResult{}, err
+		}
+		return ConnectResult{Status: "pending", DeviceID: id, Role: req.Role, RequestID: p.RequestID,
+			ExpiresAt: time.UnixMilli(p.CreatedAtMs).Add(PendingTTL)}, nil
+	}
+	if req.Role != dev.Role && dev.Role != request.RoleAdmin {
+		return ConnectResult{}, httperr.New(http.StatusForbidden, "role_not_approved", "role "+req.Role+" was not approved for this device", ErrRoleNotApproved)
+	}
+	tok, exp, err := a.st.Tokens.Issue(dev, req.Role, a.device.o.TokenTTL)
+	if err != nil {
+		return ConnectResult{}, err
+	}
+	return ConnectResult{Status: "paired", DeviceID: id, Role: req.Role, Token: tok, ExpiresAt: exp, AutoApproved: autoApproved}, nil
 }
 
-// LooksLikeJWT reports whether a bearer value has a JWT's shape, to route it
-// to device-token verification rather than the shared-token compare.
-func LooksLikeJWT(s string) bool {
-	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
+// redeem pairs the device with its invitation's role. Wrong, used and
+// expired codes count in their own lockout scope; a connect signing another
+// role than the invitation's is refused without using it up.
+func (a *Authenticator) redeem(ctx context.Context, rec *request.Record, req ConnectRequest, id string, now time.Time) (PairedDevice, error) {
+	att, err := a.reserve(ScopeInvite, rec)
+	if err != nil {
+		return PairedDevice{}, err
+	}
+	by, err := a.st.Devices.Redeem(ctx, req.Invite, req.Role)
+	switch {
+	case errors.Is(err, ErrBadInvitation):
+		att.Fail()
+		return PairedDevice{}, httperr.New(http.StatusUnauthorized, "invalid_invitation", "unknown, used or expired invitation", err)
+	case errors.Is(err, ErrRoleMismatch):
+		att.Cancel()
+		return PairedDevice{}, httperr.New(http.StatusBadRequest, "role_mismatch", "the invitation is for another role; connect with the role it grants", err)
+	case err != nil:
+		att.Cancel()
+		return PairedDevice{}, StoreUnavailable(err)
+	}
+	att.Succeed()
+	return a.st.Devices.Pair(ctx, PairedDevice{DeviceID: id, PublicKey: req.PublicKey, Role: req.Role, ApprovedAtMs: now.UnixMilli(), ApprovedBy: "invite:" + by})
 }

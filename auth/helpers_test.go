@@ -36,7 +36,7 @@ func (c *clock) Advance(d time.Duration) {
 // defaultOptions are the embedded defaults in token mode.
 func defaultOptions() Options {
 	return Options{
-		Mode:     ModeToken,
+		Mode:     request.MethodToken,
 		Token:    tok,
 		Lockout:  LockoutPolicy{MaxAttempts: 10, Window: time.Minute, Lockout: 5 * time.Minute},
 		Sessions: SessionPolicy{Idle: 24 * time.Hour, Absolute: 168 * time.Hour},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"gateway/request"
 )
 
 func TestKnownClients(t *testing.T) {
@@ -56,19 +58,19 @@ func TestKnownClients(t *testing.T) {
 // TestKnownClientDiesWithTheCredential: a cookie issued under one password
 // is no known client once the password changed.
 func TestKnownClientDiesWithTheCredential(t *testing.T) {
-	a := newAuth(t, func(o *Options) { o.Mode, o.Token, o.Password = ModePassword, "", "first-password-long" }, nil)
-	b, err := NewAuthenticator(Options{Mode: ModePassword, Password: "second-password-long", Stores: a.st, Lockout: a.lockout, Sessions: a.sessions})
+	a := newAuth(t, func(o *Options) { o.Mode, o.Token, o.Password = request.MethodPassword, "", "first-password-long" }, nil)
+	b, err := NewAuthenticator(Options{Mode: request.MethodPassword, Password: "second-password-long", Stores: a.st, Lockout: a.lockout, Sessions: a.sessions})
 	if err != nil {
 		t.Fatal(err)
 	}
-	same, err := NewAuthenticator(Options{Mode: ModePassword, Password: "first-password-long", Stores: a.st, Lockout: a.lockout, Sessions: a.sessions})
+	same, err := NewAuthenticator(Options{Mode: request.MethodPassword, Password: "first-password-long", Stores: a.st, Lockout: a.lockout, Sessions: a.sessions})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.fingerprint[SecretPassword] == b.fingerprint[SecretPassword] {
+	if a.limiter.fingerprint[request.MethodPassword] == b.limiter.fingerprint[request.MethodPassword] {
 		t.Fatal("two passwords, one fingerprint")
 	}
-	if a.fingerprint[SecretPassword] != same.fingerprint[SecretPassword] {
+	if a.limiter.fingerprint[request.MethodPassword] != same.limiter.fingerprint[request.MethodPassword] {
 		t.Fatal("the same password hashed again (a restart) changed the fingerprint")
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"gateway/request"
 )
 
 // Argon2id parameters for new hashes (OWASP's recommended minimum is
@@ -118,4 +121,61 @@ func ParsePasswordHash(s string) (PasswordHash, error) {
 func (h PasswordHash) Verify(password string) bool {
 	got := argon2.IDKey([]byte(password), h.Salt, h.Time, h.Memory, h.Threads, uint32(len(h.Key)))
 	return subtle.ConstantTimeCompare(got, h.Key) == 1
+}
+
+// passwordMethod is signing in with the owner's password (password mode):
+// a form or JSON sign-in opens a session; the password itself is never a
+// per-request credential (hashing on every request would be a
+// denial-of-service lever).
+type passwordMethod struct {
+	a    *Authenticator
+	hash PasswordHash
+}
+
+func newPasswordMethod(a *Authenticator, password, hash string) (*passwordMethod, error) {
+	h, err := passwordHashFrom(password, hash)
+	if err != nil {
+		return nil, err
+	}
+	return &passwordMethod{a: a, hash: h}, nil
+}
+
+func (m *passwordMethod) Name() string { return request.MethodPassword }
+
+// Authenticate: requests carry the session the password opened, never the
+// password.
+func (m *passwordMethod) Authenticate(*http.Request, *request.Record) (*request.Identity, error) {
+	return nil, nil
+}
+
+func (m *passwordMethod) offer(*request.Record) (Offer, bool) {
+	return Offer{Field: SecretPassword}, true
+}
+
+func (m *passwordMethod) scope() string { return ScopePassword }
+
+func (m *passwordMethod) hashed() bool { return true }
+
+func (m *passwordMethod) verify(secret string) bool { return m.hash.Verify(secret) }
+
+// passwordHashFrom hashes a configured password once (the plaintext is not
+// kept), or parses a configured hash. A password wins over a hash: config
+// loading puts the environment's password there, so rotating it through
+// the environment works even when the file holds a hash.
+func passwordHashFrom(password, hash string) (PasswordHash, error) {
+	if password != "" {
+		s, err := HashPassword(password)
+		if err != nil {
+			return PasswordHash{}, err
+		}
+		return ParsePasswordHash(s)
+	}
+	if hash == "" {
+		return PasswordHash{}, errors.New("auth: password mode needs gateway.auth.password or passwordHash")
+	}
+	h, err := ParsePasswordHash(hash)
+	if err != nil {
+		return PasswordHash{}, errors.New("auth: gateway.auth.passwordHash: " + err.Error())
+	}
+	return h, nil
 }

@@ -1,13 +1,12 @@
 package auth
 
 import (
-	"gateway/cookie"
-
 	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"gateway/cookie"
 	"gateway/request"
 )
 
@@ -74,7 +73,7 @@ func FuzzParsePasswordHash(f *testing.F) {
 func TestPasswordLoginAndSessions(t *testing.T) {
 	clk := newClock()
 	a := newAuth(t, func(o *Options) {
-		o.Mode, o.Token, o.Password = ModePassword, "", "hunter2-but-longer"
+		o.Mode, o.Token, o.Password = request.MethodPassword, "", "hunter2-but-longer"
 		o.Lockout.MaxAttempts = 3
 		o.Sessions = SessionPolicy{Idle: time.Hour, Absolute: 3 * time.Hour}
 	}, clk)
@@ -96,7 +95,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	cookieH := map[string]string{"Cookie": cookie.Session + "=" + tokn}
 	for _, h := range []map[string]string{bearerH, cookieH} {
 		id, err := a.Authenticate(req("GET", stranger, h))
-		if err != nil || id.Method != MethodSession || !id.IsAdmin() || id.SessionID != SessionID(tokn) {
+		if err != nil || id.Method != request.MethodSession || !id.IsAdmin() || id.SessionID != SessionID(tokn) {
 			t.Fatalf("session auth = %+v, %v", id, err)
 		}
 	}
@@ -168,7 +167,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 func TestStaleCookieIsNoFailure(t *testing.T) {
 	clk := newClock()
 	a := newAuth(t, func(o *Options) {
-		o.Mode, o.Token, o.Password = ModePassword, "", "hunter2-but-longer"
+		o.Mode, o.Token, o.Password = request.MethodPassword, "", "hunter2-but-longer"
 		o.Sessions = SessionPolicy{Idle: time.Minute, Absolute: time.Hour}
 	}, clk)
 	owner := remote("203.0.113.1:1")

@@ -63,11 +63,18 @@ type Opened struct {
 	// Origin is OriginAgent ("" in files written before origins) or
 	// OriginAdmin. A session answers only on its own origin.
 	Origin string `json:"origin,omitempty"`
-	// User, Role, Method and Groups are the identity that signed in.
-	User   string   `json:"user,omitempty"`
-	Role   string   `json:"role,omitempty"`
-	Method string   `json:"method,omitempty"`
+	// User and Method are who signed in and how. Role is kept for the
+	// owner's sessions; a person's role is recomputed on every request.
+	User   string `json:"user,omitempty"`
+	Role   string `json:"role,omitempty"`
+	Method string `json:"method,omitempty"`
+	// Groups are the groups the provider reported at sign-in, and Email
+	// the verified address (a person's sessions).
 	Groups []string `json:"groups,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	// MaxAge, when set, ends the session this long after sign-in, before
+	// the session policy's absolute timeout (oidc.maxSessionAge).
+	MaxAge time.Duration `json:"maxAge,omitempty"`
 }
 
 // Session origins.
@@ -97,10 +104,10 @@ func (o Opened) UserName() string {
 func (o Opened) identity() (user, role, method string) {
 	user, role, method = o.User, o.Role, o.Method
 	if user == "" {
-		user, role = "owner", request.RoleAdmin
+		user, role = request.Owner, request.RoleAdmin
 	}
 	if method == "" {
-		method = MethodSession
+		method = request.MethodSession
 	}
 	return user, role, method
 }
@@ -216,7 +223,11 @@ func (s *SessionStore) Create(p SessionPolicy, who Opened) (token string, expire
 	}
 	token = SessionTokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
-	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(p.Absolute), Opened: who}
+	life := p.Absolute
+	if who.MaxAge > 0 && who.MaxAge < life {
+		life = who.MaxAge
+	}
+	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(life), Opened: who}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.update(p, func(m map[string]Session) { m[se.ID] = se }); err != nil {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"gateway/request"
 )
 
 // TokenVerifier checks presented tokens against the configured one. Both
@@ -86,3 +88,63 @@ func ProtocolToken(h http.Header) (string, bool) {
 	}
 	return "", false
 }
+
+// tokenMethod is the shared token: the owner, as a bearer credential
+// anywhere the gateway's credentials are taken, and as a sign-in secret
+// where it is offered (token mode; the admin origin in the other modes).
+type tokenMethod struct {
+	a *Authenticator
+	// v is nil when no token is configured: every value is then wrong.
+	v *TokenVerifier
+	// primary: token mode, where the sign-in page offers it everywhere.
+	primary bool
+}
+
+func newTokenMethod(a *Authenticator, token string, primary bool) (*tokenMethod, error) {
+	m := &tokenMethod{a: a, primary: primary}
+	if token == "" {
+		if primary {
+			return nil, errors.New("auth: token mode needs a token (gateway.auth.token, GATEWAY_TOKEN or a writable state dir)")
+		}
+		return m, nil
+	}
+	var err error
+	m.v, err = NewTokenVerifier(token)
+	return m, err
+}
+
+func (m *tokenMethod) Name() string { return request.MethodToken }
+
+func (m *tokenMethod) Authenticate(r *http.Request, rec *request.Record) (*request.Identity, error) {
+	return authenticateCredential(m, r, rec)
+}
+
+// takes every bearer value the device and session methods did not: a
+// value that is not the token is a wrong guess, counted even while the
+// store is down (the token is checked without it).
+func (m *tokenMethod) takes(p presented) bool { return p.carrier != request.CredentialCookie }
+
+func (m *tokenMethod) check(rec *request.Record, p presented) (*request.Identity, error) {
+	att, err := m.a.reserve(ScopeToken, rec)
+	if err != nil {
+		return nil, err
+	}
+	if !m.verify(p.value) {
+		return nil, m.a.failed(att)
+	}
+	att.Succeed()
+	return &request.Identity{User: request.Owner, Method: request.MethodToken, Role: request.RoleAdmin}, nil
+}
+
+func (m *tokenMethod) offer(rec *request.Record) (Offer, bool) {
+	if m.v == nil || !(m.primary || rec.Admin) {
+		return Offer{}, false
+	}
+	return Offer{Field: SecretToken}, true
+}
+
+func (m *tokenMethod) scope() string { return ScopeToken }
+
+func (m *tokenMethod) hashed() bool { return false }
+
+func (m *tokenMethod) verify(secret string) bool { return m.v != nil && m.v.Verify(secret) }

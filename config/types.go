@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"gateway/request"
 )
 
 // Config is the whole configuration tree, the same for JSON5 and YAML. Raw
@@ -74,6 +76,12 @@ type Gateway struct {
 	MaxBodyBytes int64 `json:"maxBodyBytes"`
 	// Auth selects and configures authentication.
 	Auth Auth `json:"auth"`
+	// Users are the people beyond the owner, by the name their method
+	// reports (People).
+	Users map[string]Person `json:"users"`
+	// Groups are the provider groups whose members are admitted, and what
+	// they get.
+	Groups map[string]Group `json:"groups"`
 	// Store selects where shared state lives. Default "file" (the state dir).
 	Store Store `json:"store"`
 	// Admin says where the console and /admin/* answer browsers: an origin
@@ -159,6 +167,82 @@ type Auth struct {
 	Device Device `json:"device"`
 	// Session configures password sessions.
 	Session Session `json:"session"`
+	// OIDC signs people in with their own OpenID provider (People).
+	OIDC *OIDC `json:"oidc"`
+	// Assertion takes a signed identity from the proxy in front
+	// (Cloudflare Access, Pomerium, Google IAP).
+	Assertion *Assertion `json:"assertion"`
+}
+
+// OIDC configures sign-in with an OpenID provider.
+type OIDC struct {
+	// Issuer is the provider's issuer URL (https; http only on a
+	// loopback host).
+	Issuer string `json:"issuer"`
+	// ClientID and ClientSecret are the gateway's client at the provider
+	// (use ${VAR} for the secret).
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret"`
+	// Name is what the sign-in page's button says: "Sign in with <name>".
+	// Default: the issuer's host.
+	Name string `json:"name"`
+	// RedirectURL is the callback URL registered at the provider.
+	// Default: gateway.publicUrl + /auth/oidc/callback.
+	RedirectURL string `json:"redirectUrl"`
+	// UserClaim names the person (default "email", which then must be
+	// verified); GroupsClaim lists their groups (default none).
+	UserClaim   string `json:"userClaim"`
+	GroupsClaim string `json:"groupsClaim"`
+	// Scopes asked for. Default [openid, email, profile].
+	Scopes []string `json:"scopes"`
+	// AllowedDomains admits anyone whose verified email is in one of
+	// these domains, besides gateway.users and gateway.groups.
+	AllowedDomains []string `json:"allowedDomains"`
+	// MaxSessionAge ends a session opened this way. Default "12h".
+	MaxSessionAge string `json:"maxSessionAge"`
+}
+
+// Assertion configures signed identity assertions from the proxy in front.
+type Assertion struct {
+	// Header carries the JWT. Default Cf-Access-Jwt-Assertion.
+	Header string `json:"header"`
+	// JWKSURL is where the signing keys are (https; http only on a
+	// loopback host).
+	JWKSURL string `json:"jwksUrl"`
+	// Issuer and Audience must match the token's iss and aud.
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	// UserClaim names the person (default "email"); GroupsClaim lists
+	// their groups.
+	UserClaim   string `json:"userClaim"`
+	GroupsClaim string `json:"groupsClaim"`
+	// Proxies are the peers whose assertions are honoured. Default:
+	// gateway.trustedProxies without loopback addresses (a local process
+	// could replay a token it found); loopback only when listed here.
+	Proxies []string `json:"proxies"`
+	// Required refuses every request from those proxies without a valid
+	// assertion.
+	Required bool `json:"required"`
+}
+
+// Person is one entry of gateway.users: someone beyond the owner.
+type Person struct {
+	// Role is "admin" or "user" (default: the highest of their groups',
+	// else user).
+	Role string `json:"role"`
+	// Groups the person is in, besides those their provider reports.
+	Groups []string `json:"groups"`
+	// Scopes are the OpenClaw operator scopes they get (default: their
+	// groups', else operator.read and operator.write).
+	Scopes []string `json:"scopes"`
+}
+
+// Group is one entry of gateway.groups: a group whose members are admitted.
+type Group struct {
+	// Role is "admin" or "user" (default user).
+	Role string `json:"role"`
+	// Scopes are the OpenClaw operator scopes members get.
+	Scopes []string `json:"scopes"`
 }
 
 // RateLimit configures the failure lockout.
@@ -189,6 +273,9 @@ type TrustedProxy struct {
 	// AllowLoopback honours the header from a loopback peer. Default false:
 	// any local process could otherwise forge it.
 	AllowLoopback bool `json:"allowLoopback"`
+	// GroupsHeader carries the user's groups, comma-separated (e.g.
+	// Remote-Groups); only groups in gateway.groups count.
+	GroupsHeader string `json:"groupsHeader"`
 }
 
 // Device configures device pairing auth.
@@ -252,12 +339,18 @@ type Audit struct {
 	Suppress []string `json:"suppress"`
 }
 
-// Auth modes.
+// Auth modes: the primary method's name (request.Method*).
 const (
-	ModeToken        = "token"
-	ModePassword     = "password"
-	ModeTrustedProxy = "trusted-proxy"
-	ModeNone         = "none"
+	ModeToken        = request.MethodToken
+	ModePassword     = request.MethodPassword
+	ModeTrustedProxy = request.MethodTrustedProxy
+	ModeNone         = request.MethodNone
+)
+
+// Store backends (gateway.store.backend).
+const (
+	BackendFile  = "file"
+	BackendRedis = "redis"
 )
 
 // Bind values.
@@ -317,6 +410,39 @@ type Typed struct {
 	PublicURL *url.URL
 	// SameHostClient is gateway.sameHostClientAddress, or the default.
 	SameHostClient netip.Addr
+	// People are gateway.users and gateway.groups, names normalised.
+	People People
+	// OIDC is the validated gateway.auth.oidc, nil when unset.
+	OIDC *OIDCTyped
+	// Assertion is the validated gateway.auth.assertion, nil when unset.
+	Assertion *AssertionTyped
+}
+
+// People are the validated gateway.users and gateway.groups.
+type People struct {
+	// Users by name (lower case when the name has an '@').
+	Users  map[string]Person
+	Groups map[string]Group
+	// AllowedDomains are gateway.auth.oidc.allowedDomains, lower case.
+	AllowedDomains []string
+}
+
+// OIDCTyped is gateway.auth.oidc with defaults applied.
+type OIDCTyped struct {
+	Issuer, ClientID, ClientSecret, Name string
+	// RedirectURL is the callback URL.
+	RedirectURL            *url.URL
+	UserClaim, GroupsClaim string
+	Scopes                 []string
+	MaxSessionAge          time.Duration
+}
+
+// AssertionTyped is gateway.auth.assertion with defaults applied.
+type AssertionTyped struct {
+	// Header is canonical.
+	Header, JWKSURL, Issuer, Audience, UserClaim, GroupsClaim string
+	Proxies                                                   []netip.Prefix
+	Required                                                  bool
 }
 
 // ChannelPolicy is one channel's validated policy.

@@ -34,7 +34,7 @@ func Default() *Config {
 				Device:    Device{TokenTTL: "24h"},
 				Session:   Session{IdleTimeout: "24h", AbsoluteTimeout: "168h"},
 			},
-			Store: Store{Backend: "file", KeyPrefix: "gateway:"},
+			Store: Store{Backend: BackendFile, KeyPrefix: "gateway:"},
 		},
 		Logging: Logging{RedactSensitive: "tools"},
 		Source:  Source{Format: "defaults", Substituted: map[string]bool{}},
@@ -54,10 +54,11 @@ func (c *Config) Validate() error {
 	v.trust(&c.Gateway)
 	v.upstream(&c.Gateway)
 	v.auth(&c.Gateway)
-	v.store(&c.Gateway.Store)
+	v.storeBackend(&c.Gateway.Store)
 	v.local(&c.Gateway)
 	v.admin(&c.Gateway)
 	v.sameHost(&c.Gateway)
+	v.people(&c.Gateway)
 	switch c.Logging.RedactSensitive {
 	case "tools", "off":
 	default:
@@ -221,13 +222,13 @@ func (v *validator) auth(g *Gateway) {
 }
 
 // store: where shared state lives.
-func (v *validator) store(st *Store) {
+func (v *validator) storeBackend(st *Store) {
 	switch st.Backend {
-	case "file":
+	case BackendFile:
 		if st.URL != "" {
 			v.add("gateway.store.url", "is set (in the file or GATEWAY_REDIS_URL) but gateway.store.backend is file; set backend: redis to share state through it")
 		}
-	case "redis":
+	case BackendRedis:
 		u, err := url.Parse(st.URL)
 		switch {
 		case st.URL == "":

@@ -76,7 +76,25 @@ func Clear(w http.ResponseWriter, base, proto string) {
 		HttpOnly: true, Secure: proto == "https", SameSite: http.SameSiteLaxMode})
 }
 
-// StripRequest removes every gateway cookie from the Cookie header(s) of h,
+// accessProxyCookies carry the signed identity of an access proxy in front
+// (Cloudflare Access, Pomerium, Google IAP): the same token as the
+// assertion header, which the agent must not be able to replay. Lower
+// case; a name ending in "*" is a prefix.
+var accessProxyCookies = []string{"cf_authorization", "_pomerium", "gcp_iap_*"}
+
+// isAccessProxy reports whether name is an access proxy's identity cookie.
+func isAccessProxy(name string) bool {
+	n := strings.ToLower(strings.TrimSpace(name))
+	for _, c := range accessProxyCookies {
+		if p, ok := strings.CutSuffix(c, "*"); ok && strings.HasPrefix(n, p) || n == c {
+			return true
+		}
+	}
+	return false
+}
+
+// StripRequest removes every gateway cookie, and every access proxy's
+// identity cookie, from the Cookie header(s) of h,
 // keeping the rest byte for byte.
 func StripRequest(h http.Header) {
 	lines := h["Cookie"]
@@ -92,7 +110,7 @@ func StripRequest(h http.Header) {
 				continue
 			}
 			k, _, _ := strings.Cut(p, "=")
-			if IsGateway(k) {
+			if IsGateway(k) || isAccessProxy(k) {
 				changed = true
 				continue
 			}

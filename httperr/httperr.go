@@ -1,7 +1,7 @@
 // Package httperr turns a refusal into the response the client sees and the
 // cause the log sees: a fixed public message and a machine code with a 4xx or
 // 5xx status, as JSON (or, for a browser navigation, through the page
-// renderer the server installs). The cause is recorded in the request's
+// renderer the server puts in the request's record). The cause is recorded in the request's
 // record for its one access-log line and never reaches the client.
 package httperr
 
@@ -69,11 +69,6 @@ func Public(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: err}
 }
 
-// Page renders an error as an HTML page for a browser navigation. It is
-// set once at startup by the package that owns the pages; nil means JSON
-// for everyone.
-var Page func(w http.ResponseWriter, r *http.Request, e *Error)
-
 // Write answers r with err and records err as the request's cause.
 func Write(w http.ResponseWriter, r *http.Request, err error) {
 	he := Public(err)
@@ -86,8 +81,8 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Add(k, v)
 		}
 	}
-	if Page != nil && rec != nil && rec.Navigation {
-		Page(w, r, he)
+	if rec != nil && rec.Navigation && rec.Page != nil {
+		rec.Page(w, he.Status, he.Code, he.Msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

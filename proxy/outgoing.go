@@ -81,8 +81,10 @@ type Outgoing struct {
 	// Host); false sends the upstream's.
 	PreserveHost bool
 	// UserHeader is trusted-proxy mode's user header, read by auth and
-	// removed here.
-	UserHeader string
+	// removed here; StripHeaders are more headers of the gateway's methods
+	// (the groups header, the assertion header) removed the same way.
+	UserHeader   string
+	StripHeaders []string
 	// SameHostClient is the client address sent for a person on the
 	// gateway's own host (record.SameHost), in X-Forwarded-For and
 	// X-Real-IP: OpenClaw refuses a forwarded loopback client
@@ -107,8 +109,10 @@ func (o *Outgoing) init() {
 	o.Identity.User = http.CanonicalHeaderKey(o.Identity.User)
 	o.Identity.Method = http.CanonicalHeaderKey(o.Identity.Method)
 	o.strip = map[string]bool{o.Identity.User: true, o.Identity.Method: true}
-	if o.UserHeader != "" {
-		o.strip[http.CanonicalHeaderKey(o.UserHeader)] = true
+	for _, h := range append([]string{o.UserHeader}, o.StripHeaders...) {
+		if h != "" {
+			o.strip[http.CanonicalHeaderKey(h)] = true
+		}
 	}
 }
 

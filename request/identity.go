@@ -1,16 +1,27 @@
 package request
 
-// Identity is an authenticated caller.
+// Identity is an authenticated caller: every way in ends as one, decided
+// once per request.
 type Identity struct {
-	// User names the caller ("owner" for the shared token).
+	// User names the caller ("owner" for the shared token and the
+	// password, "device:<id>" for a device, the person's name for the
+	// methods that know people).
 	User string
-	// Method is how they authenticated: token, password, device,
-	// trusted-proxy or none.
+	// Method is how this request proved itself: one of the Method
+	// constants.
 	Method string
+	// OpenedWith is, for a session, the method it was opened with
+	// (password, token, oidc); "" otherwise.
+	OpenedWith string
 	// Role is RoleAdmin for the owner; devices carry the role they were
-	// approved for; trusted-proxy users outside allowUsers and the local
-	// user of mode none are RoleUser.
+	// approved for; people get theirs from gateway.users and
+	// gateway.groups, recomputed on every request.
 	Role string
+	// Groups are the person's groups that gateway.groups or
+	// gateway.users give them (never an unlisted IdP group).
+	Groups []string
+	// Email is the person's address when their method reports one.
+	Email string
 	// Credential names the request part that carried the gateway's secret,
 	// so the outgoing request can drop exactly that and nothing else.
 	Credential Credential
@@ -23,6 +34,22 @@ type Identity struct {
 
 // IsAdmin reports whether the identity is the owner.
 func (id *Identity) IsAdmin() bool { return id != nil && id.Role == RoleAdmin }
+
+// Methods: the ways in. The first four are also gateway.auth.mode's
+// values (the primary method), as in OpenClaw.
+const (
+	MethodToken        = "token"
+	MethodPassword     = "password"
+	MethodTrustedProxy = "trusted-proxy"
+	MethodNone         = "none"
+	MethodSession      = "session"
+	MethodDevice       = "device"
+	MethodOIDC         = "oidc"
+	MethodAssertion    = "assertion"
+)
+
+// Owner is the user name of the shared token's and the password's holder.
+const Owner = "owner"
 
 // Roles.
 const (

@@ -41,6 +41,9 @@ type Record struct {
 	// Cause is why the request was refused, for the access record. It is
 	// logged, never sent to the client.
 	Cause error
+	// Page renders a refusal as an HTML page for a browser navigation;
+	// the server sets it with the record (nil: JSON for everyone).
+	Page func(w http.ResponseWriter, status int, code, msg string)
 
 	// localOwner finds whether the connecting socket belongs to one of
 	// gateway.localUids; set by trust for LoopbackClean requests.

@@ -12,6 +12,7 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/jsonhttp"
 	"gateway/request"
 	"gateway/sender"
 )
@@ -52,7 +53,7 @@ func (h adminRoutes) input(w http.ResponseWriter, r *http.Request, dst any) (for
 	if isForm(r) {
 		return true, h.b.checkForm(w, r)
 	}
-	return false, decodeJSON(w, r, dst)
+	return false, jsonhttp.Decode(w, r, dst)
 }
 
 // answer ends an action: back to the console's section with a fixed
@@ -66,7 +67,7 @@ func answer(w http.ResponseWriter, r *http.Request, form bool, anchor, done stri
 		httperr.Write(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 func by(r *http.Request) admin.Who { return admin.Who("admin:" + auth.IdentityOf(r).User) }
@@ -84,7 +85,7 @@ func (h adminRoutes) listDevices(w http.ResponseWriter, r *http.Request) {
 			if pending == nil {
 				pending = []auth.PendingRequest{}
 			}
-			writeJSON(w, http.StatusOK, devicesList{Pending: pending, Paired: paired})
+			jsonhttp.Write(w, http.StatusOK, devicesList{Pending: pending, Paired: paired})
 			return
 		}
 	}
@@ -123,7 +124,7 @@ func (h adminRoutes) approveDevice(w http.ResponseWriter, r *http.Request) {
 	var amb *auth.AmbiguousError
 	if !form && errors.As(err, &amb) {
 		request.FromContext(r.Context()).Cause = err
-		writeJSON(w, http.StatusConflict, ambiguousBody{Body: httperr.Body{Error: amb.Error(), Code: "ambiguous_latest"}, Pending: amb.Pending})
+		jsonhttp.Write(w, http.StatusConflict, ambiguousBody{Body: httperr.Body{Error: amb.Error(), Code: "ambiguous_latest"}, Pending: amb.Pending})
 		return
 	}
 	answer(w, r, form, "devices", "approved", dev, err)
@@ -204,7 +205,7 @@ func (h adminRoutes) inviteDevice(w http.ResponseWriter, r *http.Request) {
 		h.c.render(w, r, &out)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 type sessionView struct {
@@ -229,7 +230,7 @@ func (h adminRoutes) listSessions(w http.ResponseWriter, r *http.Request) {
 		out = append(out, sessionView{ID: s.ID, Origin: s.OriginName(), User: s.UserName(), CreatedAt: s.CreatedAt, LastSeen: s.LastSeen,
 			ExpiresAt: s.ExpiresAt, Current: s.ID == cur})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
 func (h adminRoutes) revokeSession(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +292,7 @@ func (h adminRoutes) listPairing(w http.ResponseWriter, r *http.Request) {
 	if allow == nil {
 		allow = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "pending": p, "allowFrom": allow})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"channel": ch, "pending": p, "allowFrom": allow})
 }
 
 func (h adminRoutes) pairing(approve bool) http.HandlerFunc {

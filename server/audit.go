@@ -8,6 +8,7 @@ import (
 	"gateway/audit"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/jsonhttp"
 )
 
 // deepRunning allows one deep audit at a time across handler reloads: a
@@ -44,5 +45,5 @@ func (h auditRoutes) audit(w http.ResponseWriter, r *http.Request) {
 		report.Findings = append(report.Findings, findings...)
 		report.Finalize(h.cfg.Audit.Suppress)
 	}
-	writeJSON(w, http.StatusOK, report)
+	jsonhttp.Write(w, http.StatusOK, report)
 }

@@ -7,6 +7,7 @@ import (
 	"gateway/auth"
 	"gateway/cookie"
 	"gateway/httperr"
+	"gateway/jsonhttp"
 	"gateway/request"
 	"gateway/web"
 )
@@ -35,7 +36,7 @@ func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req loginRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := jsonhttp.Decode(w, r, &req); err != nil {
 		httperr.Write(w, r, err)
 		return
 	}
@@ -53,7 +54,7 @@ func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setLoginCookies(w, r, res)
-	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.Expires})
+	jsonhttp.Write(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.Expires})
 }
 
 // setLoginCookies sets what a sign-in gives a browser: the session cookie
@@ -107,7 +108,7 @@ func (h authRoutes) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/auth/login", http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "logged out"})
 }
 
 func (h authRoutes) endCredential(r *http.Request) error {
@@ -116,42 +117,10 @@ func (h authRoutes) endCredential(r *http.Request) error {
 	switch {
 	case id.SessionID != "":
 		return st.Sessions.RevokeID(id.SessionID, h.a.Sessions())
-	case id.Method == auth.MethodDevice:
+	case id.Method == request.MethodDevice:
 		return st.Devices.RevokeToken(r.Context(), id.TokenID, time.Now().Add(30*24*time.Hour))
 	}
 	return nil
-}
-
-type challengeResponse struct {
-	Nonce     string    `json:"nonce"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
-func (h authRoutes) challenge(w http.ResponseWriter, r *http.Request) {
-	nonce, exp, err := h.a.Challenge(r)
-	if err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, challengeResponse{Nonce: nonce, ExpiresAt: exp})
-}
-
-func (h authRoutes) connect(w http.ResponseWriter, r *http.Request) {
-	var req auth.ConnectRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	res, err := h.a.Connect(r.Context(), r, req)
-	if err != nil {
-		httperr.Write(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if res.Status == "pending" {
-		status = http.StatusAccepted
-	}
-	writeJSON(w, status, res)
 }
 
 // devicePairPage serves the page a device invitation's URL opens.

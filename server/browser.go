@@ -96,18 +96,19 @@ func safeRedirect(rd string) string {
 	return rd
 }
 
-// signInMode is what the sign-in page offers on the request's origin: the
-// secret it asks for, else the auth mode it explains.
-func (b browser) signInMode(r *http.Request) string {
-	if s := b.a.LoginSecret(r); s != "" {
-		return s
+// offers are the ways in the sign-in page presents on the request's
+// origin, as the methods describe themselves.
+func (b browser) offers(r *http.Request) []web.Offer {
+	var out []web.Offer
+	for _, o := range b.a.Offers(r) {
+		out = append(out, web.Offer{Field: o.Field, Link: o.Link, Label: o.Label, Note: o.Note})
 	}
-	return b.a.Mode()
+	return out
 }
 
 // signInPage serves GET /auth/login.
 func (b browser) signInPage(w http.ResponseWriter, r *http.Request) {
-	web.RenderSignIn(w, http.StatusOK, web.SignIn{Mode: b.signInMode(r), CSRF: b.csrf.Token(w, r, https(r)),
+	web.RenderSignIn(w, http.StatusOK, web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)),
 		RD: safeRedirect(r.URL.Query().Get("rd")), Admin: request.FromContext(r.Context()).Admin})
 }
 
@@ -122,7 +123,7 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 	}
 	rd := safeRedirect(r.PostFormValue("rd"))
 	field := b.a.LoginSecret(r)
-	page := web.SignIn{Mode: b.signInMode(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin}
+	page := web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin}
 	if field == "" {
 		httperr.Write(w, r, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil))
 		return

@@ -18,6 +18,7 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/jsonhttp"
 	"gateway/policy"
 	"gateway/proxy"
 	"gateway/sender"
@@ -66,7 +67,7 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req inboundRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := jsonhttp.Decode(w, r, &req); err != nil {
 		httperr.Write(w, r, err)
 		return
 	}
@@ -109,10 +110,10 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 	switch res.Action {
 	case policy.Pairing:
 		out.PairingCode = res.Code
-		writeJSON(w, http.StatusOK, out)
+		jsonhttp.Write(w, http.StatusOK, out)
 		return
 	case policy.Drop:
-		writeJSON(w, http.StatusOK, out)
+		jsonhttp.Write(w, http.StatusOK, out)
 		return
 	}
 	status, err := h.deliver(r, ch, inboundRequest{From: res.From, ChatType: req.ChatType, GroupID: req.GroupID, Text: req.Text})
@@ -122,14 +123,14 @@ func (h channelRoutes) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	out.UpstreamStatus = status
 	if status >= 500 {
-		writeJSON(w, http.StatusBadGateway, struct {
+		jsonhttp.Write(w, http.StatusBadGateway, struct {
 			inboundResponse
 			Error string `json:"error"`
 			Code  string `json:"code"`
 		}{out, "upstream failed to accept the message", "upstream_error"})
 		return
 	}
-	writeJSON(w, status, out)
+	jsonhttp.Write(w, status, out)
 }
 
 // deliver posts the message to {upstream}/channels/{channel}/inbound. The

@@ -18,6 +18,7 @@ import (
 	"gateway/httperr"
 	"gateway/metrics"
 	"gateway/request"
+	"gateway/web"
 )
 
 // idPrefix makes request ids unique across restarts; the counter makes
@@ -46,6 +47,7 @@ func recordStart(admin bool, next http.Handler) http.Handler {
 		rec.Upgrade = request.UpgradeOf(r)
 		rec.Navigation = request.IsNavigation(r)
 		rec.Route = routeClass(r.URL.Path, rec.Upgrade)
+		rec.Page = web.ErrorPage
 		w.Header()["X-Request-Id"] = []string{rec.ID}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -171,7 +173,10 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 				}
 			}
 			if id := rec.Identity; id != nil {
-				attrs = append(attrs, slog.String("user", id.User), slog.String("auth", id.Method))
+				attrs = append(attrs, slog.String("user", id.User), slog.String("auth", id.Method), slog.String("role", id.Role))
+				if id.OpenedWith != "" {
+					attrs = append(attrs, slog.String("openedWith", id.OpenedWith))
+				}
 			}
 			level := slog.LevelInfo
 			if rec.Cause != nil {

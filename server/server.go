@@ -20,6 +20,7 @@ import (
 	"gateway/auth"
 	"gateway/config"
 	"gateway/httperr"
+	"gateway/jsonhttp"
 
 	"gateway/policy"
 	"gateway/proxy"
@@ -99,6 +100,7 @@ func NewHandlers(o Options) (*Handlers, error) {
 	}
 	ao := authOptions(o.Config, o.Token, o.Shared.Auth)
 	ao.Observe, ao.HashWait = o.Shared.Metrics.Auth, o.HashWait
+	ao.Redirect = func(_ *http.Request, rd string) string { return safeRedirect(rd) }
 	authn, err := auth.NewAuthenticator(ao)
 	if err != nil {
 		return nil, err
@@ -158,7 +160,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 			httperr.Write(w, r, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
 		})
 		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
 		r.Get("/readyz", readyz(cfg, o.Shared))
 		if m != nil {
@@ -176,10 +178,15 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 	// messages here, everything else is the agent's. /admin/* answers
 	// only a bearer credential here (curl, the CLI): the agent's pages
 	// run with the person's cookies and proxy identity.
-	agentMux := chi.NewRouter()
+	agentMux, adminMux := chi.NewRouter(), chi.NewRouter()
 	common(agentMux)
-	agentMux.Post("/auth/device/challenge", ar.challenge)
-	agentMux.Post("/auth/device/connect", ar.connect)
+	// Each method's own routes (device pairing, OIDC sign-in).
+	for _, rt := range authn.Routes() {
+		agentMux.Method(rt.Method, rt.Path, rt.Handler)
+		if !rt.AgentOnly {
+			adminMux.Method(rt.Method, rt.Path, rt.Handler)
+		}
+	}
 	agentMux.Get("/auth/device/pair", devicePairPage)
 	agentMux.Route("/admin", func(r chi.Router) {
 		r.Use(bearerAdmin(authn, adminURL))
@@ -194,7 +201,6 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 
 	// The admin origin: the console and the admin API with the admin
 	// session cookie; nothing is proxied to the agent.
-	adminMux := chi.NewRouter()
 	common(adminMux)
 	adminMux.Route("/admin", func(r chi.Router) {
 		r.Use(authenticated, cookieChangesSameOrigin)
@@ -373,22 +379,28 @@ func upstreamTransport(rt http.RoundTripper, idle time.Duration) http.RoundTripp
 
 // Whoami is the /auth/whoami body.
 type Whoami struct {
-	User     string `json:"user"`
-	Method   string `json:"method"`
-	Role     string `json:"role"`
-	Client   string `json:"client"`
-	Peer     string `json:"peer"`
-	ViaProxy bool   `json:"viaProxy"`
-	Local    bool   `json:"local"`
-	Proto    string `json:"proto"`
-	Host     string `json:"host"`
+	User   string   `json:"user"`
+	Method string   `json:"method"`
+	Role   string   `json:"role"`
+	Groups []string `json:"groups"`
+	// OpenedWith is, for a session, how it was opened.
+	OpenedWith string `json:"openedWith,omitempty"`
+	Client     string `json:"client"`
+	Peer       string `json:"peer"`
+	ViaProxy   bool   `json:"viaProxy"`
+	Local      bool   `json:"local"`
+	Proto      string `json:"proto"`
+	Host       string `json:"host"`
 }
 
 func whoamiOf(r *http.Request) Whoami {
-	var out Whoami
+	out := Whoami{Groups: []string{}}
 	rec := request.FromContext(r.Context())
 	if id := rec.Identity; id != nil {
-		out.User, out.Method, out.Role = id.User, id.Method, id.Role
+		out.User, out.Method, out.Role, out.OpenedWith = id.User, id.Method, id.Role, id.OpenedWith
+		if id.Groups != nil {
+			out.Groups = id.Groups
+		}
 	}
 	out.Client, out.Peer = rec.Client.String(), rec.Peer.Addr().String()
 	out.ViaProxy, out.Local, out.Proto, out.Host = rec.ViaProxy, rec.Local(), rec.Proto, rec.Host
@@ -396,7 +408,7 @@ func whoamiOf(r *http.Request) Whoami {
 }
 
 func whoami(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, whoamiOf(r))
+	jsonhttp.Write(w, http.StatusOK, whoamiOf(r))
 }
 
 // readyz reports ready when the configuration is loaded (it is, or this
@@ -427,7 +439,7 @@ func readyz(cfg *config.Config, sh *Shared) http.HandlerFunc {
 			}
 			_ = c.Close()
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
 

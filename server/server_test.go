@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -263,13 +264,13 @@ func TestWhoamiDirect(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := Whoami{User: "owner", Method: "token", Role: "admin", Client: "127.0.0.1", Peer: "127.0.0.1", Local: true, Proto: "http", Host: strings.TrimPrefix(f.gw.URL, "http://")}
-	if got != want {
+	want := Whoami{User: "owner", Method: "token", Role: "admin", Groups: []string{}, Client: "127.0.0.1", Peer: "127.0.0.1", Local: true, Proto: "http", Host: strings.TrimPrefix(f.gw.URL, "http://")}
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("whoami = %+v\nwant %+v", got, want)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal(body, &raw)
-	for _, k := range []string{"user", "method", "client", "peer", "viaProxy", "local", "proto", "host"} {
+	for _, k := range []string{"user", "method", "role", "groups", "client", "peer", "viaProxy", "local", "proto", "host"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("whoami lacks %q", k)
 		}

@@ -51,7 +51,11 @@ func authOptions(cfg *config.Config, token string, st *auth.Stores) auth.Options
 			RequiredHeaders: a.TrustedProxy.RequiredHeaders,
 			AllowUsers:      a.TrustedProxy.AllowUsers,
 			AllowLoopback:   a.TrustedProxy.AllowLoopback,
+			GroupsHeader:    a.TrustedProxy.GroupsHeader,
 		},
+		People:             cfg.Typed.People,
+		OIDC:               cfg.Typed.OIDC,
+		Assertion:          cfg.Typed.Assertion,
 		HaveTrustedProxies: len(cfg.Typed.TrustedProxies) > 0,
 		Device: auth.DeviceOptions{
 			Enabled:          cfg.Typed.DeviceEnabled,
@@ -78,6 +82,20 @@ func outgoing(cfg *config.Config) *proxy.Outgoing {
 		// Removed in every mode: a header a proxy in front may believe is
 		// never passed on from a client.
 		UserHeader:     cfg.Gateway.Auth.TrustedProxy.UserHeader,
+		StripHeaders:   methodHeaders(cfg),
 		SameHostClient: cfg.Typed.SameHostClient,
 	}
+}
+
+// methodHeaders are the request headers the configured methods read besides
+// the user header: never passed on to the upstream from a client.
+func methodHeaders(cfg *config.Config) []string {
+	var h []string
+	if g := cfg.Gateway.Auth.TrustedProxy.GroupsHeader; g != "" {
+		h = append(h, g)
+	}
+	if a := cfg.Typed.Assertion; a != nil {
+		h = append(h, a.Header)
+	}
+	return h
 }

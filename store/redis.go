@@ -69,11 +69,11 @@ type redisConn struct {
 	stopped sync.Once
 }
 
-func init() {
-	// The client's own log lines (dial failures, on every attempt) would
-	// bypass the access log that records each refusal with its cause.
-	redis.SetLogger(quiet{})
-}
+// quietLogger silences go-redis's own log, which is process-wide: its lines
+// (dial failures, on every attempt) would bypass the access log that
+// records each refusal with its cause. Done when the first Redis store is
+// opened, not at import.
+var quietLogger sync.Once
 
 type quiet struct{}
 
@@ -95,6 +95,7 @@ func openRedis(o Options) (*Store, error) {
 	if prefix == "" {
 		prefix = defaultRedis
 	}
+	quietLogger.Do(func() { redis.SetLogger(quiet{}) })
 	r := &redisConn{c: redis.NewClient(opt), prefix: prefix, observe: o.Observe, stop: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

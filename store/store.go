@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"gateway/config"
 )
 
 // Backends.
 const (
-	BackendFile  = "file"
-	BackendRedis = "redis"
+	BackendFile  = config.BackendFile
+	BackendRedis = config.BackendRedis
 )
 
 // ErrUnavailable wraps every failure to reach the shared store (Redis down,

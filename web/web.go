@@ -12,8 +12,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
-
-	"gateway/httperr"
 )
 
 //go:embed templates/*.html
@@ -30,8 +28,6 @@ func init() {
 		t := template.Must(layout.Clone())
 		pages[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))
 	}
-	// Every refusal a browser navigation meets becomes a page.
-	httperr.Page = renderError
 }
 
 // SecurityHeaders are set on every page: no script, no framing, no
@@ -63,15 +59,20 @@ func render(w http.ResponseWriter, name string, status int, data any) {
 
 // SignIn is the sign-in page's data.
 type SignIn struct {
-	// Mode is the auth mode: the form asks for a password (password), the
-	// token (token), or explains (trusted-proxy, none).
-	Mode string
+	// Offers are the ways in the page presents, in order.
+	Offers []Offer
 	// CSRF is the form's token; RD where to go after signing in.
 	CSRF, RD string
 	// Message is shown above the form (wrong password, locked out).
 	Message string
 	// Admin: this is the admin origin's sign-in (the console's).
 	Admin bool
+}
+
+// Offer is one way in on the sign-in page: a form for a secret (Field
+// "password" or "token"), a button to a provider (Link, Label), or a note.
+type Offer struct {
+	Field, Link, Label, Note string
 }
 
 // RenderSignIn writes the sign-in page with status.
@@ -210,22 +211,23 @@ var errorAdvice = map[string]struct{ heading, advice string }{
 	"origin_not_allowed": {"A page of another site", "The request came from a page the gateway does not serve."},
 }
 
-// renderError is httperr.Page: the HTML form of an error answer. It shows
+// ErrorPage is the HTML form of an error answer, for the request record's
+// Page (every refusal a browser navigation meets becomes a page). It shows
 // only the public message and code, never the cause.
-func renderError(w http.ResponseWriter, _ *http.Request, e *httperr.Error) {
-	a, ok := errorAdvice[e.Code]
+func ErrorPage(w http.ResponseWriter, status int, code, msg string) {
+	a, ok := errorAdvice[code]
 	if !ok {
-		a.heading = http.StatusText(e.Status)
+		a.heading = http.StatusText(status)
 	}
-	if e.Code == "rate_limited" {
+	if code == "rate_limited" {
 		if s := w.Header().Get("Retry-After"); s != "" {
 			a.advice = "Sign-ins from your address are paused after too many wrong credentials. Try again in " + humanSeconds(s) + "."
 		}
 	}
-	render(w, "error", e.Status, struct {
+	render(w, "error", status, struct {
 		Title, Heading, Message, Advice, Code string
 		Status                                int
-	}{a.heading, a.heading, e.Msg, a.advice, e.Code, e.Status})
+	}{a.heading, a.heading, msg, a.advice, code, status})
 }
 
 // humanSeconds turns a Retry-After value into words.

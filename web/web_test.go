@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"gateway/httperr"
+	"gateway/request"
 )
 
 // formPost builds a form post carrying cookie (when not empty) and token.
@@ -79,7 +81,7 @@ func TestCSRF(t *testing.T) {
 func TestPagesCarrySecurityHeadersAndNoScript(t *testing.T) {
 	cases := map[string]func(w http.ResponseWriter){
 		"signin": func(w http.ResponseWriter) {
-			RenderSignIn(w, http.StatusOK, SignIn{Mode: "password", CSRF: "tok", RD: "/x"})
+			RenderSignIn(w, http.StatusOK, SignIn{Offers: []Offer{{Field: "password"}, {Link: "/auth/oidc/start", Label: "Sign in with Example"}}, CSRF: "tok", RD: "/x"})
 		},
 		"console": func(w http.ResponseWriter) {
 			RenderConsole(w, Console{CSRF: "tok", Pending: []PendingDevice{{RequestID: "r1", DeviceID: "d", Role: "admin"}}})
@@ -109,8 +111,9 @@ func TestPagesCarrySecurityHeadersAndNoScript(t *testing.T) {
 
 func TestSignInEscapesWhatItIsGiven(t *testing.T) {
 	w := httptest.NewRecorder()
-	RenderSignIn(w, http.StatusOK, SignIn{Mode: "password", RD: `"><script>alert(1)</script>`, Message: "<b>x</b>"})
-	if strings.Contains(w.Body.String(), "<script>alert") || strings.Contains(w.Body.String(), "<b>x</b>") {
+	RenderSignIn(w, http.StatusOK, SignIn{Offers: []Offer{{Field: "password"}, {Link: "/auth/oidc/start", Label: "<i>Evil</i>"}},
+		RD: `"><script>alert(1)</script>`, Message: "<b>x</b>"})
+	if strings.Contains(w.Body.String(), "<script>alert") || strings.Contains(w.Body.String(), "<b>x</b>") || strings.Contains(w.Body.String(), "<i>Evil") {
 		t.Fatal("sign-in page renders input unescaped")
 	}
 }
@@ -138,7 +141,11 @@ func TestErrorPageShowsPublicMessageOnly(t *testing.T) {
 			}
 			e := &httperr.Error{Status: tt.status, Code: tt.code, Msg: "public words",
 				Err: errorString("secret-cause-hunter2")}
-			renderError(w, httptest.NewRequest(http.MethodGet, "/", nil), e)
+			// As the server wires it: the record of a navigation
+			// carries the page renderer.
+			ctx, rec := request.NewContext(context.Background())
+			rec.Navigation, rec.Page = true, ErrorPage
+			httperr.Write(w, httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx), e)
 			body := w.Body.String()
 			if w.Code != tt.status || !strings.Contains(body, tt.want) || !strings.Contains(body, "public words") {
 				t.Fatalf("status %d body %s", w.Code, body)

@@ -81,7 +81,7 @@ func load(c commonFlags, flags config.Overrides, e *env, createState bool) (*loa
 	if l.token, l.tokenSource, l.generated, err = config.ResolveToken(cfg, dir, createState); err != nil {
 		return nil, err
 	}
-	if cfg.Gateway.Store.Backend == "redis" && cfg.Gateway.Auth.Mode == config.ModeToken && (l.tokenSource == "generated" || l.tokenSource == "state") {
+	if cfg.Gateway.Store.Backend == config.BackendRedis && cfg.Gateway.Auth.Mode == config.ModeToken && (l.tokenSource == "generated" || l.tokenSource == "state") {
 		// Each replica would make up its own token, and a client would be
 		// refused by every replica but one.
 		return nil, errors.New("gateway.store.backend redis in token mode needs the token configured for every replica alike: set gateway.auth.token (${VAR}) or GATEWAY_TOKEN")

@@ -1,4 +1,7 @@
-package server
+// Package jsonhttp reads and writes the gateway's own JSON bodies: one
+// strict decoder (media type, size cap, unknown fields, trailing data) and
+// one writer, for every endpoint that speaks JSON.
+package jsonhttp
 
 import (
 	"encoding/json"
@@ -10,19 +13,19 @@ import (
 	"gateway/httperr"
 )
 
-// maxJSONBody caps the gateway's own JSON endpoints.
-const maxJSONBody = 64 << 10
+// MaxBody caps the gateway's own JSON endpoints.
+const MaxBody = 64 << 10
 
-// decodeJSON reads one JSON object into dst. It requires an
+// Decode reads one JSON object into dst. It requires an
 // application/json body (which also keeps cross-site HTML forms from
 // reaching cookie-authenticated endpoints), refuses unknown fields, wrong
 // types, trailing data and bodies over the cap, each with a 4xx.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_media_type", "body must be application/json", err)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var mbe *http.MaxBytesError
@@ -43,8 +46,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	return nil
 }
 
-// writeJSON sends v as a successful JSON response with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// Write sends v as a successful JSON response with status.
+func Write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPeopleConfig: gateway.users, gateway.groups, oidc and assertion are
+// checked at load time, each problem naming its key.
+func TestPeopleConfig(t *testing.T) {
+	const tok = `token: "0123456789abcdef0123456789abcdef"`
+	tests := []struct {
+		name, text string
+		want       []string // substrings of the error; none: loads
+	}{
+		{"people", `{gateway: {auth: {` + tok + `}, users: {"Alice@Example.com": {role: "admin"}, bob: {groups: ["family"], scopes: ["operator.read"]}, "service:ci": {}}, groups: {family: {scopes: ["operator.write"]}}}}`, nil},
+		{"reserved names", `{gateway: {auth: {` + tok + `}, users: {Owner: {}, "device:1": {}}}}`, []string{`gateway.users["Owner"]: is the owner's name`, `gateway.users["device:1"]: contains ':'`}},
+		{"same name twice in two cases", `{gateway: {auth: {` + tok + `}, users: {"a@x.com": {}, "A@X.com": {}}}}`, []string{"is listed twice"}},
+		{"bad role and scope", `{gateway: {auth: {` + tok + `}, users: {a: {role: "root", scopes: ["admin"]}}, groups: {g: {role: "operator"}}}}`, []string{`gateway.users["a"].role: must be admin or user`, `gateway.users["a"].scopes[0]`, `gateway.groups["g"].role`}},
+		{"oidc loads", `{gateway: {publicUrl: "https://agent.example.com", auth: {` + tok + `, oidc: {issuer: "https://id.example.com", clientId: "gw", clientSecret: "s"}}}}`, nil},
+		{"oidc loopback http", `{gateway: {auth: {` + tok + `, oidc: {issuer: "http://localhost:9998/", clientId: "gw", redirectUrl: "http://127.0.0.1:18780/auth/oidc/callback"}}}}`, nil},
+		{"oidc http elsewhere", `{gateway: {publicUrl: "https://a.example.com", auth: {` + tok + `, oidc: {issuer: "http://id.example.com", clientId: "gw"}}}}`, []string{"gateway.auth.oidc.issuer: must be https (http only on a loopback host"}},
+		{"oidc without a callback", `{gateway: {auth: {` + tok + `, oidc: {issuer: "https://id.example.com", clientId: "gw"}}}}`, []string{"gateway.auth.oidc.redirectUrl: is required when gateway.publicUrl is unset"}},
+		{"oidc wrong callback path", `{gateway: {auth: {` + tok + `, oidc: {issuer: "https://id.example.com", clientId: "gw", redirectUrl: "https://a.example.com/cb"}}}}`, []string{"must end in /auth/oidc/callback"}},
+		{"oidc without openid", `{gateway: {publicUrl: "https://a.example.com", auth: {` + tok + `, oidc: {issuer: "https://id.example.com", clientId: "gw", scopes: ["email"]}}}}`, []string{"gateway.auth.oidc.scopes: must include openid"}},
+		{"oidc in trusted-proxy mode", `{gateway: {publicUrl: "https://a.example.com", trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "remote-user"}, oidc: {issuer: "https://id.example.com", clientId: "gw"}}}}`, []string{"OIDC sign-in works beside mode token or password"}},
+		{"oidc no client", `{gateway: {publicUrl: "https://a.example.com", auth: {` + tok + `, oidc: {issuer: "https://id.example.com"}}}}`, []string{"gateway.auth.oidc.clientId: is required"}},
+		{"bad domain", `{gateway: {publicUrl: "https://a.example.com", auth: {` + tok + `, oidc: {issuer: "https://id.example.com", clientId: "gw", allowedDomains: ["*"]}}}}`, []string{"allowedDomains[0]"}},
+		{"assertion loads", `{gateway: {trustedProxies: ["127.0.0.1", "10.0.0.0/8"], auth: {` + tok + `, assertion: {jwksUrl: "https://t.cloudflareaccess.com/cdn-cgi/access/certs", issuer: "https://t.cloudflareaccess.com", audience: "aud"}}}}`, nil},
+		{"assertion only loopback proxies", `{gateway: {trustedProxies: ["127.0.0.1"], auth: {` + tok + `, assertion: {jwksUrl: "https://t.example/certs", issuer: "https://t.example", audience: "aud"}}}}`, []string{"gateway.auth.assertion.proxies: no proxy to take assertions from"}},
+		{"assertion incomplete", `{gateway: {auth: {` + tok + `, assertion: {jwksUrl: "http://t.example/certs", proxies: ["10.0.0.1"]}}}}`, []string{"gateway.auth.assertion.jwksUrl: must be https", "gateway.auth.assertion.issuer: is required", "gateway.auth.assertion.audience: is required"}},
+		{"bad groups header", `{gateway: {auth: {` + tok + `, trustedProxy: {groupsHeader: "Remote Groups"}}}}`, []string{"gateway.auth.trustedProxy.groupsHeader"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(Options{Path: writeConfig(t, "c.json5", tt.text), Explicit: true})
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("loaded: %+v", cfg.Typed.People)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+	cfg, err := Load(Options{Path: writeConfig(t, "c.json5", `{gateway: {trustedProxies: ["127.0.0.1", "10.0.0.0/8"], auth: {`+tok+`, assertion: {jwksUrl: "https://t.example/certs", issuer: "https://t.example", audience: "aud"}}, users: {"Alice@Example.com": {}}}}`), Explicit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Typed.Assertion; a == nil || a.Header != "Cf-Access-Jwt-Assertion" || a.UserClaim != "email" || len(a.Proxies) != 1 || a.Proxies[0].String() != "10.0.0.0/8" {
+		t.Fatalf("assertion defaults: %+v", a)
+	}
+	if _, ok := cfg.Typed.People.Users["alice@example.com"]; !ok {
+		t.Fatalf("users not normalised: %v", cfg.Typed.People.Users)
+	}
+}
