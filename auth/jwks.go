@@ -68,8 +68,13 @@ func newKeySet(rawURL string, client *http.Client, now func() time.Time) *keySet
 	return &keySet{url: rawURL, client: &c, now: now, keys: map[string]any{}}
 }
 
-// key returns the public key named kid.
+// key returns the public key named kid. An unknown kid refreshes the set,
+// unless it was fetched less than a minute ago: then the token waits (503)
+// rather than being called wrong, since the set may be about to list it.
+// Only a set fetched for this very request (or while it waited) that
+// still lacks the kid makes the token wrong.
 func (k *keySet) key(ctx context.Context, kid string) (any, error) {
+	fresh := false // a fetch completed during this call
 	for {
 		k.mu.Lock()
 		if key, ok := k.keys[kid]; ok {
@@ -82,19 +87,20 @@ func (k *keySet) key(ctx context.Context, kid string) (any, error) {
 			k.mu.Unlock()
 			select {
 			case <-wait:
+				k.mu.Lock()
+				fresh = k.lastErr == nil
+				k.mu.Unlock()
 				continue
 			case <-ctx.Done():
 				return nil, errKeysUnavailable
 			}
 		}
-		if !k.fetched.IsZero() && k.now().Sub(k.fetched) < jwksRefreshEvery {
-			fresh := k.lastErr == nil
+		if fresh {
 			k.mu.Unlock()
-			if fresh {
-				// The set was fetched within the minute and has no
-				// such key.
-				return nil, errUnknownKey
-			}
+			return nil, errUnknownKey
+		}
+		if !k.fetched.IsZero() && k.now().Sub(k.fetched) < jwksRefreshEvery {
+			k.mu.Unlock()
 			return nil, errKeysUnavailable
 		}
 		done := make(chan struct{})
@@ -111,6 +117,7 @@ func (k *keySet) key(ctx context.Context, kid string) (any, error) {
 		if err != nil {
 			return nil, errKeysUnavailable
 		}
+		fresh = true
 	}
 }
 

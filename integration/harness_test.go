@@ -107,6 +107,20 @@ func (l *logBuffer) String() string {
 
 func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	t.Helper()
+	return startGatewayWith(t, gatewaySetup{}, mutate)
+}
+
+// gatewaySetup is what some tests choose about a gateway beyond its
+// configuration.
+type gatewaySetup struct {
+	// addr is the main listener's address (default: a free port).
+	addr string
+	// authClient fetches the OpenID provider's documents and keys.
+	authClient *http.Client
+}
+
+func startGatewayWith(t *testing.T, gs gatewaySetup, mutate func(*config.Config)) *gateway {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Gateway.Auth.Token = token
 	if mutate != nil {
@@ -125,7 +139,10 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if gs.addr == "" {
+		gs.addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", gs.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +153,7 @@ func startGateway(t *testing.T, mutate func(*config.Config)) *gateway {
 	o := st.Options(cfg, token, log)
 	o.AdminURL = "http://" + aln.Addr().String() + "/admin/"
 	o.AgentURL = "http://" + ln.Addr().String()
+	o.AuthHTTPClient = gs.authClient
 	h, err := server.NewHandlers(o)
 	if err != nil {
 		t.Fatal(err)

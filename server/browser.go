@@ -176,6 +176,9 @@ func (b browser) signOutPage(w http.ResponseWriter, r *http.Request) {
 	if id, err := b.a.Authenticate(r); err == nil && id.SessionID != "" {
 		request.FromContext(r.Context()).Identity = id
 		d.SignedIn, d.User = true, id.User
+		if id.OpenedWith == request.MethodOIDC {
+			d.ProviderSignOut = b.a.ProviderSignOut()
+		}
 	}
 	web.RenderSignOut(w, d)
 }

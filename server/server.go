@@ -60,6 +60,9 @@ type Options struct {
 	// AgentURL is the agent's address for device invitations when
 	// gateway.publicUrl is unset ("http://127.0.0.1:18780").
 	AgentURL string
+	// AuthHTTPClient fetches the OpenID provider's documents and the
+	// assertion keys (nil: a client with a 5 s timeout).
+	AuthHTTPClient *http.Client
 }
 
 // Handlers serve the gateway's two origins.
@@ -101,6 +104,7 @@ func NewHandlers(o Options) (*Handlers, error) {
 	ao := authOptions(o.Config, o.Token, o.Shared.Auth)
 	ao.Observe, ao.HashWait = o.Shared.Metrics.Auth, o.HashWait
 	ao.Redirect = func(_ *http.Request, rd string) string { return safeRedirect(rd) }
+	ao.HTTPClient = o.AuthHTTPClient
 	authn, err := auth.NewAuthenticator(ao)
 	if err != nil {
 		return nil, err

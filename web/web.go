@@ -172,6 +172,9 @@ type SignOut struct {
 	SignedIn bool
 	User     string
 	CSRF     string
+	// ProviderSignOut is the sign-in provider's own sign-out URL, for a
+	// session opened with it ("" otherwise).
+	ProviderSignOut string
 }
 
 // RenderSignOut writes the sign-out page: a form that posts the sign-out
@@ -207,6 +210,23 @@ var errorAdvice = map[string]struct{ heading, advice string }{
 		"This page is for the gateway's owner."},
 	"admin_elsewhere": {"The console has its own address",
 		"The agent's pages (and anything the agent writes) are served here, so the gateway's console never answers a browser on this address. Open the console's own address, given above."},
+	"not_admitted": {"You are not on this gateway's list",
+		"Your sign-in worked, but the gateway's owner has not added you. Ask them to add the name above to gateway.users (or your group to gateway.groups); then sign in again. To use another account, sign out at your provider first."},
+	"reserved_name": {"This name cannot be used here",
+		"Names like owner, and names with a colon, belong to the gateway itself. Sign in with another account."},
+	"oidc_state": {"This sign-in link has expired",
+		"A sign-in is finished once, in the browser that started it, within ten minutes. Start again from the sign-in page."},
+	"oidc_token": {"The sign-in could not be verified",
+		"The answer from the sign-in provider failed the gateway's checks. Start again from the sign-in page; if it keeps happening, the owner checks gateway.auth.oidc."},
+	"oidc_claims": {"The sign-in provider did not say who you are",
+		"The owner checks gateway.auth.oidc.userClaim and the scopes the gateway asks for."},
+	"oidc_email_unverified": {"Your email address is not verified",
+		"Verify your email address with the sign-in provider, then sign in again."},
+	"oidc_refused":     {"The sign-in provider did not sign you in", "Start again from the sign-in page."},
+	"oidc_unavailable": {"The sign-in provider is not answering", "Try again in a moment."},
+	"invalid_assertion": {"The access proxy's identity was refused",
+		"The signed identity the proxy in front sent failed the gateway's checks. Sign in at the proxy again; if it keeps happening, the owner checks gateway.auth.assertion."},
+	"assertion_required": {"Sign in at the access proxy first", "This gateway is reached through an access proxy, which did not say who you are."},
 	"not_found":          {"Not found", ""},
 	"origin_not_allowed": {"A page of another site", "The request came from a page the gateway does not serve."},
 }
