@@ -127,6 +127,7 @@ func TestEveryCheck(t *testing.T) {
 		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupPolicy: "open"}}}`, 0o600, good, 0o700},
 		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupAllowFrom: ["*"]}}}`, 0o600, good, 0o700},
 		{"gateway.auth_no_rate_limit", Warn, "c.json5", `{gateway: {bind: "lan", auth: {rateLimit: {enabled: false}}}}`, 0o600, good, 0o700},
+		{"access.trusted_proxy_implicit_admin", Warn, "c.json5", `{gateway: {trustedProxies: ["10.0.0.5"], auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "remote-user", allowUsers: ["alice"]}}}}`, 0o600, good, 0o700},
 		{"config.invalid", Critical, "c.json5", `{gateway: {auth: {rateLimit: {maxAttempts: 0}}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_auth", Critical, "c.json5", `{gateway: {trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {allowUsers: ["a"]}}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_no_proxies", Critical, "c.json5", `{gateway: {auth: {mode: "trusted-proxy"}}}`, 0o600, good, 0o700},

@@ -352,6 +352,11 @@ func checkTrustedProxyMode(s *Snapshot) []Finding {
 			"gateway.auth.trustedProxy.allowUsers is empty: every account the identity provider knows gets in (none as admin).",
 			"List the users allowed to talk to the agent in allowUsers."))
 	}
+	if len(tp.AllowUsers) > 0 && len(c.Gateway.Users) == 0 && len(c.Gateway.Groups) == 0 {
+		out = append(out, f("access.trusted_proxy_implicit_admin", Warn, "Every user in allowUsers is an admin",
+			"gateway.users and gateway.groups are empty, so the users in gateway.auth.trustedProxy.allowUsers are admins (the rule from before people existed): each can use the admin API with a bearer and gets every OpenClaw operator scope.",
+			"List the people in gateway.users with their roles (role: admin only for those who administer the gateway); allowUsers then only admits."))
+	}
 	if tp.AllowLoopback {
 		out = append(out, f("gateway.trusted_proxy_allow_loopback", Warn, "Loopback may assert identities",
 			"gateway.auth.trustedProxy.allowLoopback is true: any local process can send the user header and become that user.",

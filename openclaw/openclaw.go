@@ -11,13 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gateway/config"
+	"gateway/request"
 )
 
 // DefaultPort is OpenClaw's default gateway port.
@@ -186,7 +189,7 @@ type Item struct {
 }
 
 // Required reports whether the item asks for a change (exit status 1).
-func (it Item) Required() bool { return it.Severity != OK && !it.Accepted }
+func (it Item) Required() bool { return it.Severity != OK && it.Severity != Info && !it.Accepted }
 
 // OperatorScopes are every operator scope OpenClaw 2026.9 knows
 // (src/gateway/operator-scopes.ts): the owner gets them all.
@@ -200,11 +203,16 @@ type Gateway struct {
 	UpstreamPort int
 	// UserHeader and MethodHeader are the identity headers sent.
 	UserHeader, MethodHeader string
-	// Users are the user names the gateway sends for its admins (the
-	// owner; in trusted-proxy mode, the allowUsers of the proxy in
-	// front), with no X-OpenClaw-Scopes cap: OpenClaw must grant them
-	// every operator scope.
-	Users []string
+	// People are the user names the gateway sends OpenClaw, each with
+	// the widest operator scopes they may have there: the owner and
+	// admins every scope; others users[u].scopes, else their groups',
+	// else operator.read and operator.write. OpenClaw admits only the
+	// users in its allowUsers and gives a WebSocket only the scopes in
+	// its identityScopes, so both are generated from this.
+	People map[string][]string
+	// GroupAdmitted: gateway.groups admits people by their provider's
+	// groups, whom OpenClaw cannot know by name.
+	GroupAdmitted bool
 	// AllowedHosts are the names the gateway serves browsers under.
 	AllowedHosts []string
 	// PublicURL is the origin people use (gateway.publicUrl or
@@ -218,17 +226,15 @@ type Gateway struct {
 // GatewayFrom describes cfg for Check.
 func GatewayFrom(cfg *config.Config, getenv func(string) string) Gateway {
 	g := Gateway{
-		UserHeader:   strings.ToLower(cfg.Typed.UpstreamUserHeader),
-		MethodHeader: strings.ToLower(cfg.Typed.UpstreamMethodHeader),
-		Users:        []string{"owner"},
-		AllowedHosts: cfg.Typed.AllowedHosts,
-		EnvToken:     getenv("OPENCLAW_GATEWAY_TOKEN") != "",
+		UserHeader:    strings.ToLower(cfg.Typed.UpstreamUserHeader),
+		MethodHeader:  strings.ToLower(cfg.Typed.UpstreamMethodHeader),
+		People:        peopleScopes(cfg),
+		GroupAdmitted: len(cfg.Typed.People.Groups) > 0,
+		AllowedHosts:  cfg.Typed.AllowedHosts,
+		EnvToken:      getenv("OPENCLAW_GATEWAY_TOKEN") != "",
 	}
 	if u := cfg.Typed.PublicURL; u != nil {
 		g.PublicURL = u.String()
-	}
-	if cfg.Gateway.Auth.Mode == config.ModeTrustedProxy {
-		g.Users = cfg.Gateway.Auth.TrustedProxy.AllowUsers
 	}
 	if u := cfg.Typed.Upstream; u != nil {
 		g.UpstreamHost = u.Hostname()
@@ -242,6 +248,53 @@ func GatewayFrom(cfg *config.Config, getenv func(string) string) Gateway {
 	}
 	return g
 }
+
+// DefaultScopes are what a person who is not an admin gets when neither
+// gateway.users nor their groups say (SPEC "Capabilities").
+var DefaultScopes = []string{"operator.read", "operator.write"}
+
+// peopleScopes names everyone the gateway may send OpenClaw, with their
+// widest scopes.
+func peopleScopes(cfg *config.Config) map[string][]string {
+	out := map[string][]string{}
+	pp := cfg.Typed.People
+	tp := cfg.Gateway.Auth.TrustedProxy.AllowUsers
+	if cfg.Gateway.Auth.Mode == config.ModeTrustedProxy {
+		for _, u := range tp {
+			if len(pp.Users) == 0 && len(pp.Groups) == 0 {
+				out[u] = OperatorScopes // allowUsers are admins while no people are configured
+			} else {
+				out[u] = DefaultScopes
+			}
+		}
+	} else {
+		out[request.Owner] = OperatorScopes
+	}
+	for name, p := range pp.Users {
+		admin := p.Role == request.RoleAdmin
+		var scopes []string
+		for _, gname := range p.Groups {
+			gr := pp.Groups[gname]
+			admin = admin || (p.Role == "" && gr.Role == request.RoleAdmin)
+			scopes = append(scopes, gr.Scopes...)
+		}
+		switch {
+		case admin:
+			out[name] = OperatorScopes
+		case p.Scopes != nil:
+			out[name] = p.Scopes
+		case scopes != nil:
+			slices.Sort(scopes)
+			out[name] = slices.Compact(scopes)
+		default:
+			out[name] = DefaultScopes
+		}
+	}
+	return out
+}
+
+// names are the people's names in order.
+func (g Gateway) names() []string { return slices.Sorted(maps.Keys(g.People)) }
 
 // sameHost reports whether the gateway reaches OpenClaw on loopback, i.e.
 // connects to it from a loopback address.
@@ -311,7 +364,7 @@ func Check(oc *Config, g Gateway) []Item {
 	}
 	var missingUsers []string
 	if len(oc.AllowUsers) > 0 {
-		for _, u := range g.Users {
+		for _, u := range g.names() {
 			if !contains(oc.AllowUsers, u) {
 				missingUsers = append(missingUsers, u)
 			}
@@ -370,17 +423,22 @@ func Check(oc *Config, g Gateway) []Item {
 		pass("openclaw.control_ui.allowed_origins", "OpenClaw accepts the Control UI at "+strings.Join(g.origins(), ", "))
 	}
 	var short []string
-	for _, u := range g.Users {
-		if missing := missingScopes(oc.IdentityScopes[u], OperatorScopes); len(missing) > 0 {
+	for _, u := range g.names() {
+		if missing := missingScopes(oc.IdentityScopes[u], g.People[u]); len(missing) > 0 {
 			short = append(short, u+" lacks "+strings.Join(missing, ", "))
 		}
 	}
 	if len(short) == 0 {
-		pass("openclaw.identity_scopes", "OpenClaw grants the owner every operator scope on the WebSocket")
+		pass("openclaw.identity_scopes", "OpenClaw grants each person their operator scopes on the WebSocket")
 	} else {
-		add("openclaw.identity_scopes", Warn, "OpenClaw withholds operator scopes from the owner",
-			"OpenClaw's gateway.auth.identityScopes: "+strings.Join(short, "; ")+": OpenClaw grants a trusted-proxy user's WebSocket only these, so the owner cannot use the Control UI's admin pages or the CLI's devices and status commands (\"missing scope: operator.admin\").",
-			"Give the owner every operator scope in gateway.auth.identityScopes (see the JSON below).")
+		add("openclaw.identity_scopes", Warn, "OpenClaw withholds operator scopes from people the gateway sends",
+			"OpenClaw's gateway.auth.identityScopes: "+strings.Join(short, "; ")+": OpenClaw grants a trusted-proxy user's WebSocket only these, so the owner cannot use the Control UI's admin pages or the CLI's devices and status commands (\"missing scope: operator.admin\"), and the others lack what gateway.users gives them.",
+			"Give each person their scopes in gateway.auth.identityScopes (see the JSON below).")
+	}
+	if g.GroupAdmitted {
+		add("openclaw.identity_scopes_missing", Info, "People admitted through a group get no WebSocket scopes at OpenClaw",
+			"gateway.groups admits people by their provider's groups; OpenClaw grants WebSocket scopes only to the user names in its identityScopes (and admits only its allowUsers, when set), so someone admitted only through a group can use the agent's HTTP API but not its WebSocket (the Control UI).",
+			"Name each such person in gateway.users (their scopes follow their groups), then apply the JSON below again.")
 	}
 	switch {
 	case g.UpstreamPort == oc.Port:
@@ -557,15 +615,10 @@ func Snippet(g Gateway, oc *Config) string {
 			origins = append(origins, o)
 		}
 	}
-	users := g.Users
+	users := g.names()
+	scopes := g.People
 	if len(users) == 0 {
-		users = []string{"owner"}
-	}
-	scopes := map[string][]string{}
-	for _, u := range users {
-		// Every user the gateway sends unscoped is an admin of it (the
-		// owner, the allowUsers of a proxy in front): every scope.
-		scopes[u] = OperatorScopes
+		users, scopes = []string{request.Owner}, map[string][]string{request.Owner: OperatorScopes}
 	}
 	port := g.UpstreamPort
 	if port == 0 {

@@ -155,3 +155,63 @@ func TestLoadIsReadOnlyAndStrictAboutMissing(t *testing.T) {
 		t.Fatal("garbage loaded")
 	}
 }
+
+// TestPeopleInTheSnippet: OpenClaw admits only its allowUsers and grants a
+// WebSocket only its identityScopes, so both come from gateway.users: the
+// owner and admins with every scope, the others with theirs; people
+// admitted only through a group are reported (info, not a required
+// change).
+func TestPeopleInTheSnippet(t *testing.T) {
+	cfg := gatewayConfig(t, func(c *config.Config) {
+		c.Gateway.Users = map[string]config.Person{
+			"alice@example.com": {Role: "admin"},
+			"bob@example.com":   {Scopes: []string{"operator.read"}},
+			"carol@example.com": {Groups: []string{"family"}},
+			"dan@example.com":   {Groups: []string{"ops"}},
+			"erin@example.com":  {},
+		}
+		c.Gateway.Groups = map[string]config.Group{"family": {Scopes: []string{"operator.write", "operator.read"}}, "ops": {Role: "admin"}}
+	})
+	g := GatewayFrom(cfg, func(string) string { return "" })
+	want := map[string][]string{
+		"owner": OperatorScopes, "alice@example.com": OperatorScopes, "dan@example.com": OperatorScopes,
+		"bob@example.com": {"operator.read"}, "carol@example.com": {"operator.read", "operator.write"}, "erin@example.com": DefaultScopes,
+	}
+	for u, w := range want {
+		if strings.Join(g.People[u], ",") != strings.Join(w, ",") {
+			t.Errorf("%s: %v, want %v", u, g.People[u], w)
+		}
+	}
+	snippet := Snippet(g, nil)
+	oc, err := Load(write(t, snippet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(oc.AllowUsers, ",") != "alice@example.com,bob@example.com,carol@example.com,dan@example.com,erin@example.com,owner" {
+		t.Fatalf("allowUsers: %v", oc.AllowUsers)
+	}
+	got := failing(Check(oc, g))
+	if len(got) != 2 || got["openclaw.identity_scopes_missing"] != Info || got["openclaw.trusted_proxy_allow_loopback"] != Warn {
+		t.Fatalf("checks: %v\n%s", got, snippet)
+	}
+	for _, it := range Check(oc, g) {
+		if it.Required() {
+			t.Fatalf("required: %+v", it)
+		}
+	}
+	// An OpenClaw that gives bob more than the gateway does is fine;
+	// one that gives carol less is not.
+	oc.IdentityScopes["carol@example.com"] = []string{"operator.read"}
+	if got := failing(Check(oc, g)); got["openclaw.identity_scopes"] != Warn {
+		t.Fatalf("carol's missing scope not reported: %v", got)
+	}
+	// Legacy trusted-proxy: allowUsers are admins while no people exist.
+	legacy := GatewayFrom(gatewayConfig(t, func(c *config.Config) {
+		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		c.Gateway.Auth.Mode = config.ModeTrustedProxy
+		c.Gateway.Auth.TrustedProxy = config.TrustedProxy{UserHeader: "remote-user", AllowUsers: []string{"zed"}}
+	}), func(string) string { return "" })
+	if len(legacy.People) != 1 || len(legacy.People["zed"]) != len(OperatorScopes) {
+		t.Fatalf("legacy people: %v", legacy.People)
+	}
+}
