@@ -177,9 +177,17 @@ func UpgradeOf(r *http.Request) Upgrade {
 }
 
 // IsNavigation reports whether r is a browser asking for a page: text/html
-// in Accept (a page load, or a form post). Such requests get HTML answers;
-// API clients keep JSON.
+// in Accept (a page load, or a form post), or Sec-Fetch-Mode: navigate.
+// Such requests get HTML answers (and, without a credential, the sign-in
+// page); API clients keep JSON and a 401. A WebSocket handshake is never
+// one, whatever its Accept says.
 func IsNavigation(r *http.Request) bool {
+	if UpgradeOf(r) != UpgradeNone {
+		return false
+	}
+	if strings.EqualFold(r.Header.Get("Sec-Fetch-Mode"), "navigate") {
+		return true
+	}
 	for _, v := range r.Header["Accept"] {
 		if strings.Contains(strings.ToLower(v), "text/html") {
 			return true

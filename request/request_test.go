@@ -35,19 +35,27 @@ func TestUpgradeOf(t *testing.T) {
 func TestIsNavigation(t *testing.T) {
 	tests := []struct {
 		method, accept string
+		extra          map[string]string
 		want           bool
 	}{
-		{"GET", "text/html,application/xhtml+xml,*/*;q=0.8", true},
-		{"HEAD", "TEXT/HTML", true},
-		{"POST", "text/html,*/*", true},
-		{"GET", "application/json", false},
-		{"GET", "*/*", false},
-		{"GET", "", false},
+		{"GET", "text/html,application/xhtml+xml,*/*;q=0.8", nil, true},
+		{"HEAD", "TEXT/HTML", nil, true},
+		{"POST", "text/html,*/*", nil, true},
+		{"GET", "application/json", nil, false},
+		{"GET", "*/*", nil, false},
+		{"GET", "", nil, false},
+		{"GET", "*/*", map[string]string{"Sec-Fetch-Mode": "navigate"}, true},
+		{"GET", "*/*", map[string]string{"Sec-Fetch-Mode": "cors"}, false},
+		// A WebSocket handshake is never a page load.
+		{"GET", "text/html", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-Fetch-Mode": "navigate"}, false},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(tt.method, "/", nil)
 		if tt.accept != "" {
 			r.Header.Set("Accept", tt.accept)
+		}
+		for k, v := range tt.extra {
+			r.Header.Set(k, v)
 		}
 		if got := IsNavigation(r); got != tt.want {
 			t.Errorf("IsNavigation(%s, %q) = %v, want %v", tt.method, tt.accept, got, tt.want)

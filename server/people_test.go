@@ -80,3 +80,45 @@ func TestPeopleRecomputedOnEveryRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIClientsAreNeverRedirected: only a page load goes to the sign-in
+// page; API calls and WebSocket handshakes (whatever their Accept says) get
+// 401 with WWW-Authenticate.
+func TestAPIClientsAreNeverRedirected(t *testing.T) {
+	f := newFixture(t, nil)
+	tests := []struct {
+		name   string
+		h      map[string]string
+		status int
+	}{
+		{"page load", map[string]string{"Accept": "text/html"}, http.StatusSeeOther},
+		{"navigate", map[string]string{"Sec-Fetch-Mode": "navigate"}, http.StatusSeeOther},
+		{"API", map[string]string{"Accept": "application/json"}, http.StatusUnauthorized},
+		{"fetch", map[string]string{"Accept": "*/*", "Sec-Fetch-Mode": "cors"}, http.StatusUnauthorized},
+		{"WebSocket", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Upgrade": "websocket", "Connection": "Upgrade",
+			"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, http.StatusUnauthorized},
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", f.gw.URL+"/agent/page", nil)
+			for k, v := range tt.h {
+				req.Header.Set(k, v)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+			if tt.status == http.StatusSeeOther && resp.Header.Get("Location") != "/auth/login?rd=%2Fagent%2Fpage" {
+				t.Fatalf("Location %q", resp.Header.Get("Location"))
+			}
+		})
+	}
+}
