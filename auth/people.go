@@ -107,6 +107,10 @@ func (pp *People) admit(c claim) (*request.Identity, error) {
 	if c.method == request.MethodOIDC || c.method == request.MethodAssertion {
 		id.User = key
 	}
+	id.Scopes = person.Scopes
+	if id.Scopes == nil {
+		id.Scopes = pp.groupScopes(groups)
+	}
 	switch {
 	case person.Role != "":
 		id.Role = person.Role
@@ -125,6 +129,24 @@ func anyListed(groups []string, listed map[string]config.Group) bool {
 		}
 	}
 	return false
+}
+
+// groupScopes is the union of the scopes the groups give, nil when none
+// of them says.
+func (pp *People) groupScopes(groups []string) []string {
+	defined := false
+	out := []string{}
+	for _, g := range groups {
+		if s := pp.groups[g].Scopes; s != nil {
+			defined = true
+			out = append(out, s...)
+		}
+	}
+	if !defined {
+		return nil
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // groupsAdmin reports whether any of the groups gives the admin role.

@@ -61,3 +61,44 @@ func TestPeopleConfig(t *testing.T) {
 		t.Fatalf("users not normalised: %v", cfg.Typed.People.Users)
 	}
 }
+
+// TestAccessConfig: gateway.access is checked at load, each problem naming
+// its rule.
+func TestAccessConfig(t *testing.T) {
+	const tok = `token: "0123456789abcdef0123456789abcdef"`
+	tests := []struct {
+		name, rules string
+		want        []string
+	}{
+		{"good", `[{groups: ["family"], paths: ["/tools/invoke"], tools: ["exec"], action: "deny"}, {users: ["device:*"], methods: ["post"], paths: ["/api/*"], action: "deny"}, {action: "allow"}]`, nil},
+		{"empty matcher", `[{groups: [], action: "deny"}]`, []string{"gateway.access[0].groups: is empty: leave it out to match any"}},
+		{"unknown key", `[{group: ["x"], action: "deny"}]`, []string{"gateway.access[0].group: unknown key (did you mean gateway.access[0].groups?)"}},
+		{"no action", `[{paths: ["/x"]}]`, []string{"gateway.access[0].action: is required"}},
+		{"bad action", `[{paths: ["/x"], action: "block"}]`, []string{"gateway.access[0].action: must be allow or deny"}},
+		{"bad glob", `[{paths: ["/a*b"], action: "deny"}]`, []string{`gateway.access[0].paths[0]: "/a*b": "*" may only end an entry`}},
+		{"relative path", `[{paths: ["tools/invoke"], action: "deny"}]`, []string{"must start with /"}},
+		{"bad method", `[{methods: ["FETCH"], action: "deny"}]`, []string{"gateway.access[0].methods[0]: must be an HTTP method"}},
+		{"bad auth", `[{auth: ["jwt"], action: "deny"}]`, []string{"gateway.access[0].auth[0]: must be one of"}},
+		{"bad host", `[{hosts: ["*"], action: "deny"}]`, []string{"gateway.access[0].hosts[0]"}},
+		{"empty entry", `[{tools: [""], action: "deny"}]`, []string{"gateway.access[0].tools[0]: is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(Options{Path: writeConfig(t, "c.json5", `{gateway: {auth: {`+tok+`}, access: `+tt.rules+`}}`), Explicit: true})
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(cfg.Typed.Access) != 3 || cfg.Typed.Access[1].Methods[0] != "POST" || !cfg.Typed.Access[1].Users[0].Prefix {
+					t.Fatalf("typed: %+v", cfg.Typed.Access)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

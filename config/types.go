@@ -82,6 +82,9 @@ type Gateway struct {
 	// Groups are the provider groups whose members are admitted, and what
 	// they get.
 	Groups map[string]Group `json:"groups"`
+	// Access are the rules for requests to the agent, first match wins;
+	// no match = allowed (Capabilities).
+	Access []AccessRule `json:"access"`
 	// Store selects where shared state lives. Default "file" (the state dir).
 	Store Store `json:"store"`
 	// Admin says where the console and /admin/* answer browsers: an origin
@@ -235,6 +238,32 @@ type Person struct {
 	// Scopes are the OpenClaw operator scopes they get (default: their
 	// groups', else operator.read and operator.write).
 	Scopes []string `json:"scopes"`
+}
+
+// AccessRule is one entry of gateway.access. Every matcher present must
+// match (a list matches when any entry does); a rule with none matches
+// every request.
+type AccessRule struct {
+	// Users: exact names, or a prefix ending in "*" ("device:*").
+	Users []string `json:"users"`
+	// Groups the identity is in.
+	Groups []string `json:"groups"`
+	// Auth: the identity's method (token, password, device,
+	// trusted-proxy, none, oidc, assertion; a session matches the
+	// method it was opened with; "session" matches any session).
+	Auth []string `json:"auth"`
+	// Paths: exact, or a prefix ending in "*", on the path as the
+	// upstream will route it.
+	Paths []string `json:"paths"`
+	// Methods: HTTP methods.
+	Methods []string `json:"methods"`
+	// Hosts: the resolved host name.
+	Hosts []string `json:"hosts"`
+	// Tools: OpenClaw tools named by a /tools/invoke body or a WebSocket
+	// tools.invoke call.
+	Tools []string `json:"tools"`
+	// Action is allow or deny.
+	Action string `json:"action"`
 }
 
 // Group is one entry of gateway.groups: a group whose members are admitted.
@@ -416,6 +445,31 @@ type Typed struct {
 	OIDC *OIDCTyped
 	// Assertion is the validated gateway.auth.assertion, nil when unset.
 	Assertion *AssertionTyped
+	// Access are the validated gateway.access rules.
+	Access []AccessRuleTyped
+}
+
+// Glob is an exact string, or a prefix when Prefix (written "prefix*").
+type Glob struct {
+	S      string
+	Prefix bool
+}
+
+// Match reports whether s matches the glob.
+func (g Glob) Match(s string) bool {
+	if g.Prefix {
+		return len(s) >= len(g.S) && s[:len(g.S)] == g.S
+	}
+	return s == g.S
+}
+
+// AccessRuleTyped is one validated rule; nil lists mean "any".
+type AccessRuleTyped struct {
+	Users, Paths          []Glob
+	Groups, Auth, Methods []string
+	Hosts                 []string // lower case
+	Tools                 []string // normalised as OpenClaw's tool policy does
+	Deny                  bool
 }
 
 // People are the validated gateway.users and gateway.groups.

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 	v.admin(&c.Gateway)
 	v.sameHost(&c.Gateway)
 	v.people(&c.Gateway)
+	v.access(&c.Gateway)
 	switch c.Logging.RedactSensitive {
 	case "tools", "off":
 	default:

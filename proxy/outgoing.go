@@ -24,10 +24,11 @@ type IdentityHeaders struct {
 }
 
 // openClawScopes caps the operator scopes OpenClaw grants a trusted-proxy
-// identity; nonAdminScopes is the cap for callers that are not the owner.
+// identity; defaultScopes is the cap for someone who is not an admin and
+// whose scopes nothing in the configuration names.
 const (
 	openClawScopes = "X-Openclaw-Scopes"
-	nonAdminScopes = "operator.read,operator.write"
+	defaultScopes  = "operator.read,operator.write"
 )
 
 // DefaultIdentityHeaders are the header names used when none are configured.
@@ -172,11 +173,17 @@ func (o *Outgoing) Build(in, out *http.Request) {
 	if id := rec.Identity; id != nil {
 		h.Set(o.Identity.User, id.User)
 		h.Set(o.Identity.Method, id.Method)
-		// OpenClaw gives a trusted-proxy identity its full operator
-		// scopes (admin included) unless told otherwise; a caller the
-		// gateway does not hold for the owner is capped.
+		// OpenClaw gives a trusted-proxy identity its CLI defaults
+		// (operator.admin included) when the header is missing, so
+		// anyone who is not an admin always gets one: their scopes, or
+		// an empty value for none. A client's own copy went with the
+		// X-Openclaw- family above.
 		if !id.IsAdmin() {
-			h.Set(openClawScopes, nonAdminScopes)
+			if id.Scopes == nil {
+				h.Set(openClawScopes, defaultScopes)
+			} else {
+				h[openClawScopes] = []string{strings.Join(id.Scopes, ",")}
+			}
 		}
 		if id.Credential == request.CredentialAuthorization {
 			delete(h, "Authorization")

@@ -180,6 +180,11 @@ func (p *Proxy) originAllowed(origin string, rec *request.Record) bool {
 
 // rewrite builds the outgoing request for httputil.ReverseProxy.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	if rec := request.FromContext(pr.In.Context()); rec != nil && rec.UpstreamPath != "" {
+		// The path as the access rules read it, encoded canonically:
+		// what was matched is what the upstream routes.
+		pr.Out.URL.Path, pr.Out.URL.RawPath = rec.UpstreamPath, ""
+	}
 	pr.SetURL(p.opts.Upstream)
 	p.out.Build(pr.In, pr.Out)
 }

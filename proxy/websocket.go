@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"gateway/cookie"
+	"gateway/request"
 )
 
 // serveUpgrade proxies a WebSocket upgrade itself instead of through
@@ -49,6 +51,14 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		p.errorHandler(w, r, fmt.Errorf("upstream switched to protocol %q when websocket was requested", switchedTo))
 		return
 	}
+	calls := request.FromContext(r.Context()).Calls
+	if calls != nil && resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+		// Compression was not offered; an upstream that uses it anyway
+		// would make the messages unreadable to the rules.
+		_ = up.Close()
+		p.errorHandler(w, r, errors.New("upstream negotiated a WebSocket extension the gateway did not offer"))
+		return
+	}
 	answerSubprotocol(r, resp.Header)
 	client, cbuf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -57,6 +67,25 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = up.SetDeadline(time.Time{})
+	if calls != nil {
+		// The rules read this connection's messages: the relay parses
+		// frames both ways, starting with what is already buffered.
+		if err := relay101(client, nil, up, nil, resp.Header); err != nil {
+			_ = client.Close()
+			_ = up.Close()
+			return
+		}
+		if p.opts.OnTunnel != nil {
+			p.opts.OnTunnel(1)
+		}
+		go func() {
+			inspectTunnel(client, cbuf.Reader, up, br, calls)
+			if p.opts.OnTunnel != nil {
+				p.opts.OnTunnel(-1)
+			}
+		}()
+		return
+	}
 	if err := relay101(client, cbuf.Reader, up, br, resp.Header); err != nil {
 		_ = client.Close()
 		_ = up.Close()
@@ -87,6 +116,10 @@ func (p *Proxy) handshake(r *http.Request) (up net.Conn, br *bufio.Reader, resp 
 	out.ContentLength = 0
 	out.RequestURI = ""
 	p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	if request.FromContext(ctx).Calls != nil {
+		// No permessage-deflate: the rules read the messages.
+		out.Header.Del("Sec-WebSocket-Extensions")
+	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "")
 	}
@@ -111,7 +144,8 @@ func (p *Proxy) handshake(r *http.Request) (up net.Conn, br *bufio.Reader, resp 
 }
 
 // relay101 writes the upstream's 101 straight to the client connection,
-// then the bytes either side sent early that are already in a buffer.
+// then the bytes either side sent early that are already in a buffer (nil
+// buffers: the caller reads them itself).
 func relay101(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufio.Reader, h http.Header) error {
 	h.Set("Connection", "Upgrade")
 	h.Set("Upgrade", "websocket")
@@ -119,15 +153,15 @@ func relay101(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufi
 	_, _ = io.WriteString(hw, "HTTP/1.1 101 Switching Protocols\r\n")
 	_ = h.Write(hw)
 	_, _ = io.WriteString(hw, "\r\n")
-	if n := upBuf.Buffered(); n > 0 {
-		b, _ := upBuf.Peek(n)
+	if upBuf != nil && upBuf.Buffered() > 0 {
+		b, _ := upBuf.Peek(upBuf.Buffered())
 		_, _ = hw.Write(b)
 	}
 	if err := hw.Flush(); err != nil {
 		return err
 	}
-	if n := clientBuf.Buffered(); n > 0 {
-		b, _ := clientBuf.Peek(n)
+	if clientBuf != nil && clientBuf.Buffered() > 0 {
+		b, _ := clientBuf.Peek(clientBuf.Buffered())
 		if _, err := up.Write(b); err != nil {
 			return err
 		}

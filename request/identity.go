@@ -22,6 +22,10 @@ type Identity struct {
 	Groups []string
 	// Email is the person's address when their method reports one.
 	Email string
+	// Scopes are the OpenClaw operator scopes a person who is not an
+	// admin gets (gateway.users, else their groups'); nil means the
+	// default (operator.read, operator.write), empty means none.
+	Scopes []string
 	// Credential names the request part that carried the gateway's secret,
 	// so the outgoing request can drop exactly that and nothing else.
 	Credential Credential

@@ -41,6 +41,15 @@ type Record struct {
 	// Cause is why the request was refused, for the access record. It is
 	// logged, never sent to the client.
 	Cause error
+	// UpstreamPath is the path the upstream is sent, as the access rules
+	// read it (decoded, cleaned, "\" as "/"); "" sends the path as
+	// received. Set by access when rules name paths or tools.
+	UpstreamPath string
+	// Calls, when set, judges each message the client sends on a
+	// WebSocket (the access rules' view of OpenClaw's tools.invoke): a
+	// non-nil answer is not forwarded and is sent back to the client
+	// instead.
+	Calls func(msg []byte) (answer []byte)
 	// Page renders a refusal as an HTML page for a browser navigation;
 	// the server sets it with the record (nil: JSON for everyone).
 	Page func(w http.ResponseWriter, status int, code, msg string)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"gateway/access"
 	"gateway/admin"
 	"gateway/audit"
 	"gateway/auth"
@@ -201,7 +202,10 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 	// Everything else is the agent's (6 then the proxy). It is chi's
 	// not-found handler rather than a "/*" route so no path parameters are
 	// built per request; the global middlewares still run first.
-	agentMux.NotFound(authenticated(agent(o, out, transport)).ServeHTTP)
+	// Between the identity and the agent: what each person may do (the
+	// access rules; nothing when there are none).
+	rules := access.New(cfg.Typed.Access).Middleware(access.Options{MaxBody: cfg.Gateway.MaxBodyBytes, Log: log})
+	agentMux.NotFound(authenticated(rules(agent(o, out, transport))).ServeHTTP)
 
 	// The admin origin: the console and the admin API with the admin
 	// session cookie; nothing is proxied to the agent.

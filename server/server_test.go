@@ -31,6 +31,8 @@ type recordingUpstream struct {
 	mu   sync.Mutex
 	last http.Header
 	host string
+	uri  string // the last request-target, as received
+	body []byte // the last body (up to 64 KiB)
 	n    int
 	// cookies are Set-Cookie lines every answer carries.
 	cookies []string
@@ -41,8 +43,12 @@ type recordingUpstream struct {
 }
 
 func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body []byte
+	if r.URL.Path != "/big" && r.Header.Get("Upgrade") == "" {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	}
 	u.mu.Lock()
-	u.last, u.host = r.Header.Clone(), r.Host
+	u.last, u.host, u.uri, u.body = r.Header.Clone(), r.Host, r.RequestURI, body
 	u.n++
 	u.mu.Unlock()
 	if r.Header.Get("Upgrade") != "" {
