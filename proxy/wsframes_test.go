@@ -90,7 +90,9 @@ func TestInspectedRelay(t *testing.T) {
 	})
 	t.Run("binary messages are judged too", func(t *testing.T) {
 		c, cR, _, _ := relay(t)
-		go func() { _, _ = c.Write(clientFrame(true, opBinary, []byte(`{"method":"tools.invoke","params":{"tool":"exec"}}`))) }()
+		go func() {
+			_, _ = c.Write(clientFrame(true, opBinary, []byte(`{"method":"tools.invoke","params":{"tool":"exec"}}`)))
+		}()
 		if _, p := readAnyFrame(t, cR); !strings.Contains(string(p), `"ok":false`) {
 			t.Fatalf("client got %q", p)
 		}
