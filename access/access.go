@@ -177,3 +177,22 @@ func hostName(host string) string {
 	}
 	return strings.ToLower(strings.Trim(host, "[]"))
 }
+
+// Naming lists the rules whose identity matchers match id (auth aside when
+// anyAuth: a person may come through several methods), for the console.
+func (e *Engine) Naming(id *request.Identity, anyAuth bool) []int {
+	var out []int
+	if e == nil {
+		return nil
+	}
+	for i := range e.rules {
+		r := e.rules[i]
+		if anyAuth {
+			r.Auth = nil
+		}
+		if r.namesIdentity(id) {
+			out = append(out, r.index)
+		}
+	}
+	return out
+}

@@ -127,6 +127,9 @@ func TestEveryCheck(t *testing.T) {
 		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupPolicy: "open"}}}`, 0o600, good, 0o700},
 		{"channels.telegram.groups.allowFrom.missing", Critical, "c.json5", `{channels: {telegram: {groupAllowFrom: ["*"]}}}`, 0o600, good, 0o700},
 		{"gateway.auth_no_rate_limit", Warn, "c.json5", `{gateway: {bind: "lan", auth: {rateLimit: {enabled: false}}}}`, 0o600, good, 0o700},
+		{"access.rule_shadowed", Warn, "c.json5", `{gateway: {access: [{paths: ["/v1/*"], action: "deny"}, {groups: ["family"], paths: ["/v1/chat"], action: "allow"}]}}`, 0o600, good, 0o700},
+		{"access.admin_group_broad", Warn, "c.json5", `{gateway: {publicUrl: "https://a.example.com", groups: {ops: {role: "admin"}}, auth: {oidc: {issuer: "https://id.example.com", clientId: "gw"}}}}`, 0o600, good, 0o700},
+		{"access.tools_unrestricted", Info, "c.json5", `{gateway: {users: {bob: {}}}}`, 0o600, good, 0o700},
 		{"access.trusted_proxy_implicit_admin", Warn, "c.json5", `{gateway: {trustedProxies: ["10.0.0.5"], auth: {mode: "trusted-proxy", trustedProxy: {userHeader: "remote-user", allowUsers: ["alice"]}}}}`, 0o600, good, 0o700},
 		{"config.invalid", Critical, "c.json5", `{gateway: {auth: {rateLimit: {maxAttempts: 0}}}}`, 0o600, good, 0o700},
 		{"gateway.trusted_proxy_auth", Critical, "c.json5", `{gateway: {trustedProxies: ["10.0.0.1"], auth: {mode: "trusted-proxy", trustedProxy: {allowUsers: ["a"]}}}}`, 0o600, good, 0o700},
@@ -367,5 +370,20 @@ func TestOpenClawConfigNeverVanishes(t *testing.T) {
 	_ = os.WriteFile(unreadable, []byte("{not json5"), 0o600)
 	if got := ids(Run(Take(opts, dir).AddOpenClaw(OpenClawInput{Path: unreadable}), time.Now())); got["openclaw.config_unreadable"] != Warn {
 		t.Fatalf("unparsable: %v", got)
+	}
+}
+
+// TestAccessFamilyExampleIsClean: the README's family example leaves no
+// access finding: nothing shadowed, the family denied every dangerous tool.
+func TestAccessFamilyExampleIsClean(t *testing.T) {
+	text := `{gateway: {users: {mum: {role: "admin"}, kid: {groups: ["family"]}}, groups: {family: {scopes: ["operator.read"]}},
+  access: [{groups: ["family"], paths: ["/tools/invoke"], tools: ["exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move", "apply_patch", "terminal", "portal",
+    "sessions_spawn", "sessions_send", "conversations_list", "conversations_send", "conversations_turn", "automations", "gateway", "plugins", "nodes", "computer",
+    "mobile_ui", "openclaw"], action: "deny"}, {groups: ["family"], paths: ["/v1/*"], action: "deny"}]}}`
+	opts, dir := build(t, "c.json5", text, 0o600, layout{"credentials/": 0o700}, 0o700)
+	for id := range ids(Run(Take(opts, dir), time.Now())) {
+		if strings.HasPrefix(id, "access.") {
+			t.Errorf("finding %s on the family example", id)
+		}
 	}
 }

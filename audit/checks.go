@@ -46,6 +46,7 @@ var checks = []check{
 	{"store.*", checkStore},
 	{"openclaw.same_user", checkSameUser},
 	{"admin.listen_exposed", checkAdminExposed},
+	{"access.*", checkAccess},
 }
 
 // checkSameUser: the agent must run as another Unix user than the gateway.

@@ -242,3 +242,29 @@ func TestAttackToolsOverTheWebSocket(t *testing.T) {
 		t.Fatal("refused calls are not logged")
 	}
 }
+
+// TestConsoleShowsPeople: the console lists each person and group with
+// their role, their OpenClaw scopes and the rules that apply to them.
+func TestConsoleShowsPeople(t *testing.T) {
+	f := capsFixture(t)
+	req, _ := http.NewRequest("GET", f.admin.URL+"/admin/", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
+	for _, want := range []string{"People and what they may do", "<td>kid<br><small>groups: family</small></td><td>user</td><td>operator.read</td><td>#0 (deny), #1 (deny)</td>",
+		"<td>mum</td><td>admin</td><td>every scope (no cap)</td>", "<td>aunt</td><td>user</td><td>none</td>",
+		"<td>uncle</td><td>user</td><td>operator.read, operator.write (default)</td>", "group family", "groups [family] · paths [/v1/*] → deny"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("%s", page)
+	}
+}

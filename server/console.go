@@ -2,10 +2,14 @@ package server
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"gateway/access"
 	"gateway/admin"
 	"gateway/audit"
 	"gateway/config"
@@ -78,6 +82,7 @@ func (c console) render(w http.ResponseWriter, r *http.Request, inv *inviteAnswe
 	}
 
 	d.SignOut = id.SessionID != ""
+	d.People, d.Groups, d.Rules = peopleOf(c.au.cfg)
 	// A part that cannot be read is shown as such, never as "nothing
 	// there": an empty list would tell the owner nobody is waiting.
 	unreadable := func(what string, err error) {
@@ -160,4 +165,96 @@ func sanitizeCode(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// peopleOf lists gateway.users and gateway.groups with their role, their
+// OpenClaw scopes and the access rules that apply to them, and the rules.
+func peopleOf(cfg *config.Config) (people, groups []web.Person, rules []string) {
+	pp := cfg.Typed.People
+	e := access.New(cfg.Typed.Access)
+	ruleList := func(idx []int) string {
+		var s []string
+		for _, i := range idx {
+			s = append(s, fmt.Sprintf("#%d (%s)", i, cfg.Gateway.Access[i].Action))
+		}
+		return strings.Join(s, ", ")
+	}
+	scopes := func(admin bool, own []string, groups []string) string {
+		switch {
+		case admin:
+			return "every scope (no cap)"
+		case own != nil:
+			return orNone(own)
+		}
+		var union []string
+		defined := false
+		for _, g := range groups {
+			if s := pp.Groups[g].Scopes; s != nil {
+				defined = true
+				union = append(union, s...)
+			}
+		}
+		if defined {
+			slices.Sort(union)
+			return orNone(slices.Compact(union))
+		}
+		return "operator.read, operator.write (default)"
+	}
+	for _, name := range slices.Sorted(maps.Keys(pp.Users)) {
+		u := pp.Users[name]
+		role := u.Role
+		if role == "" {
+			role = request.RoleUser
+			for _, g := range u.Groups {
+				if pp.Groups[g].Role == request.RoleAdmin {
+					role = request.RoleAdmin
+				}
+			}
+		}
+		id := &request.Identity{User: name, Groups: u.Groups, Role: role}
+		people = append(people, web.Person{Name: name, Groups: strings.Join(u.Groups, ", "), Role: role,
+			Scopes: scopes(role == request.RoleAdmin, u.Scopes, u.Groups), Rules: ruleList(e.Naming(id, true))})
+	}
+	for _, name := range slices.Sorted(maps.Keys(pp.Groups)) {
+		g := pp.Groups[name]
+		role := g.Role
+		if role == "" {
+			role = request.RoleUser
+		}
+		id := &request.Identity{User: "", Groups: []string{name}, Role: role}
+		groups = append(groups, web.Person{Name: name, Role: role, Scopes: scopes(role == request.RoleAdmin, nil, []string{name}),
+			Rules: ruleList(e.Naming(id, true))})
+	}
+	for _, r := range cfg.Gateway.Access {
+		rules = append(rules, describeRule(r))
+	}
+	return people, groups, rules
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// describeRule is one access rule on one line.
+func describeRule(r config.AccessRule) string {
+	var parts []string
+	add := func(k string, v []string) {
+		if v != nil {
+			parts = append(parts, k+" ["+strings.Join(v, ", ")+"]")
+		}
+	}
+	add("users", r.Users)
+	add("groups", r.Groups)
+	add("auth", r.Auth)
+	add("methods", r.Methods)
+	add("hosts", r.Hosts)
+	add("paths", r.Paths)
+	add("tools", r.Tools)
+	if len(parts) == 0 {
+		parts = append(parts, "every request")
+	}
+	return strings.Join(parts, " · ") + " → " + r.Action
 }

@@ -101,6 +101,16 @@ type Console struct {
 	Unreadable []string
 	// Invitation is a device invitation just issued, shown this once.
 	Invitation *Invitation
+	// People and Groups are gateway.users and gateway.groups with what
+	// they get; Rules the access rules, each as one line.
+	People, Groups []Person
+	Rules          []string
+}
+
+// Person is a person or group on the console: role, OpenClaw scopes, and
+// the indexes of the access rules that name them.
+type Person struct {
+	Name, Groups, Role, Scopes, Rules string
 }
 
 // Invitation is a device invitation's code and URL, shown once.
