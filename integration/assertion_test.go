@@ -16,12 +16,11 @@ import (
 	"gateway/config"
 )
 
-// TestAssertionFromAccessProxy: a person signed in at an access proxy in
-// front (Cloudflare Access, whose cloudflared connects from this host)
-// reaches the agent as themselves, with their role and groups; the
-// assertion and the cookie carrying the same token never reach the agent;
-// the same header from anyone else means nothing.
-func TestAssertionFromAccessProxy(t *testing.T) {
+// accessIssuer plays an access proxy's key endpoint on loopback and signs
+// Access-shaped tokens for issuer https://team.cloudflareaccess.com and
+// audience app-aud.
+func accessIssuer(t *testing.T) (jwksURL string, access func(claims map[string]any) string) {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +34,7 @@ func TestAssertionFromAccessProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	access := func(claims map[string]any) string {
+	return certs.URL, func(claims map[string]any) string {
 		now := time.Now()
 		c := map[string]any{"iss": "https://team.cloudflareaccess.com", "aud": []string{"app-aud"}, "type": "app",
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}
@@ -48,11 +47,20 @@ func TestAssertionFromAccessProxy(t *testing.T) {
 		}
 		return tok
 	}
+}
+
+// TestAssertionFromAccessProxy: a person signed in at an access proxy in
+// front (Cloudflare Access, whose cloudflared connects from this host)
+// reaches the agent as themselves, with their role and groups; the
+// assertion and the cookie carrying the same token never reach the agent;
+// the same header from anyone else means nothing.
+func TestAssertionFromAccessProxy(t *testing.T) {
+	jwksURL, access := accessIssuer(t)
 	rec, upURL := startRecorder(t)
 	gw := startGateway(t, func(c *config.Config) {
 		c.Gateway.Upstream = upURL
 		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
-		c.Gateway.Auth.Assertion = &config.Assertion{JWKSURL: certs.URL, Issuer: "https://team.cloudflareaccess.com",
+		c.Gateway.Auth.Assertion = &config.Assertion{JWKSURL: jwksURL, Issuer: "https://team.cloudflareaccess.com",
 			Audience: "app-aud", GroupsClaim: "groups", Proxies: []string{"127.0.0.1"}}
 		c.Gateway.Users = map[string]config.Person{"alice@example.com": {Groups: []string{"family"}}}
 		c.Gateway.Groups = map[string]config.Group{"ops": {Role: "admin"}}

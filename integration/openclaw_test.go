@@ -12,6 +12,7 @@ package integration
 // X-Forwarded-For set to it.
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -93,8 +94,9 @@ func startOpenClaw(t *testing.T, port int, allowedOrigin string) *openClaw {
   logging: { file: %q },
   gateway: { mode: "local", bind: "loopback", port: %d, trustedProxies: ["127.0.0.1"],
     controlUi: { allowedOrigins: [%q] },
-    auth: { mode: "trusted-proxy", identityScopes: { owner: ["operator.admin", "operator.read", "operator.write", "operator.sessions.read", "operator.sessions.write", "operator.approvals", "operator.questions", "operator.pairing", "operator.talk", "operator.talk.secrets"] },
-      trustedProxy: { userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner"],
+    auth: { mode: "trusted-proxy", identityScopes: { owner: ["operator.admin", "operator.read", "operator.write", "operator.sessions.read", "operator.sessions.write", "operator.approvals", "operator.questions", "operator.pairing", "operator.talk", "operator.talk.secrets"],
+        "kid@example.com": ["operator.read"] },
+      trustedProxy: { userHeader: "x-gateway-user", requiredHeaders: ["x-gateway-auth"], allowUsers: ["owner", "kid@example.com"],
         allowLoopback: true, deviceAutoApprove: { enabled: true } } } } }`,
 		filepath.Join(home, "logs", "openclaw.log"), port, allowedOrigin)
 	if err := os.WriteFile(filepath.Join(home, ".openclaw", "openclaw.json"), []byte(cfg), 0o600); err != nil {
@@ -263,16 +265,110 @@ func connectOverWebSocket(t *testing.T, ctx context.Context, c *websocket.Conn) 
 	}
 }
 
+// familyRules are the README's Capabilities example.
+var familyRules = []config.AccessRule{
+	{Groups: []string{"family"}, Paths: []string{"/tools/invoke"}, Tools: []string{"exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move", "apply_patch",
+		"terminal", "portal", "sessions_spawn", "sessions_send", "conversations_list", "conversations_send", "conversations_turn", "automations",
+		"gateway", "plugins", "nodes", "computer", "mobile_ui", "openclaw"}, Action: "deny"},
+	{Groups: []string{"family"}, Paths: []string{"/v1/*"}, Action: "deny"},
+}
+
+// dialAs opens a WebSocket to url from the loopback address src.
+func dialAs(t *testing.T, ctx context.Context, url, src string, h http.Header) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: clientFrom(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(16 << 20)
+	return c
+}
+
+// rpcResult is an OpenClaw response frame.
+type rpcResult struct {
+	OK      bool
+	Payload any
+	Error   any
+}
+
+var rpcID int
+
+// rpc sends one OpenClaw RPC request and waits for its response.
+func rpc(t *testing.T, ctx context.Context, c *websocket.Conn, method, params string) rpcResult {
+	t.Helper()
+	rpcID++
+	id := fmt.Sprintf("t%d", rpcID)
+	msg := fmt.Sprintf(`{"type":"req","id":%q,"method":%q,"params":%s}`, id, method, params)
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("no answer to %s: %v", method, err)
+		}
+		var f struct {
+			Type, ID string
+			OK       bool
+			Payload  any
+			Error    any
+		}
+		_ = json.Unmarshal(b, &f)
+		if f.Type == "res" && f.ID == id {
+			return rpcResult{OK: f.OK, Payload: f.Payload, Error: f.Error}
+		}
+	}
+}
+
+// rawRequest sends a request-target byte for byte from the loopback
+// address src.
+func rawRequest(t *testing.T, addr, src, method, target string, h map[string]string, body string) (int, string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n", method, target, addr, len(body))
+	for k, v := range h {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	b.WriteString("\r\n" + body)
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
 func TestOpenClaw(t *testing.T) {
 	nginxAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	oc := startOpenClaw(t, freePort(t), "https://"+nginxAddr)
 	t.Logf("OpenClaw ready after %v", oc.started.Round(100*time.Millisecond))
+	jwksURL, access := accessIssuer(t)
 	gw := startGateway(t, func(c *config.Config) {
 		c.Gateway.Upstream = oc.url
 		c.Gateway.TrustedProxies = []string{"127.0.0.1"}
+		// A person besides the owner: a family member signed in at an
+		// access proxy (played from 127.0.0.2), with the README's
+		// family rules.
+		c.Gateway.Auth.Assertion = &config.Assertion{JWKSURL: jwksURL, Issuer: "https://team.cloudflareaccess.com", Audience: "app-aud", Proxies: []string{"127.0.0.2"}}
+		c.Gateway.Users = map[string]config.Person{"kid@example.com": {Groups: []string{"family"}}}
+		c.Gateway.Groups = map[string]config.Group{"family": {Scopes: []string{"operator.read"}}}
+		c.Gateway.Access = familyRules
 	})
 	base := "http://" + gw.addr
 	owner := map[string]string{"Authorization": "Bearer " + token}
+	kid := access(map[string]any{"email": "kid@example.com"})
 
 	t.Run("no credential is refused by the gateway", func(t *testing.T) {
 		if code, body := request(t, "GET", base+"/", asRemote(nil), ""); code != 401 {
@@ -420,6 +516,57 @@ func TestOpenClaw(t *testing.T) {
 		if !regexp.MustCompile(`"status":101,[^}]*"route":"websocket"[^}]*"user":"owner","auth":"session"`).MatchString(gw.logs.String()) {
 			t.Fatalf("no WebSocket upgrade by the owner's session in the gateway's log")
 		}
+	})
+	t.Run("a family member gets exactly their scopes, and OpenClaw enforces them", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c := dialAs(t, ctx, "ws://"+gw.addr+"/", "127.0.0.2", http.Header{"Cf-Access-Jwt-Assertion": {kid}})
+		hello := connectOverWebSocket(t, ctx, c)
+		a, _ := hello["auth"].(map[string]any)
+		if fmt.Sprint(a["scopes"]) != "[operator.read]" {
+			t.Fatalf("kid's scopes in hello-ok: %v (auth %v)", a["scopes"], a)
+		}
+		// Methods beyond operator.read are refused by OpenClaw itself.
+		for _, m := range []struct{ method, params string }{
+			{"exec.approvals.get", `{}`},                          // operator.admin
+			{"tools.invoke", `{"name":"sessions_list","args":{}}`}, // operator.write; a tool no rule denies
+		} {
+			res := rpc(t, ctx, c, m.method, m.params)
+			if res.OK || !strings.Contains(fmt.Sprint(res.Error), "scope") {
+				t.Fatalf("%s as kid: %+v", m.method, res)
+			}
+		}
+		// A denied tool over the WebSocket is refused by the gateway,
+		// before OpenClaw could answer anything.
+		res := rpc(t, ctx, c, "tools.invoke", `{"name":"exec","args":{"command":"id"}}`)
+		if res.OK || !strings.Contains(fmt.Sprint(res.Error), "access_denied: gateway.access[0]") {
+			t.Fatalf("exec over the WebSocket as kid: %+v", res)
+		}
+	})
+	t.Run("the gateway refuses a family member's exec in every spelling", func(t *testing.T) {
+		exec := `{"tool":"exec","args":{"command":"id"}}`
+		for _, tc := range []struct{ target, body, code string }{
+			{"/tools/invoke", exec, "access_denied"},
+			{"/__openclaw__/cap/abc/tools/invoke", exec, "access_denied"},
+			{"/tools\\invoke", exec, "access_denied"},
+			{"/tools/invoke#x", exec, "ambiguous_path"},
+			{"/tools/invoke", `{"tool":"bash"}`, "access_denied"},
+			{"/tools/invoke", `{"tool":"sessions_list","TOOL":"exec"}`, "ambiguous_tool"},
+		} {
+			status, body := rawRequest(t, gw.addr, "127.0.0.2", "POST", tc.target, map[string]string{"Cf-Access-Jwt-Assertion": kid}, tc.body)
+			// The gateway's own refusal ({"error","code"}), never
+			// OpenClaw's ({"ok":false,"error":{...}}).
+			if status/100 != 4 || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+				t.Fatalf("%s %s: %d %s", tc.target, tc.body, status, body)
+			}
+		}
+	})
+	t.Run("the owner's exec passes the gateway (OpenClaw answers)", func(t *testing.T) {
+		_, body := request(t, "POST", base+"/tools/invoke", asRemote(owner), `{"tool":"exec","args":{"command":"id"}}`)
+		if strings.Contains(body, `"code":"access_denied"`) || !strings.Contains(body, `"ok":`) {
+			t.Fatalf("the owner's exec: %s", body)
+		}
+		t.Logf("OpenClaw's own answer to the owner's exec over HTTP: %.200s", body)
 	})
 	t.Run("OpenClaw CLI on this host through the front URL", func(t *testing.T) {
 		node, mjs := requireOpenClaw(t)
