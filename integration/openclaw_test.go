@@ -528,7 +528,7 @@ func TestOpenClaw(t *testing.T) {
 		}
 		// Methods beyond operator.read are refused by OpenClaw itself.
 		for _, m := range []struct{ method, params string }{
-			{"exec.approvals.get", `{}`},                          // operator.admin
+			{"exec.approvals.get", `{}`},                           // operator.admin
 			{"tools.invoke", `{"name":"sessions_list","args":{}}`}, // operator.write; a tool no rule denies
 		} {
 			res := rpc(t, ctx, c, m.method, m.params)
