@@ -30,7 +30,7 @@ BENCH_FLAGS ?= -duration 10s -rounds 2 -soak 10000
 bench:
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	@sh scripts/install-test-deps.sh
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./trust ./auth ./policy ./server
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./trust ./auth ./access ./policy ./server
 	$(GO) build -o .bench/gateway ./cmd/gateway
 	$(GO) build -o .bench/gatewaybench ./cmd/gatewaybench
 	GATEWAY_BIN=$(CURDIR)/.bench/gateway .bench/gatewaybench $(BENCH_FLAGS)
