@@ -72,12 +72,36 @@ func (e *Engine) Decide(id *request.Identity, q *Request) Decision {
 	if e != nil {
 		for i := range e.rules {
 			r := &e.rules[i]
-			if r.namesIdentity(id) && r.matches(q) {
+			if !r.Bypass && r.namesIdentity(id) && r.matches(q) {
 				return Decision{Rule: r.index, Deny: r.Deny}
 			}
 		}
 	}
 	return Decision{Rule: -1}
+}
+
+// Forward decides a request to an app protected by forward auth: the
+// rules as for the agent, except that a request no rule matches is
+// denied unless allowByDefault (gateway.forwardAuth.defaultAction).
+func (e *Engine) Forward(id *request.Identity, q *Request, allowByDefault bool) Decision {
+	d := e.Decide(id, q)
+	if d.Rule < 0 && !allowByDefault {
+		d.Deny = true
+	}
+	return d
+}
+
+// Bypass returns the first bypass rule the request matches (an app's
+// /health): such a request needs no credential. -1 when none does.
+func (e *Engine) Bypass(q *Request) int {
+	if e != nil {
+		for i := range e.rules {
+			if r := &e.rules[i]; r.Bypass && r.matches(q) {
+				return r.index
+			}
+		}
+	}
+	return -1
 }
 
 // NamesTools reports whether a rule that names tools could apply to id:

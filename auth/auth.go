@@ -171,6 +171,10 @@ type Options struct {
 	// Redirect keeps a post-sign-in destination safe (the server's rule
 	// for rd); nil sends everyone to "/".
 	Redirect func(r *http.Request, rd string) string
+	// CookieDomain, when set, opens a forward-auth SSO session beside
+	// every sign-in on the agent origin, its cookie set for this domain
+	// (gateway.forwardAuth.cookieDomain).
+	CookieDomain string
 }
 
 // DefaultHashWait is Options.HashWait's default.
@@ -199,6 +203,8 @@ type Authenticator struct {
 	observe  func(method, result string)
 	limiter  *limiter
 	redirect func(r *http.Request, rd string) string
+	sso      bool
+	domain   string
 
 	// front are the methods that judge the request as a whole (an
 	// assertion, the proxy's user header, mode none), in order; a method
@@ -232,7 +238,7 @@ func NewAuthenticator(o Options) (*Authenticator, error) {
 		return nil, errors.New("auth: no stores")
 	}
 	a := &Authenticator{st: o.Stores, lockout: o.Lockout, sessions: o.Sessions, observe: o.Observe,
-		people: NewPeople(o.People, o.TrustedProxy.AllowUsers), redirect: o.Redirect}
+		people: NewPeople(o.People, o.TrustedProxy.AllowUsers), redirect: o.Redirect, sso: o.CookieDomain != "", domain: o.CookieDomain}
 	if a.redirect == nil {
 		a.redirect = func(*http.Request, string) string { return "/" }
 	}

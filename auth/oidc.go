@@ -216,7 +216,7 @@ func (m *oidcMethod) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := recordOf(r)
 	rec.Identity = id
-	cookie.Set(w, cookie.Session, rec.Proto, res.Token, res.Expires, http.SameSiteLaxMode)
+	m.a.SetCookies(w, r, res)
 	http.Redirect(w, r, rd, http.StatusSeeOther)
 }
 
@@ -284,13 +284,17 @@ func (m *oidcMethod) finish(w http.ResponseWriter, r *http.Request) (*request.Id
 	if err != nil {
 		return nil, "", LoginResult{}, err
 	}
-	token, exp, err := m.a.st.Sessions.Create(m.a.sessions, Opened{Origin: OriginAgent, User: id.User, Method: request.MethodOIDC,
-		Groups: c.groups, Email: c.email, MaxAge: m.c.MaxSessionAge})
+	who := Opened{Origin: OriginAgent, User: id.User, Method: request.MethodOIDC, Groups: c.groups, Email: c.email, MaxAge: m.c.MaxSessionAge}
+	token, exp, err := m.a.st.Sessions.Create(m.a.sessions, who)
+	if err != nil {
+		return nil, "", LoginResult{}, err
+	}
+	sso, err := m.a.openSSO(who)
 	if err != nil {
 		return nil, "", LoginResult{}, err
 	}
 	id.Method, id.OpenedWith = request.MethodSession, request.MethodOIDC
-	return id, m.a.redirect(r, s.RD), LoginResult{Token: token, Expires: exp}, nil
+	return id, m.a.redirect(r, s.RD), LoginResult{Token: token, Expires: exp, SSO: sso}, nil
 }
 
 // mergeUserInfo fills the claims the ID token lacks from userinfo (many

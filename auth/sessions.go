@@ -81,6 +81,9 @@ type Opened struct {
 const (
 	OriginAgent = "agent"
 	OriginAdmin = "admin"
+	// OriginSSO is forward auth's domain-wide sign-in: its sessions
+	// answer only /auth/verify and /auth/login, never the agent.
+	OriginSSO = "sso"
 )
 
 // origin returns the session's origin, OriginAgent for old records.

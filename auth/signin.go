@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
 )
@@ -74,6 +75,9 @@ type LoginResult struct {
 	// KnownClient is the known-client cookie to set ("" when it could not
 	// be stored: the sign-in still worked).
 	KnownClient string
+	// SSO is the forward-auth SSO cookie to set for the cookie domain
+	// ("" when forward auth has none, or on the admin origin).
+	SSO string
 }
 
 // Login verifies the secret a form sign-in takes on r's origin (see
@@ -129,14 +133,21 @@ func (a *Authenticator) login(ctx context.Context, r *http.Request, m secretSign
 		return LoginResult{}, unauthorized(ErrBadCredentials)
 	}
 	att.Succeed()
-	tok, exp, err := a.st.Sessions.Create(a.sessions, Opened{Origin: originOf(rec), User: request.Owner, Role: request.RoleAdmin, Method: m.Name()})
+	who := Opened{Origin: originOf(rec), User: request.Owner, Role: request.RoleAdmin, Method: m.Name()}
+	tok, exp, err := a.st.Sessions.Create(a.sessions, who)
 	if err != nil {
 		return LoginResult{}, err
+	}
+	var sso string
+	if !rec.Admin {
+		if sso, err = a.openSSO(who); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	// Rotated on every use; a store that cannot take it costs the
 	// client its bucket next time, never this sign-in.
 	kc, _ := a.st.KnownClients.Issue(ctx, scope, fp, known)
-	return LoginResult{Token: tok, Expires: exp, KnownClient: kc}, nil
+	return LoginResult{Token: tok, Expires: exp, KnownClient: kc, SSO: sso}, nil
 }
 
 // credentialFingerprints identify the password and the token in force,
@@ -159,4 +170,43 @@ func credentialFingerprints(o Options) map[string]string {
 		password = o.PasswordHash
 	}
 	return map[string]string{request.MethodPassword: fp(SecretPassword, password), request.MethodToken: fp(SecretToken, o.Token)}
+}
+
+// SetCookies sets what a sign-in gives a browser: the session cookie of the
+// origin it signed in on, the known-client cookie, and forward auth's SSO
+// cookie for its domain.
+//
+// The session cookie is HttpOnly and behind https Secure with the __Host-
+// prefix (the scheme resolved through trusted proxies). The agent origin's
+// is SameSite=Lax, so the first navigation from a bookmark or another
+// site's link carries it while cross-site posts do not; the admin origin's
+// is Strict: nothing that starts on another site carries the owner's
+// console session. The SSO cookie is domain-wide (__Secure- behind https)
+// and answers only /auth/verify and /auth/login.
+func (a *Authenticator) SetCookies(w http.ResponseWriter, r *http.Request, res LoginResult) {
+	rec := recordOf(r)
+	base, same := cookie.Session, http.SameSiteLaxMode
+	if rec.Admin {
+		base, same = cookie.Admin, http.SameSiteStrictMode
+	}
+	cookie.Set(w, base, rec.Proto, res.Token, res.Expires, same)
+	if res.KnownClient != "" {
+		cookie.Set(w, cookie.KnownClient, rec.Proto, res.KnownClient, a.st.Now().Add(KnownClientTTL), http.SameSiteStrictMode)
+	}
+	if res.SSO != "" {
+		cookie.SetDomain(w, cookie.SSO, rec.Proto, res.SSO, res.Expires, a.domain)
+	}
+}
+
+// ClearCookies drops the origin's session cookie, and the SSO cookie.
+func (a *Authenticator) ClearCookies(w http.ResponseWriter, r *http.Request) {
+	rec := recordOf(r)
+	base := cookie.Session
+	if rec.Admin {
+		base = cookie.Admin
+	}
+	cookie.Clear(w, base, rec.Proto)
+	if a.sso && !rec.Admin {
+		cookie.ClearDomain(w, cookie.SSO, rec.Proto, a.domain)
+	}
 }

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gateway/request"
@@ -90,15 +92,67 @@ func (v *validator) access(g *Gateway) {
 				t.Tools = append(t.Tools, strings.TrimSpace(tool))
 			}
 		}
-		switch r.Action {
-		case "allow":
-		case "deny":
+		switch {
+		case r.Bypass && r.Action != "":
+			v.add(at+".action", "a bypass rule takes no action (it answers without a credential)")
+		case r.Bypass && (r.Users != nil || r.Groups != nil || r.Auth != nil || r.Tools != nil):
+			v.add(at+".bypass", "a bypass rule answers without a credential, so it cannot name users, groups, auth or tools; match it on paths, methods and hosts")
+		case r.Bypass:
+			t.Bypass = true
+		case r.Action == "allow":
+		case r.Action == "deny":
 			t.Deny = true
-		case "":
-			v.add(at+".action", "is required: allow or deny")
+		case r.Action == "":
+			v.add(at+".action", "is required: allow or deny (or bypass: true)")
 		default:
 			v.add(at+".action", "must be allow or deny, got %q", r.Action)
 		}
 		v.t.Access = append(v.t.Access, t)
+	}
+}
+
+// forwardAuth validates gateway.forwardAuth. Runs after trust and admin.
+func (v *validator) forwardAuth(g *Gateway) {
+	fa := g.ForwardAuth
+	for i, h := range fa.Hosts {
+		at := fmt.Sprintf("gateway.forwardAuth.hosts[%d]", i)
+		h = strings.ToLower(strings.TrimSpace(h))
+		name, port := h, ""
+		if n, p, err := net.SplitHostPort(h); err == nil {
+			name, port = n, p
+			if pn, err := strconv.Atoi(p); err != nil || pn < 1 || pn > 65535 {
+				v.add(at, "has a bad port: %q", fa.Hosts[i])
+				continue
+			}
+		}
+		if !validHostName(name) || name == "*" {
+			v.add(at, "must be a host name such as app.example.com (a port only if the app is reached on one), got %q", fa.Hosts[i])
+			continue
+		}
+		if slices.Contains(v.t.AllowedHosts, name) || name == v.t.AdminHost {
+			v.add(at, "%q is the agent's or the console's name; an app protected by forward auth needs a name of its own", name)
+			continue
+		}
+		if port != "" {
+			name = net.JoinHostPort(name, port)
+		}
+		v.t.ForwardHosts = append(v.t.ForwardHosts, name)
+	}
+	switch fa.DefaultAction {
+	case "", "deny":
+	case "allow":
+		v.t.ForwardAllow = true
+	default:
+		v.add("gateway.forwardAuth.defaultAction", "must be deny or allow, got %q", fa.DefaultAction)
+	}
+	if d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(fa.CookieDomain), ".")); d != "" {
+		if !validHostName(d) || !strings.Contains(d, ".") {
+			v.add("gateway.forwardAuth.cookieDomain", "must be a domain such as example.com, got %q", fa.CookieDomain)
+		} else {
+			v.t.CookieDomain = d
+		}
+	}
+	if len(fa.Hosts) > 0 && v.t.PublicURL == nil {
+		v.add("gateway.forwardAuth.hosts", "need gateway.publicUrl: a person without a session is sent to the sign-in page there")
 	}
 }

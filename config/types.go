@@ -85,6 +85,9 @@ type Gateway struct {
 	// Access are the rules for requests to the agent, first match wins;
 	// no match = allowed (Capabilities).
 	Access []AccessRule `json:"access"`
+	// ForwardAuth protects other apps on the host through the proxy in
+	// front (/auth/verify).
+	ForwardAuth ForwardAuth `json:"forwardAuth"`
 	// Store selects where shared state lives. Default "file" (the state dir).
 	Store Store `json:"store"`
 	// Admin says where the console and /admin/* answer browsers: an origin
@@ -264,6 +267,29 @@ type AccessRule struct {
 	Tools []string `json:"tools"`
 	// Action is allow or deny.
 	Action string `json:"action"`
+	// Bypass (forward auth only, without an action): a request it
+	// matches needs no credential (an app's /health).
+	Bypass bool `json:"bypass"`
+}
+
+// ForwardAuth configures /auth/verify for the apps behind the same proxy.
+type ForwardAuth struct {
+	// Hosts are the apps' host names (app.example.com, or with a port:
+	// app.example.com:8443). Only /auth/* answers for them; nothing is
+	// proxied to the agent.
+	Hosts []string `json:"hosts"`
+	// DefaultAction is what a request to those hosts no rule matches
+	// gets: deny (default) or allow.
+	DefaultAction string `json:"defaultAction"`
+	// CookieDomain, when set, makes a sign-in on the agent origin also
+	// set a domain-wide SSO cookie for it (accepted only by /auth/verify
+	// and /auth/login).
+	CookieDomain string `json:"cookieDomain"`
+	// CompatHeaders adds oauth2-proxy's and Authelia's header names to
+	// /auth/verify's answer.
+	CompatHeaders bool `json:"compatHeaders"`
+	// AllowPreflight answers a CORS preflight without a credential.
+	AllowPreflight bool `json:"allowPreflight"`
 }
 
 // Group is one entry of gateway.groups: a group whose members are admitted.
@@ -447,6 +473,13 @@ type Typed struct {
 	Assertion *AssertionTyped
 	// Access are the validated gateway.access rules.
 	Access []AccessRuleTyped
+	// ForwardHosts are gateway.forwardAuth.hosts: lower-case names
+	// (a port only when the entry names one).
+	ForwardHosts []string
+	// ForwardAllow is forwardAuth.defaultAction allow.
+	ForwardAllow bool
+	// CookieDomain is forwardAuth.cookieDomain, lower case, no dot first.
+	CookieDomain string
 }
 
 // Glob is an exact string, or a prefix when Prefix (written "prefix*").
@@ -468,8 +501,10 @@ type AccessRuleTyped struct {
 	Users, Paths          []Glob
 	Groups, Auth, Methods []string
 	Hosts                 []string // lower case
-	Tools                 []string // normalised as OpenClaw's tool policy does
-	Deny                  bool
+	Tools                 []string // trimmed; the access package folds them as OpenClaw does
+	// Deny: the rule denies; Bypass: it answers forward auth without a
+	// credential.
+	Deny, Bypass bool
 }
 
 // People are the validated gateway.users and gateway.groups.

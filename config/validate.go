@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 	v.sameHost(&c.Gateway)
 	v.people(&c.Gateway)
 	v.access(&c.Gateway)
+	v.forwardAuth(&c.Gateway)
 	switch c.Logging.RedactSensitive {
 	case "tools", "off":
 	default:

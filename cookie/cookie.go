@@ -70,6 +70,19 @@ func Set(w http.ResponseWriter, base, proto, value string, expires time.Time, sa
 		HttpOnly: true, Secure: proto == "https", SameSite: sameSite})
 }
 
+// SetDomain sets a domain-wide cookie (forward auth's SSO cookie): sent to
+// every host of domain, so it is accepted only where it is meant.
+func SetDomain(w http.ResponseWriter, base, proto, value string, expires time.Time, domain string) {
+	http.SetCookie(w, &http.Cookie{Name: Name(base, proto), Value: value, Path: "/", Domain: domain, Expires: expires,
+		HttpOnly: true, Secure: proto == "https", SameSite: http.SameSiteLaxMode})
+}
+
+// ClearDomain drops a domain-wide cookie.
+func ClearDomain(w http.ResponseWriter, base, proto, domain string) {
+	http.SetCookie(w, &http.Cookie{Name: Name(base, proto), Value: "", Path: "/", Domain: domain, MaxAge: -1,
+		HttpOnly: true, Secure: proto == "https", SameSite: http.SameSiteLaxMode})
+}
+
 // Clear tells the browser to drop the cookie.
 func Clear(w http.ResponseWriter, base, proto string) {
 	http.SetCookie(w, &http.Cookie{Name: Name(base, proto), Value: "", Path: "/", MaxAge: -1,

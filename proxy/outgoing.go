@@ -14,13 +14,51 @@ import (
 )
 
 // IdentityHeaders name the headers that hand the caller's identity to the
-// upstream (gateway.upstreamHeaders). OpenClaw's trusted-proxy mode reads
-// the user from one and requires the other.
+// upstream and, through forward auth, to the other apps
+// (gateway.upstreamHeaders names the first two). OpenClaw's trusted-proxy
+// mode reads the user from one and requires the other.
 type IdentityHeaders struct {
 	// User carries the user name. Default X-Gateway-User.
 	User string
 	// Method carries how they authenticated. Default X-Gateway-Auth.
 	Method string
+}
+
+// The other identity headers: X-Gateway-Role, X-Gateway-Groups
+// (comma-separated) and X-Gateway-Email.
+const (
+	HeaderRole   = "X-Gateway-Role"
+	HeaderGroups = "X-Gateway-Groups"
+	HeaderEmail  = "X-Gateway-Email"
+)
+
+// Write sets every identity header on h from id, each always present and
+// empty when unknown (nil id: all empty): the one writer of the identity,
+// for the agent's requests and for /auth/verify's answers. A proxy that
+// copies headers could otherwise let a client's own copy of a missing one
+// through (Caddy 2.6.2 skips empty values; see docs/proxies).
+func (ih IdentityHeaders) Write(h http.Header, id *request.Identity) {
+	user, method, role, groups, email := "", "", "", "", ""
+	if id != nil {
+		user, method, role, groups, email = id.User, id.Method, id.Role, strings.Join(id.Groups, ","), id.Email
+	}
+	h[ih.User] = []string{user}
+	h[ih.Method] = []string{method}
+	h[HeaderRole] = []string{role}
+	h[HeaderGroups] = []string{groups}
+	h[HeaderEmail] = []string{email}
+}
+
+// Canonical returns ih with defaults filled and names canonical.
+func (ih IdentityHeaders) Canonical() IdentityHeaders {
+	if ih.User == "" {
+		ih.User = DefaultIdentityHeaders.User
+	}
+	if ih.Method == "" {
+		ih.Method = DefaultIdentityHeaders.Method
+	}
+	ih.User, ih.Method = http.CanonicalHeaderKey(ih.User), http.CanonicalHeaderKey(ih.Method)
+	return ih
 }
 
 // openClawScopes caps the operator scopes OpenClaw grants a trusted-proxy
@@ -101,14 +139,7 @@ func (o *Outgoing) init() {
 	if o.strip != nil {
 		return
 	}
-	if o.Identity.User == "" {
-		o.Identity.User = DefaultIdentityHeaders.User
-	}
-	if o.Identity.Method == "" {
-		o.Identity.Method = DefaultIdentityHeaders.Method
-	}
-	o.Identity.User = http.CanonicalHeaderKey(o.Identity.User)
-	o.Identity.Method = http.CanonicalHeaderKey(o.Identity.Method)
+	o.Identity = o.Identity.Canonical()
 	o.strip = map[string]bool{o.Identity.User: true, o.Identity.Method: true}
 	for _, h := range append([]string{o.UserHeader}, o.StripHeaders...) {
 		if h != "" {
@@ -171,8 +202,7 @@ func (o *Outgoing) Build(in, out *http.Request) {
 	h.Set(trust.HeaderXForwardedProt, rec.Proto)
 	h.Set(trust.HeaderXForwardedHost, rec.Host)
 	if id := rec.Identity; id != nil {
-		h.Set(o.Identity.User, id.User)
-		h.Set(o.Identity.Method, id.Method)
+		o.Identity.Write(h, id)
 		// OpenClaw gives a trusted-proxy identity its CLI defaults
 		// (operator.admin included) when the header is missing, so
 		// anyone who is not an admin always gets one: their scopes, or

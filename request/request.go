@@ -119,6 +119,15 @@ type Trust struct {
 	Host string
 	// Source says which input decided Client.
 	Source Source
+	// OriginalMethod and OriginalURI are the request a trusted proxy asks
+	// forward auth about (X-Forwarded-Method and X-Forwarded-Uri from
+	// Caddy and Traefik, X-Original-Method and X-Original-URI from
+	// nginx); "" when none was sent. Its host and scheme are Host and
+	// Proto.
+	OriginalMethod, OriginalURI string
+	// OriginalBad: the proxy sent an original request that cannot be
+	// used (two that disagree, a malformed method or URI).
+	OriginalBad bool
 	// ForwardedFor is the outgoing X-Forwarded-For chain without the peer:
 	// the client and the trusted hops to its right, as received. Empty
 	// when the client is the peer.

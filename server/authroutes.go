@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"gateway/auth"
-	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/jsonhttp"
 	"gateway/request"
@@ -53,39 +52,8 @@ func (h authRoutes) login(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, err)
 		return
 	}
-	setLoginCookies(w, r, res)
+	h.a.SetCookies(w, r, res)
 	jsonhttp.Write(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.Expires})
-}
-
-// setLoginCookies sets what a sign-in gives a browser: the session cookie
-// of the origin it signed in on, and the known-client cookie.
-//
-// The session cookie is HttpOnly and behind https Secure with the __Host-
-// prefix (the scheme resolved through trusted proxies: a TLS-terminating
-// proxy makes it https). The agent origin's is SameSite=Lax, so the first
-// navigation from a bookmark or another site's link carries it while
-// cross-site posts do not; the admin origin's is Strict: nothing that
-// starts on another site carries the owner's console session.
-func setLoginCookies(w http.ResponseWriter, r *http.Request, res auth.LoginResult) {
-	rec := request.FromContext(r.Context())
-	base, same := cookie.Session, http.SameSiteLaxMode
-	if rec.Admin {
-		base, same = cookie.Admin, http.SameSiteStrictMode
-	}
-	cookie.Set(w, base, rec.Proto, res.Token, res.Expires, same)
-	if res.KnownClient != "" {
-		cookie.Set(w, cookie.KnownClient, rec.Proto, res.KnownClient, time.Now().Add(auth.KnownClientTTL), http.SameSiteStrictMode)
-	}
-}
-
-// clearSessionCookie tells the browser to drop the origin's session cookie.
-func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	rec := request.FromContext(r.Context())
-	base := cookie.Session
-	if rec.Admin {
-		base = cookie.Admin
-	}
-	cookie.Clear(w, base, rec.Proto)
 }
 
 // logout ends what authenticated the request: the session (everywhere:
@@ -103,9 +71,19 @@ func (h authRoutes) logout(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, err)
 		return
 	}
-	clearSessionCookie(w, r)
+	// Forward auth's SSO cookie ends with it: signing out signs out of
+	// the other apps too.
+	if err := h.a.EndSSO(r); err != nil {
+		httperr.Write(w, r, err)
+		return
+	}
+	h.a.ClearCookies(w, r)
 	if form {
-		http.Redirect(w, r, "/auth/login", http.StatusSeeOther)
+		rd := "/auth/login"
+		if v := r.PostFormValue("rd"); v != "" {
+			rd = h.b.rd.safe(r, v)
+		}
+		http.Redirect(w, r, rd, http.StatusSeeOther)
 		return
 	}
 	jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "logged out"})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"strings"
 
 	"gateway/auth"
 	"gateway/httperr"
@@ -25,6 +24,7 @@ const maxFormBody = 16 << 10
 type browser struct {
 	a    *auth.Authenticator
 	csrf *web.CSRF
+	rd   redirects
 }
 
 func https(r *http.Request) bool { return request.FromContext(r.Context()).Proto == "https" }
@@ -81,21 +81,6 @@ func (b browser) checkForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// safeRedirect keeps a post-sign-in destination on this origin: a path
-// that starts with one "/" (not "//" or "/\", which browsers read as
-// another host), with no control characters. Anything else is "/".
-func safeRedirect(rd string) string {
-	if rd == "" || rd[0] != '/' || strings.HasPrefix(rd, "//") || strings.HasPrefix(rd, "/\\") {
-		return "/"
-	}
-	for i := 0; i < len(rd); i++ {
-		if rd[i] < 0x20 || rd[i] == 0x7f || rd[i] == '\\' {
-			return "/"
-		}
-	}
-	return rd
-}
-
 // offers are the ways in the sign-in page presents on the request's
 // origin, as the methods describe themselves.
 func (b browser) offers(r *http.Request) []web.Offer {
@@ -106,10 +91,21 @@ func (b browser) offers(r *http.Request) []web.Offer {
 	return out
 }
 
-// signInPage serves GET /auth/login.
+// signInPage serves GET /auth/login. A browser that signed in for the
+// other apps (forward auth's SSO cookie) gets its session here at once.
 func (b browser) signInPage(w http.ResponseWriter, r *http.Request) {
+	rd := b.rd.safe(r, r.URL.Query().Get("rd"))
+	res, ok, err := b.a.SSOFromCookie(r.Context(), r)
+	if err != nil {
+		request.FromContext(r.Context()).Cause = err
+	}
+	if ok {
+		b.a.SetCookies(w, r, res)
+		http.Redirect(w, r, rd, http.StatusSeeOther)
+		return
+	}
 	web.RenderSignIn(w, http.StatusOK, web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)),
-		RD: safeRedirect(r.URL.Query().Get("rd")), Admin: request.FromContext(r.Context()).Admin})
+		RD: rd, Admin: request.FromContext(r.Context()).Admin})
 }
 
 // loginForm serves a sign-in form post: the password (password mode) or
@@ -121,7 +117,7 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, err)
 		return
 	}
-	rd := safeRedirect(r.PostFormValue("rd"))
+	rd := b.rd.safe(r, r.PostFormValue("rd"))
 	field := b.a.LoginSecret(r)
 	page := web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin}
 	if field == "" {
@@ -154,7 +150,7 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 		web.RenderSignIn(w, he.Status, page)
 		return
 	}
-	setLoginCookies(w, r, res)
+	b.a.SetCookies(w, r, res)
 	http.Redirect(w, r, rd, http.StatusSeeOther)
 }
 
@@ -173,6 +169,9 @@ func redirectAfterForm(w http.ResponseWriter, r *http.Request, anchor, done stri
 // session the browser holds on this origin.
 func (b browser) signOutPage(w http.ResponseWriter, r *http.Request) {
 	d := web.SignOut{CSRF: b.csrf.Token(w, r, https(r))}
+	if v := r.URL.Query().Get("rd"); v != "" {
+		d.RD = b.rd.safe(r, v)
+	}
 	if id, err := b.a.Authenticate(r); err == nil && id.SessionID != "" {
 		request.FromContext(r.Context()).Identity = id
 		d.SignedIn, d.User = true, id.User

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"gateway/auth/authtest"
 	"gateway/config"
+	"gateway/request"
 )
 
 // browserClient is a cookie-keeping client that does not follow redirects
@@ -183,21 +185,43 @@ func TestSignInForm(t *testing.T) {
 }
 
 func TestSafeRedirect(t *testing.T) {
+	cfg := config.Default()
+	cfg.Gateway.Auth.Token = testToken
+	cfg.Gateway.PublicURL = "https://agent.example.com"
+	cfg.Gateway.AllowedHosts = []string{"agent.example.com", "*"}
+	cfg.Gateway.ForwardAuth.Hosts = []string{"app.example.com", "grafana.example.com:8443"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rr := redirectsOf(cfg)
 	for in, want := range map[string]string{
-		"/":                     "/",
-		"/admin/?x=1#y":         "/admin/?x=1#y",
-		"":                      "/",
-		"//evil.example":        "/",
-		"https://evil.example":  "/",
-		"/\\evil.example":       "/",
-		"javascript:alert(1)":   "/",
-		"/ok\r\nSet-Cookie: x":  "/",
-		"evil.example/path":     "/",
-		"/path/with//slashes":   "/path/with//slashes",
-		"\\\\evil.example/path": "/",
+		"/":                                     "/",
+		"/admin/?x=1#y":                         "/admin/?x=1#y",
+		"":                                      "/",
+		"//evil.example":                        "/",
+		"https://evil.example":                  "/",
+		"/\\evil.example":                       "/",
+		"javascript:alert(1)":                   "/",
+		"/ok\r\nSet-Cookie: x":                  "/",
+		"evil.example/path":                     "/",
+		"/path/with//slashes":                   "/path/with//slashes",
+		"\\\\evil.example/path":                 "/",
+		"https://app.example.com/x?y=1":         "https://app.example.com/x?y=1",
+		"https://APP.example.com/x":             "https://APP.example.com/x",
+		"https://agent.example.com/":            "https://agent.example.com/",
+		"http://app.example.com/x":              "/", // another scheme than the request's
+		"https://app.example.com:444/x":         "/", // a port the entry does not name
+		"https://grafana.example.com:8443/d":    "https://grafana.example.com:8443/d",
+		"https://grafana.example.com/d":         "/",
+		"https://user@app.example.com/":         "/",
+		"https://app.example.com.evil.example/": "/",
+		"https://app.example.com\\@evil/":       "/",
 	} {
-		if got := safeRedirect(in); got != want {
-			t.Errorf("safeRedirect(%q) = %q, want %q", in, got, want)
+		r := httptest.NewRequest("GET", "/", nil)
+		ctx, rec := request.NewContext(r.Context())
+		rec.Proto = "https"
+		if got := rr.safe(r.WithContext(ctx), in); got != want {
+			t.Errorf("safe(%q) = %q, want %q", in, got, want)
 		}
 	}
 	// End to end: a hostile rd never leaves the origin.

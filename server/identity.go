@@ -28,7 +28,7 @@ func requireIdentity(authn *auth.Authenticator) func(http.Handler) http.Handler 
 			if rec.Navigation && (r.Method == http.MethodGet || r.Method == http.MethodHead) && toSignIn(err) {
 				rec.Cause = err
 				if _, cerr := r.Cookie(auth.SessionCookie(r)); cerr == nil {
-					clearSessionCookie(w, r)
+					authn.ClearCookies(w, r)
 				}
 				http.Redirect(w, r, "/auth/login?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return

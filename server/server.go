@@ -104,7 +104,8 @@ func NewHandlers(o Options) (*Handlers, error) {
 	}
 	ao := authOptions(o.Config, o.Token, o.Shared.Auth)
 	ao.Observe, ao.HashWait = o.Shared.Metrics.Auth, o.HashWait
-	ao.Redirect = func(_ *http.Request, rd string) string { return safeRedirect(rd) }
+	rr := redirectsOf(o.Config)
+	ao.Redirect = rr.safe
 	ao.HTTPClient = o.AuthHTTPClient
 	authn, err := auth.NewAuthenticator(ao)
 	if err != nil {
@@ -123,7 +124,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 	// channel deliveries alike.
 	transport := m.Transport(upstreamTransport(o.UpstreamTransport, cfg.Typed.UpstreamIdleTimeout))
 	tokens := o.Shared.Auth.Tokens
-	b := browser{a: authn, csrf: web.NewCSRF(func() []byte { return tokens.DeriveKey("csrf") })}
+	b := browser{a: authn, csrf: web.NewCSRF(func() []byte { return tokens.DeriveKey("csrf") }), rd: redirectsOf(cfg)}
 	cr := channelRoutes{
 		engine:   &policy.Engine{Channels: policy.Channels(cfg.Typed.Channels), Store: o.Shared.Pairing, Counters: o.Shared.Counters},
 		upstream: cfg.Typed.Upstream,
@@ -237,15 +238,22 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 	chain := func(admin bool, h http.Handler) http.Handler {
 		return newRecord(admin)(accessLog(log, m)(recoverer(log)(rv.Middleware(bodyDeadline(o.BodyReadTimeout)(h)))))
 	}
+	// The apps forward auth protects: /auth/* only, never the agent.
+	fa := newForwardAuth(cfg, authn)
+	faMux := chi.NewRouter()
+	fa.mount(faMux)
 	adminHost := cfg.Typed.AdminHost
 	main := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := request.FromContext(r.Context())
-		if adminHost != "" && hostName(rec.Host) == adminHost {
+		switch {
+		case adminHost != "" && hostName(rec.Host) == adminHost:
 			rec.Admin = true
 			adminMux.ServeHTTP(w, r)
-			return
+		case len(fa.hosts) > 0 && fa.serves(rec.Host):
+			faMux.ServeHTTP(w, r)
+		default:
+			agentMux.ServeHTTP(w, r)
 		}
-		agentMux.ServeHTTP(w, r)
 	})
 	return &Handlers{Main: chain(false, main), Admin: chain(true, adminMux)}
 }

@@ -23,13 +23,14 @@ func trustOptions(cfg *config.Config) trust.Options {
 	}
 }
 
-// allowedHosts are the names the main listener serves: the agent's, and
-// the admin host.
+// allowedHosts are the names the main listener serves: the agent's, the
+// admin host, and the apps forward auth protects.
 func allowedHosts(cfg *config.Config) []string {
-	if cfg.Typed.AdminHost == "" {
-		return cfg.Typed.AllowedHosts
+	out := append([]string(nil), cfg.Typed.AllowedHosts...)
+	if cfg.Typed.AdminHost != "" {
+		out = append(out, cfg.Typed.AdminHost)
 	}
-	return append(append([]string(nil), cfg.Typed.AllowedHosts...), cfg.Typed.AdminHost)
+	return append(out, forwardHostsOf(cfg)...)
 }
 
 // ownRoots are the first path segments of the gateway's own routes (see
@@ -54,6 +55,7 @@ func authOptions(cfg *config.Config, token string, st *auth.Stores) auth.Options
 			GroupsHeader:    a.TrustedProxy.GroupsHeader,
 		},
 		People:             cfg.Typed.People,
+		CookieDomain:       cfg.Typed.CookieDomain,
 		OIDC:               cfg.Typed.OIDC,
 		Assertion:          cfg.Typed.Assertion,
 		HaveTrustedProxies: len(cfg.Typed.TrustedProxies) > 0,

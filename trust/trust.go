@@ -214,6 +214,12 @@ func (r *Resolver) Resolve(peer netip.AddrPort, h http.Header, tls bool, host st
 				}
 			}
 		}
+		// Only /auth/verify reads it, and refuses a request whose
+		// original is unusable; elsewhere these headers are just not
+		// passed on.
+		if original(&res, h) != nil {
+			res.OriginalMethod, res.OriginalURI, res.OriginalBad = "", "", true
+		}
 	} else if present && pa.IsLoopback() {
 		// A same-host proxy nobody configured: guessing either way is
 		// wrong (believing lets anyone forge; ignoring makes every client
@@ -450,4 +456,42 @@ func lastValue(lines []string) string {
 		}
 	}
 	return trimOWS(line)
+}
+
+// original records the request a trusted proxy asks forward auth about:
+// one method and one URI, from Caddy's and Traefik's X-Forwarded-Method
+// and X-Forwarded-Uri or nginx's X-Original-Method and X-Original-URI.
+// Two that disagree, or a malformed one, are an error.
+func original(res *request.Trust, h http.Header) error {
+	one := func(a, b string) (string, error) {
+		va, vb := h.Values(a), h.Values(b)
+		if len(va) > 1 || len(vb) > 1 || (len(va) == 1 && len(vb) == 1 && va[0] != vb[0]) {
+			return "", wrap(ErrMalformed)
+		}
+		if len(va) == 1 {
+			return va[0], nil
+		}
+		if len(vb) == 1 {
+			return vb[0], nil
+		}
+		return "", nil
+	}
+	m, err := one("X-Forwarded-Method", "X-Original-Method")
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-') || i >= 16 {
+			return wrap(ErrMalformed)
+		}
+	}
+	u, err := one("X-Forwarded-Uri", "X-Original-Uri")
+	if err != nil {
+		return err
+	}
+	if u != "" && (u[0] != '/' || len(u) > MaxLineBytes) {
+		return wrap(ErrMalformed)
+	}
+	res.OriginalMethod, res.OriginalURI = strings.ToUpper(m), u
+	return nil
 }

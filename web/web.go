@@ -185,6 +185,9 @@ type SignOut struct {
 	// ProviderSignOut is the sign-in provider's own sign-out URL, for a
 	// session opened with it ("" otherwise).
 	ProviderSignOut string
+	// RD is where to go after signing out (an app forward auth
+	// protects).
+	RD string
 }
 
 // RenderSignOut writes the sign-out page: a form that posts the sign-out
