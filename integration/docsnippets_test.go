@@ -150,7 +150,7 @@ func TestDocProxyFiles(t *testing.T) {
 			check = checkHAProxy
 		case name == "traefik.yml":
 			check = checkTraefikStatic
-		case name == "traefik-dynamic.yml":
+		case name == "traefik-dynamic.yml", name == "traefik-protect-app.yml":
 			check = checkTraefikDynamic
 		case strings.HasSuffix(name, ".md"):
 			continue
@@ -359,8 +359,18 @@ func runTraefik(t *testing.T, static, dynamic string) error {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// A router that names a host is reached by that name (the first
+	// router's: the one in front of the gateway).
+	host := ""
+	if m := regexp.MustCompile("Host\\(`([^`]+)`\\)").FindStringSubmatch(dynamic); m != nil {
+		host = m[1]
+	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/")
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			continue
 		}

@@ -105,7 +105,7 @@ func (b browser) signInPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	web.RenderSignIn(w, http.StatusOK, web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)),
-		RD: rd, Admin: request.FromContext(r.Context()).Admin})
+		RD: rd, Admin: request.FromContext(r.Context()).Admin, FormTargets: b.rd.origins(r)})
 }
 
 // loginForm serves a sign-in form post: the password (password mode) or
@@ -119,7 +119,8 @@ func (b browser) loginForm(w http.ResponseWriter, r *http.Request) {
 	}
 	rd := b.rd.safe(r, r.PostFormValue("rd"))
 	field := b.a.LoginSecret(r)
-	page := web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin}
+	page := web.SignIn{Offers: b.offers(r), CSRF: b.csrf.Token(w, r, https(r)), RD: rd, Admin: request.FromContext(r.Context()).Admin,
+		FormTargets: b.rd.origins(r)}
 	if field == "" {
 		httperr.Write(w, r, httperr.New(http.StatusNotFound, "login_disabled", "sign-in is not available in this auth mode (gateway.auth.mode)", nil))
 		return
@@ -170,7 +171,7 @@ func redirectAfterForm(w http.ResponseWriter, r *http.Request, anchor, done stri
 func (b browser) signOutPage(w http.ResponseWriter, r *http.Request) {
 	d := web.SignOut{CSRF: b.csrf.Token(w, r, https(r))}
 	if v := r.URL.Query().Get("rd"); v != "" {
-		d.RD = b.rd.safe(r, v)
+		d.RD, d.FormTargets = b.rd.safe(r, v), b.rd.origins(r)
 	}
 	if id, err := b.a.Authenticate(r); err == nil && id.SessionID != "" {
 		request.FromContext(r.Context()).Identity = id

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"gateway/config"
@@ -63,4 +64,18 @@ func (rr redirects) safe(r *http.Request, rd string) string {
 		return "/"
 	}
 	return rd
+}
+
+// origins are the origins, in scheme, a sign-in may redirect to besides
+// its own (for the sign-in page's CSP form-action): the apps' hosts.
+func (rr redirects) origins(r *http.Request) []string {
+	proto := request.FromContext(r.Context()).Proto
+	out := make([]string, 0, len(rr.hosts))
+	for h := range rr.hosts {
+		if !strings.ContainsAny(h, "*' ;") {
+			out = append(out, proto+"://"+h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

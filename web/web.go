@@ -31,9 +31,14 @@ func init() {
 }
 
 // SecurityHeaders are set on every page: no script, no framing, no
-// inline anything, forms only to this origin.
-func SecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+// inline anything, forms only to this origin (and to formTargets, origins
+// a form's answer may redirect to).
+func SecurityHeaders(h http.Header, formTargets ...string) {
+	fa := "'self'"
+	for _, t := range formTargets {
+		fa += " " + t
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action "+fa+"; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// same-origin, not no-referrer: under no-referrer a browser sends
@@ -45,13 +50,13 @@ func SecurityHeaders(h http.Header) {
 
 // render executes a page into a buffer first, so a template error never
 // sends half a page.
-func render(w http.ResponseWriter, name string, status int, data any) {
+func render(w http.ResponseWriter, name string, status int, data any, formTargets ...string) {
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		http.Error(w, "page unavailable", http.StatusInternalServerError)
 		return
 	}
-	SecurityHeaders(w.Header())
+	SecurityHeaders(w.Header(), formTargets...)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -59,6 +64,10 @@ func render(w http.ResponseWriter, name string, status int, data any) {
 
 // SignIn is the sign-in page's data.
 type SignIn struct {
+	// FormTargets are origins besides this one that the form's answer
+	// may redirect to (the apps forward auth protects): browsers apply
+	// the CSP form-action to every redirect of a form submission.
+	FormTargets []string
 	// Offers are the ways in the page presents, in order.
 	Offers []Offer
 	// CSRF is the form's token; RD where to go after signing in.
@@ -80,7 +89,7 @@ func RenderSignIn(w http.ResponseWriter, status int, d SignIn) {
 	render(w, "signin", status, struct {
 		Title string
 		SignIn
-	}{"Sign in", d})
+	}{"Sign in", d}, d.FormTargets...)
 }
 
 // Console is the owner's console page's data, already reduced to strings.
@@ -186,8 +195,10 @@ type SignOut struct {
 	// session opened with it ("" otherwise).
 	ProviderSignOut string
 	// RD is where to go after signing out (an app forward auth
-	// protects).
-	RD string
+	// protects), and FormTargets the origins it may be on (CSP
+	// form-action).
+	RD          string
+	FormTargets []string
 }
 
 // RenderSignOut writes the sign-out page: a form that posts the sign-out
@@ -196,7 +207,7 @@ func RenderSignOut(w http.ResponseWriter, d SignOut) {
 	render(w, "signout", http.StatusOK, struct {
 		Title string
 		SignOut
-	}{"Sign out", d})
+	}{"Sign out", d}, d.FormTargets...)
 }
 
 // RenderPair writes the page a device invitation's URL opens: what it is,

@@ -39,6 +39,7 @@ func child(args []string) int {
 	ready := fs.String("ready", "", "file to write the listen address to")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	redisURL := fs.String("redis", "", "keep the gateway's state in this Redis (default: files)")
+	forward := fs.Bool("forward", false, "protect app.bench.test with forward auth (agent.bench.test is the agent)")
 	_ = fs.Parse(args[1:])
 	reportMemOnSignal()
 	if *cpuprofile != "" {
@@ -75,7 +76,7 @@ func child(args []string) int {
 			c.CloseNow()
 		})
 	case "gateway":
-		h, err = gatewayHandler(*upstream, *redisURL)
+		h, err = gatewayHandler(*upstream, *redisURL, *forward)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -103,7 +104,7 @@ func child(args []string) int {
 // access log to /dev/null (formatted and written, as in production), its
 // state in files or, with redisURL, in Redis. 127.0.0.1 is a trusted
 // proxy, so a load with X-Forwarded-For plays remote clients behind one.
-func gatewayHandler(upstream, redisURL string) (http.Handler, error) {
+func gatewayHandler(upstream, redisURL string, forward bool) (http.Handler, error) {
 	dir, err := os.MkdirTemp("", "gatewaybench-state-")
 	if err != nil {
 		return nil, err
@@ -114,6 +115,12 @@ func gatewayHandler(upstream, redisURL string) (http.Handler, error) {
 	cfg.Gateway.TrustedProxies = []string{"127.0.0.1"}
 	if redisURL != "" {
 		cfg.Gateway.Store.Backend, cfg.Gateway.Store.URL = "redis", redisURL
+	}
+	if forward {
+		cfg.Gateway.AllowedHosts = []string{"agent.bench.test"}
+		cfg.Gateway.PublicURL = "http://agent.bench.test"
+		cfg.Gateway.ForwardAuth = config.ForwardAuth{Hosts: []string{"app.bench.test"}, CookieDomain: "bench.test"}
+		cfg.Gateway.Access = []config.AccessRule{{Hosts: []string{"app.bench.test"}, Action: "allow"}}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
