@@ -63,11 +63,17 @@ func run(c benchConfig) error {
 	}
 	defer bare.stop()
 	targets = append(targets, target{name: "bare ReverseProxy", url: "http://" + bare.addr})
-	if ng, err := startNginx(tmp, strings.TrimPrefix(upURL, "http://")); err != nil {
+	if ng, err := startNginx(tmp, "nginx", plainNginx(strings.TrimPrefix(upURL, "http://"))); err != nil {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
 	} else {
 		defer ng.stop()
-		targets = append(targets, target{name: "nginx proxy_pass", url: "http://" + ng.addr})
+		targets = append(targets, target{name: nginxPlain, url: "http://" + ng.addr})
+		if fwd, stopFwd, err := forwardTarget(tmp, upURL); err != nil {
+			fmt.Fprintln(os.Stderr, "forward auth comparison skipped:", err)
+		} else {
+			defer stopFwd()
+			targets = append(targets, fwd)
+		}
 	}
 	gw, err := startChild(tmp, "gateway", upURL)
 	if err != nil {
@@ -90,19 +96,31 @@ func run(c benchConfig) error {
 		}
 	}
 	fmt.Printf("load: wrk -t%d -c%d -d%s, %d interleaved rounds, loopback only\n\n", c.threads, c.conns, c.duration, c.rounds)
-	results := map[string][]sample{}
-	for r := 0; r < c.rounds; r++ {
-		for _, t := range targets {
-			s, err := runWrk(wrk, t, c)
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
-			results[t.name] = append(results[t.name], s)
-			fmt.Printf("round %d  %-20s %9.0f rps  p50 %-9s p99 %s\n", r+1, t.name, s.rps, s.p50, s.p99)
-		}
+	results, err := rounds(wrk, targets, c)
+	if err != nil {
+		return err
 	}
 	printTable(targets, results)
 	printStoreCost(results)
+	printForwardCost(results, c.conns)
+
+	// One connection: what a single client waits, without queueing.
+	one := c
+	one.conns, one.threads = 1, 1
+	var serial []target
+	for _, t := range targets {
+		switch t.name {
+		case "bare ReverseProxy", nginxPlain, nginxForward, "gateway":
+			serial = append(serial, t)
+		}
+	}
+	fmt.Printf("\nload: wrk -t1 -c1 -d%s, %d interleaved rounds\n\n", c.duration, c.rounds)
+	results1, err := rounds(wrk, serial, one)
+	if err != nil {
+		return err
+	}
+	printTable(serial, results1)
+	printForwardCost(results1, 1)
 	if c.coldStarts > 0 {
 		coldStart(tmp, upURL, c.coldStarts)
 		auditTime(tmp, c.coldStarts)
@@ -113,10 +131,31 @@ func run(c benchConfig) error {
 	return nil
 }
 
+// rounds runs every target once per round, interleaved, so a slow
+// stretch of the machine hits them all alike.
+func rounds(wrk string, targets []target, c benchConfig) (map[string][]sample, error) {
+	results := map[string][]sample{}
+	for r := 0; r < c.rounds; r++ {
+		for _, t := range targets {
+			s, err := runWrk(wrk, t, c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			results[t.name] = append(results[t.name], s)
+			fmt.Printf("round %d  %-26s %9.0f rps  p50 %-9s p99 %s\n", r+1, t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond))
+		}
+	}
+	return results, nil
+}
+
 func check(t target) error {
 	req, _ := http.NewRequest("GET", t.url+"/bench", nil)
 	for _, h := range t.headers {
 		k, v, _ := strings.Cut(h, ": ")
+		if k == "Host" {
+			req.Host = v // Go's client sends req.Host, never a Host header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
@@ -204,7 +243,7 @@ func printTable(targets []target, results map[string][]sample) {
 		sum[t.name] = summarize(results[t.name])
 	}
 	bare, hasBare := sum["bare ReverseProxy"]
-	ng, hasNginx := sum["nginx proxy_pass"]
+	ng, hasNginx := sum[nginxPlain]
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\trps\tp50\tp99\trps/bare\tp99/bare\trps/nginx\tp99/nginx\t")
@@ -281,12 +320,31 @@ func startChild(tmp, kind, upstream string, extra ...string) (*proc, error) {
 	return nil, fmt.Errorf("%s child did not start", kind)
 }
 
-// startNginx runs nginx as a keepalive reverse proxy to the upstream, the
+// plainNginx is nginx as a keepalive reverse proxy to the upstream, the
 // configuration operators use for speed.
-func startNginx(tmp, upstream string) (*proc, error) {
+func plainNginx(upstream string) func(listen string) string {
+	return func(listen string) string {
+		return fmt.Sprintf(`
+    upstream agent { server %s; keepalive 128; }
+    server {
+        listen %s;
+        location / {
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+`, upstream, listen)
+	}
+}
+
+// startNginx runs nginx named name (its directory under tmp) with the
+// http-level configuration servers returns for its listen address.
+func startNginx(tmp, name string, servers func(listen string) string) (*proc, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		return nil, err
+		return nil, errors.New("nginx not found (apt-get install -y nginx)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -294,7 +352,7 @@ func startNginx(tmp, upstream string) (*proc, error) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	dir := filepath.Join(tmp, "nginx")
+	dir := filepath.Join(tmp, name)
 	_ = os.MkdirAll(dir, 0o700)
 	user := ""
 	if os.Geteuid() == 0 {
@@ -308,22 +366,14 @@ events { worker_connections 4096; }
 http {
     access_log off;
     client_body_temp_path %[2]s/cb; proxy_temp_path %[2]s/p; fastcgi_temp_path %[2]s/f; uwsgi_temp_path %[2]s/u; scgi_temp_path %[2]s/s;
-    upstream agent { server %[3]s; keepalive 128; }
-    server {
-        listen %[4]s;
-        location / {
-            proxy_pass http://agent;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }
-    }
+%[3]s
 }
-`, user, dir, upstream, addr)
+`, user, dir, servers(addr))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
