@@ -155,4 +155,51 @@ func (v *validator) forwardAuth(g *Gateway) {
 	if len(fa.Hosts) > 0 && v.t.PublicURL == nil {
 		v.add("gateway.forwardAuth.hosts", "need gateway.publicUrl: a person without a session is sent to the sign-in page there")
 	}
+	if d := v.t.CookieDomain; d != "" {
+		// A browser refuses a cookie for a domain the setting host is not
+		// under, and never sends one to a host outside it: either way the
+		// one sign-in would silently not reach the app.
+		if len(fa.Hosts) == 0 {
+			v.add("gateway.forwardAuth.cookieDomain", "is set but gateway.forwardAuth.hosts is empty: the SSO cookie would protect nothing")
+		}
+		if v.t.PublicURL != nil && !underDomain(v.t.PublicURL.Hostname(), d) {
+			v.add("gateway.forwardAuth.cookieDomain", "%q does not cover gateway.publicUrl's host %q, where people sign in and the cookie is set", d, v.t.PublicURL.Hostname())
+		}
+		for i, h := range v.t.ForwardHosts {
+			if name := hostOnly(h); !underDomain(name, d) {
+				v.add(fmt.Sprintf("gateway.forwardAuth.hosts[%d]", i), "%q is not under gateway.forwardAuth.cookieDomain %q, so the browser never sends it the SSO cookie", name, d)
+			}
+		}
+	}
+	// Bypass rules answer forward auth without a credential; the agent
+	// never bypasses, so a bypass rule naming the agent's host is a
+	// misunderstanding worth refusing.
+	for i, r := range v.t.Access {
+		if !r.Bypass {
+			continue
+		}
+		at := fmt.Sprintf("gateway.access[%d]", i)
+		if len(v.t.ForwardHosts) == 0 {
+			v.add(at+".bypass", "applies only to gateway.forwardAuth.hosts, and there are none")
+		}
+		for _, h := range r.Hosts {
+			if !slices.ContainsFunc(v.t.ForwardHosts, func(f string) bool { return hostOnly(f) == h }) {
+				v.add(at+".hosts", "%q is not in gateway.forwardAuth.hosts; bypass applies only there (the agent always needs a credential)", h)
+			}
+		}
+	}
+}
+
+// underDomain reports whether host is domain or a name under it.
+func underDomain(host, domain string) bool {
+	host = strings.ToLower(host)
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+// hostOnly drops a port from a forward host entry.
+func hostOnly(h string) string {
+	if n, _, err := net.SplitHostPort(h); err == nil {
+		return n
+	}
+	return h
 }

@@ -102,3 +102,56 @@ func TestAccessConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardAuthConfig: gateway.forwardAuth is checked at load against
+// the agent's names, the sign-in URL and the cookie's domain.
+func TestForwardAuthConfig(t *testing.T) {
+	const base = `auth: {token: "0123456789abcdef0123456789abcdef"}, allowedHosts: ["agent.example.com"], publicUrl: "https://agent.example.com"`
+	tests := []struct {
+		name, gateway string
+		want          []string
+	}{
+		{"good", `forwardAuth: {hosts: ["app.example.com", "files.example.com:8443"], cookieDomain: ".example.com", defaultAction: "allow"},
+			access: [{hosts: ["app.example.com"], paths: ["/health"], bypass: true}]`, nil},
+		{"agent's own name", `forwardAuth: {hosts: ["agent.example.com"]}`, []string{"gateway.forwardAuth.hosts[0]", "needs a name of its own"}},
+		{"wildcard", `forwardAuth: {hosts: ["*"]}`, []string{"gateway.forwardAuth.hosts[0]: must be a host name"}},
+		{"bad port", `forwardAuth: {hosts: ["app.example.com:99999"]}`, []string{"gateway.forwardAuth.hosts[0]: has a bad port"}},
+		{"bad default", `forwardAuth: {hosts: ["app.example.com"], defaultAction: "open"}`, []string{"gateway.forwardAuth.defaultAction: must be deny or allow"}},
+		{"bare suffix domain", `forwardAuth: {hosts: ["app.example.com"], cookieDomain: "com"}`, []string{"gateway.forwardAuth.cookieDomain: must be a domain"}},
+		{"domain misses an app", `forwardAuth: {hosts: ["app.example.org"], cookieDomain: "example.com"}`,
+			[]string{`gateway.forwardAuth.hosts[0]: "app.example.org" is not under gateway.forwardAuth.cookieDomain`}},
+		{"domain misses the sign-in host", `forwardAuth: {hosts: ["app.apps.example.com"], cookieDomain: "apps.example.com"}`,
+			[]string{`does not cover gateway.publicUrl's host "agent.example.com"`}},
+		{"domain without apps", `forwardAuth: {cookieDomain: "example.com"}`, []string{"the SSO cookie would protect nothing"}},
+		{"bypass on the agent", `forwardAuth: {hosts: ["app.example.com"]}, access: [{hosts: ["agent.example.com"], bypass: true}]`,
+			[]string{`gateway.access[0].hosts: "agent.example.com" is not in gateway.forwardAuth.hosts`}},
+		{"bypass without apps", `access: [{paths: ["/health"], bypass: true}]`, []string{"gateway.access[0].bypass: applies only to gateway.forwardAuth.hosts"}},
+		{"bypass naming people", `forwardAuth: {hosts: ["app.example.com"]}, access: [{users: ["alice"], bypass: true}]`, []string{"cannot name users"}},
+		{"bypass with an action", `forwardAuth: {hosts: ["app.example.com"]}, access: [{paths: ["/x"], bypass: true, action: "allow"}]`, []string{"a bypass rule takes no action"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(Options{Path: writeConfig(t, "c.json5", `{gateway: {`+base+`, `+tt.gateway+`}}`), Explicit: true})
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := cfg.Typed.ForwardHosts; len(got) != 2 || got[1] != "files.example.com:8443" || cfg.Typed.CookieDomain != "example.com" || !cfg.Typed.ForwardAllow {
+					t.Fatalf("typed: hosts %v, domain %q, allow %v", got, cfg.Typed.CookieDomain, cfg.Typed.ForwardAllow)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+	t.Run("no publicUrl", func(t *testing.T) {
+		_, err := Load(Options{Path: writeConfig(t, "c.json5", `{gateway: {auth: {token: "0123456789abcdef0123456789abcdef"}, forwardAuth: {hosts: ["app.example.com"]}}}`), Explicit: true})
+		if err == nil || !strings.Contains(err.Error(), "need gateway.publicUrl") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
