@@ -130,13 +130,13 @@ func (s *Service) RevokeSession(ctx context.Context, id string) error {
 	if id == "" {
 		return badRequest("id is required")
 	}
-	return storeErr(s.Sessions.RevokeID(id, s.SessionPolicy))
+	return storeErr(s.Sessions.RevokeID(ctx, id, s.SessionPolicy))
 }
 
 // RevokeAllSessions ends every session, and every known-client cookie
 // with them ("sign out everywhere").
 func (s *Service) RevokeAllSessions(ctx context.Context) error {
-	if err := s.Sessions.RevokeAll(s.SessionPolicy); err != nil {
+	if err := s.Sessions.RevokeAll(ctx, s.SessionPolicy); err != nil {
 		return storeErr(err)
 	}
 	if s.KnownClients != nil {

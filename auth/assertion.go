@@ -71,7 +71,7 @@ func (m *assertionMethod) Authenticate(r *http.Request, rec *request.Record) (*r
 		}
 		return nil, nil
 	}
-	att, err := m.a.reserve(ScopeAssertion, rec)
+	att, err := m.a.reserve(r.Context(), ScopeAssertion, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,7 +96,9 @@ func OpenStores(stateDir string, now func() time.Time) (*Stores, error) {
 // keys (re-stored if the store lost them, merged if another replica made
 // new ones). The server calls it every second on a shared backend.
 func (s *Stores) Refresh() error {
-	return errors.Join(s.Devices.refresh(), s.Tokens.refresh(s.docs))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return errors.Join(s.Devices.refresh(ctx), s.Tokens.refresh(s.docs))
 }
 
 // TrustedProxyOptions configure trusted-proxy mode.
@@ -376,19 +379,19 @@ func (a *Authenticator) authenticate(r *http.Request) (*request.Identity, string
 	if !a.credentialsHere(rec) {
 		return nil, MethodAny, unauthorized(ErrMissingCredentials)
 	}
-	return a.check(rec, presentedCredentials(r, rec, false))
+	return a.check(r.Context(), rec, presentedCredentials(r, rec, false))
 }
 
 // check has the credential method that takes each presented credential
 // verify it, in order, until one answers: a stale session cookie is no
 // credential, so the next one is looked at.
-func (a *Authenticator) check(rec *request.Record, ps []presented) (*request.Identity, string, error) {
+func (a *Authenticator) check(ctx context.Context, rec *request.Record, ps []presented) (*request.Identity, string, error) {
 	for _, p := range ps {
 		for _, m := range a.credentials {
 			if !m.takes(p) {
 				continue
 			}
-			id, err := m.check(rec, p)
+			id, err := m.check(ctx, rec, p)
 			if id != nil {
 				id.Credential = p.carrier
 			}
@@ -415,7 +418,7 @@ func (a *Authenticator) AuthenticateBearer(r *http.Request) (id *request.Identit
 	if len(ps) == 0 {
 		return nil, false, nil
 	}
-	id, method, err := a.check(rec, ps)
+	id, method, err := a.check(r.Context(), rec, ps)
 	a.observed(method, err)
 	return id, true, err
 }

@@ -43,12 +43,12 @@ func (m *deviceMethod) takes(p presented) bool {
 	return m.o.Enabled && p.carrier != request.CredentialCookie && LooksLikeJWT(p.value)
 }
 
-func (m *deviceMethod) check(rec *request.Record, p presented) (*request.Identity, error) {
-	att, err := m.a.reserve(ScopeDevice, rec)
+func (m *deviceMethod) check(ctx context.Context, rec *request.Record, p presented) (*request.Identity, error) {
+	att, err := m.a.reserve(ctx, ScopeDevice, rec)
 	if err != nil {
 		return nil, err
 	}
-	id, err := m.verifyToken(p.value)
+	id, err := m.verifyToken(ctx, p.value)
 	if err != nil {
 		att.Cancel()
 		return nil, StoreUnavailable(err)
@@ -63,13 +63,13 @@ func (m *deviceMethod) check(rec *request.Record, p presented) (*request.Identit
 // verifyToken returns the identity of a valid device token, nil for an
 // invalid one, or an error when the device lists cannot be read (never
 // loaded, or not decodable): refused either way.
-func (m *deviceMethod) verifyToken(tok string) (*request.Identity, error) {
+func (m *deviceMethod) verifyToken(ctx context.Context, tok string) (*request.Identity, error) {
 	st := m.a.st
 	claims, err := st.Tokens.Parse(tok)
 	if err != nil {
 		return nil, nil
 	}
-	dev, paired, revoked, err := st.Devices.LookupToken(claims.Subject, claims.ID)
+	dev, paired, revoked, err := st.Devices.LookupToken(ctx, claims.Subject, claims.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (a *Authenticator) Challenge(r *http.Request) (string, time.Time, error) {
 	if err := a.deviceEnabled(); err != nil {
 		return "", time.Time{}, err
 	}
-	nonce, exp, err := a.st.Nonces.Issue(recordOf(r).Client)
+	nonce, exp, err := a.st.Nonces.Issue(r.Context(), recordOf(r).Client)
 	if errors.Is(err, ErrTooManyChallenges) {
 		return "", time.Time{}, httperr.New(http.StatusTooManyRequests, "busy", "too many outstanding challenges; retry shortly", err)
 	}
@@ -180,13 +180,13 @@ func errOrNil(verified bool, err error) error {
 
 func (a *Authenticator) connect(ctx context.Context, r *http.Request, req ConnectRequest, verified *bool) (ConnectResult, error) {
 	rec := recordOf(r)
-	att, err := a.reserve(ScopeDevice, rec)
+	att, err := a.reserve(ctx, ScopeDevice, rec)
 	if err != nil {
 		return ConnectResult{}, err
 	}
 	now := a.st.Now()
-	pub, err := VerifyConnect(req, a.st.Nonces, now)
-	if store.IsUnavailable(err) {
+	pub, err := VerifyConnect(ctx, req, a.st.Nonces, now)
+	if store.IsUnavailable(err) || ctx.Err() != nil {
 		// The nonce could not be checked: nothing was verified.
 		att.Cancel()
 		return ConnectResult{}, err
@@ -207,7 +207,7 @@ func (a *Authenticator) connect(ctx context.Context, r *http.Request, req Connec
 	att.Succeed()
 	*verified = true
 	id := DeviceID(pub)
-	dev, paired, _, err := a.st.Devices.Lookup(id, "")
+	dev, paired, _, err := a.st.Devices.Lookup(ctx, id, "")
 	if store.IsUnavailable(err) {
 		return ConnectResult{}, err
 	}
@@ -258,7 +258,7 @@ func (a *Authenticator) connect(ctx context.Context, r *http.Request, req Connec
 // expired codes count in their own lockout scope; a connect signing another
 // role than the invitation's is refused without using it up.
 func (a *Authenticator) redeem(ctx context.Context, rec *request.Record, req ConnectRequest, id string, now time.Time) (PairedDevice, error) {
-	att, err := a.reserve(ScopeInvite, rec)
+	att, err := a.reserve(ctx, ScopeInvite, rec)
 	if err != nil {
 		return PairedDevice{}, err
 	}

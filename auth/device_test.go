@@ -70,10 +70,10 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nonces := store.NewNonces(clk.Now)
-			n, _, _ := nonces.Issue(testClient)
+			n, _, _ := nonces.Issue(context.Background(), testClient)
 			r := dev.connect(n, "operator", clk.Now())
 			tt.mutate(&r, n)
-			_, err := VerifyConnect(r, nonces, clk.Now())
+			_, err := VerifyConnect(context.Background(), r, nonces, clk.Now())
 			if err != tt.want {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -81,31 +81,31 @@ func TestVerifyConnectRefusals(t *testing.T) {
 	}
 	t.Run("replayed nonce", func(t *testing.T) {
 		nonces := store.NewNonces(clk.Now)
-		n, _, _ := nonces.Issue(testClient)
+		n, _, _ := nonces.Issue(context.Background(), testClient)
 		r := dev.connect(n, "operator", clk.Now())
-		if _, err := VerifyConnect(r, nonces, clk.Now()); err != nil {
+		if _, err := VerifyConnect(context.Background(), r, nonces, clk.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := VerifyConnect(r, nonces, clk.Now()); err != ErrBadNonce {
+		if _, err := VerifyConnect(context.Background(), r, nonces, clk.Now()); err != ErrBadNonce {
 			t.Fatalf("replay: %v", err)
 		}
 	})
 	t.Run("expired nonce", func(t *testing.T) {
 		c2 := newClock()
 		nonces := store.NewNonces(c2.Now)
-		n, _, _ := nonces.Issue(testClient)
+		n, _, _ := nonces.Issue(context.Background(), testClient)
 		c2.Advance(61 * time.Second)
-		if _, err := VerifyConnect(dev.connect(n, "operator", c2.Now()), nonces, c2.Now()); err != ErrBadNonce {
+		if _, err := VerifyConnect(context.Background(), dev.connect(n, "operator", c2.Now()), nonces, c2.Now()); err != ErrBadNonce {
 			t.Fatalf("expired: %v", err)
 		}
 	})
 	t.Run("nonce burned by a failed attempt", func(t *testing.T) {
 		nonces := store.NewNonces(clk.Now)
-		n, _, _ := nonces.Issue(testClient)
+		n, _, _ := nonces.Issue(context.Background(), testClient)
 		bad := dev.connect(n, "operator", clk.Now())
 		bad.Signature = b64(make([]byte, 64))
-		_, _ = VerifyConnect(bad, nonces, clk.Now())
-		if _, err := VerifyConnect(dev.connect(n, "operator", clk.Now()), nonces, clk.Now()); err != ErrBadNonce {
+		_, _ = VerifyConnect(context.Background(), bad, nonces, clk.Now())
+		if _, err := VerifyConnect(context.Background(), dev.connect(n, "operator", clk.Now()), nonces, clk.Now()); err != ErrBadNonce {
 			t.Fatalf("nonce reusable after failure: %v", err)
 		}
 	})
@@ -351,7 +351,7 @@ func FuzzVerifyConnect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, pub, nonce string, at int64, role, sig string) {
 		n := &oneNonce{"nonce-1"}
 		r := ConnectRequest{DeviceID: id, PublicKey: pub, Nonce: nonce, SignedAtMs: at, Role: role, Signature: sig}
-		k, err := VerifyConnect(r, n, now)
+		k, err := VerifyConnect(context.Background(), r, n, now)
 		if err != nil {
 			return
 		}
@@ -386,9 +386,11 @@ func FuzzParseDeviceToken(f *testing.F) {
 // oneNonce is a challenge store holding one issued nonce.
 type oneNonce struct{ k string }
 
-func (o *oneNonce) Issue(netip.Addr) (string, time.Time, error) { return o.k, time.Time{}, nil }
+func (o *oneNonce) Issue(context.Context, netip.Addr) (string, time.Time, error) {
+	return o.k, time.Time{}, nil
+}
 
-func (o *oneNonce) Consume(k string) (bool, error) {
+func (o *oneNonce) Consume(_ context.Context, k string) (bool, error) {
 	ok := k == o.k && k != ""
 	o.k = ""
 	return ok, nil

@@ -82,12 +82,12 @@ func decodeB64URL(s string) ([]byte, error) {
 
 // VerifyConnect checks a connect request's shape, nonce, clock and
 // signature. It consumes the nonce. It does not look at pairing.
-func VerifyConnect(req ConnectRequest, nonces store.Nonces, now time.Time) (ed25519.PublicKey, error) {
+func VerifyConnect(ctx context.Context, req ConnectRequest, nonces store.Nonces, now time.Time) (ed25519.PublicKey, error) {
 	if !ValidRole(req.Role) || req.DeviceID == "" || req.Nonce == "" {
 		return nil, ErrBadDeviceRequest
 	}
 	// Consume first: a malformed attempt still burns the nonce.
-	ok, err := nonces.Consume(req.Nonce)
+	ok, err := nonces.Consume(ctx, req.Nonce)
 	if err != nil {
 		return nil, err
 	}

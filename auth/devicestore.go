@@ -134,9 +134,9 @@ func (d *DeviceStore) update(ctx context.Context, name string, fn func(old []byt
 
 // refresh reloads the paired devices and revoked tokens, so Lookup's
 // fallback during an outage is at most one refresh old.
-func (d *DeviceStore) refresh() error {
-	_, err1 := d.paired.Get()
-	_, err2 := d.revoked.Get()
+func (d *DeviceStore) refresh(ctx context.Context) error {
+	_, err1 := d.paired.Get(ctx)
+	_, err2 := d.revoked.Get(ctx)
 	return errors.Join(err1, err2)
 }
 
@@ -377,8 +377,8 @@ func (d *DeviceStore) RevokeToken(ctx context.Context, jti string, expires time.
 }
 
 // Paired lists paired devices.
-func (d *DeviceStore) Paired() ([]PairedDevice, error) {
-	m, err := d.paired.Get()
+func (d *DeviceStore) Paired(ctx context.Context) ([]PairedDevice, error) {
+	m, err := d.paired.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +392,8 @@ func (d *DeviceStore) Paired() ([]PairedDevice, error) {
 
 // Lookup returns a paired device and whether token jti is revoked. A store
 // that cannot be read is an error: the caller refuses (fail closed).
-func (d *DeviceStore) Lookup(deviceID, jti string) (PairedDevice, bool, bool, error) {
-	return d.lookup(deviceID, jti, (*store.Cached[map[string]PairedDevice]).Get, (*store.Cached[map[string]int64]).Get)
+func (d *DeviceStore) Lookup(ctx context.Context, deviceID, jti string) (PairedDevice, bool, bool, error) {
+	return d.lookup(ctx, deviceID, jti, (*store.Cached[map[string]PairedDevice]).Get, (*store.Cached[map[string]int64]).Get)
 }
 
 // LookupToken is Lookup for checking a device token: while the shared store
@@ -401,17 +401,17 @@ func (d *DeviceStore) Lookup(deviceID, jti string) (PairedDevice, bool, bool, er
 // second while the store is up), so device tokens keep working through an
 // outage, in which no revocation can be written anyway. A document that
 // does not decode is still an error.
-func (d *DeviceStore) LookupToken(deviceID, jti string) (PairedDevice, bool, bool, error) {
-	return d.lookup(deviceID, jti, (*store.Cached[map[string]PairedDevice]).Last, (*store.Cached[map[string]int64]).Last)
+func (d *DeviceStore) LookupToken(ctx context.Context, deviceID, jti string) (PairedDevice, bool, bool, error) {
+	return d.lookup(ctx, deviceID, jti, (*store.Cached[map[string]PairedDevice]).Last, (*store.Cached[map[string]int64]).Last)
 }
 
-func (d *DeviceStore) lookup(deviceID, jti string, paired func(*store.Cached[map[string]PairedDevice]) (map[string]PairedDevice, error),
-	revoked func(*store.Cached[map[string]int64]) (map[string]int64, error)) (PairedDevice, bool, bool, error) {
-	p, err := paired(d.paired)
+func (d *DeviceStore) lookup(ctx context.Context, deviceID, jti string, paired func(*store.Cached[map[string]PairedDevice], context.Context) (map[string]PairedDevice, error),
+	revoked func(*store.Cached[map[string]int64], context.Context) (map[string]int64, error)) (PairedDevice, bool, bool, error) {
+	p, err := paired(d.paired, ctx)
 	if err != nil {
 		return PairedDevice{}, false, false, err
 	}
-	r, err := revoked(d.revoked)
+	r, err := revoked(d.revoked, ctx)
 	if err != nil {
 		return PairedDevice{}, false, false, err
 	}

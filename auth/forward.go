@@ -22,6 +22,7 @@ import (
 // refusal (401 without a usable credential).
 func (a *Authenticator) AuthenticateForward(r *http.Request) (*request.Identity, error) {
 	rec := recordOf(r)
+	ctx := r.Context()
 	for _, m := range a.front {
 		if am, ok := m.(*assertionMethod); ok {
 			if id, err := am.Authenticate(r, rec); id != nil || err != nil {
@@ -32,7 +33,7 @@ func (a *Authenticator) AuthenticateForward(r *http.Request) (*request.Identity,
 	}
 	if a.sso {
 		if c := ssoCookie(r, rec.Proto); c != "" {
-			se, err := a.st.Sessions.Check(c, a.sessions, OriginSSO)
+			se, err := a.st.Sessions.Check(ctx, c, a.sessions, OriginSSO)
 			switch {
 			case err == nil:
 				id, err := a.session.identity(se)
@@ -50,7 +51,7 @@ func (a *Authenticator) AuthenticateForward(r *http.Request) (*request.Identity,
 		p := presented{tok, request.CredentialProxyAuthorization}
 		for _, m := range []credentialMethod{a.device, a.session} {
 			if m.takes(p) {
-				id, err := m.check(rec, p)
+				id, err := m.check(ctx, rec, p)
 				if id != nil {
 					id.Credential = p.carrier
 				}
@@ -83,12 +84,12 @@ func ssoCookie(r *http.Request, proto string) string {
 
 // openSSO opens the SSO session beside a sign-in on the agent origin, when
 // forward auth has a cookie domain; "" when it does not.
-func (a *Authenticator) openSSO(who Opened) (string, error) {
+func (a *Authenticator) openSSO(ctx context.Context, who Opened) (string, error) {
 	if !a.sso {
 		return "", nil
 	}
 	who.Origin = OriginSSO
-	tok, _, err := a.st.Sessions.Create(a.sessions, who)
+	tok, _, err := a.st.Sessions.Create(ctx, a.sessions, who)
 	return tok, err
 }
 
@@ -103,7 +104,7 @@ func (a *Authenticator) SSOFromCookie(ctx context.Context, r *http.Request) (Log
 	if c == "" {
 		return LoginResult{}, false, nil
 	}
-	se, err := a.st.Sessions.Check(c, a.sessions, OriginSSO)
+	se, err := a.st.Sessions.Check(ctx, c, a.sessions, OriginSSO)
 	if errors.Is(err, ErrNoSession) {
 		return LoginResult{}, false, nil
 	}
@@ -116,7 +117,7 @@ func (a *Authenticator) SSOFromCookie(ctx context.Context, r *http.Request) (Log
 	}
 	who := se.Opened
 	who.Origin = OriginAgent
-	tok, exp, err := a.st.Sessions.Create(a.sessions, who)
+	tok, exp, err := a.st.Sessions.Create(ctx, a.sessions, who)
 	if err != nil {
 		return LoginResult{}, false, err
 	}
@@ -126,7 +127,7 @@ func (a *Authenticator) SSOFromCookie(ctx context.Context, r *http.Request) (Log
 // EndSSO ends the SSO session of the request's cookie, if any.
 func (a *Authenticator) EndSSO(r *http.Request) error {
 	if c := ssoCookie(r, recordOf(r).Proto); c != "" {
-		return a.st.Sessions.Revoke(c, a.sessions)
+		return a.st.Sessions.Revoke(r.Context(), c, a.sessions)
 	}
 	return nil
 }

@@ -38,8 +38,11 @@ func newLimiter(a *Authenticator, wait time.Duration) *limiter {
 // else is, whatever it claims. Locality costs a lookup of the socket's
 // owner, so it is asked only when it changes the answer: when the client
 // is locked out (reserve), or its credential was wrong (failed).
-func (a *Authenticator) reserve(scope string, rec *request.Record) (attempt, error) {
-	att, left := a.st.Lockouts.Reserve(a.lockout, scope, rec.Client)
+func (a *Authenticator) reserve(ctx context.Context, scope string, rec *request.Record) (attempt, error) {
+	att, left, err := a.st.Lockouts.Reserve(ctx, a.lockout, scope, rec.Client)
+	if err != nil {
+		return attempt{}, err // the client went away
+	}
 	if left > 0 {
 		if rec.Local() {
 			return attempt{rec: rec}, nil
@@ -85,8 +88,8 @@ func (a *Authenticator) knownAttempt(ctx context.Context, r *http.Request, rec *
 	if err != nil {
 		return "", attempt{}
 	}
-	att, left := a.st.Lockouts.Reserve(a.lockout, "known:"+scope+":"+id, knownBucket)
-	if left > 0 {
+	att, left, err := a.st.Lockouts.Reserve(ctx, a.lockout, "known:"+scope+":"+id, knownBucket)
+	if err != nil || left > 0 {
 		return "", attempt{}
 	}
 	return id, attempt{Attempt: att}

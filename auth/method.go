@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 
 	"gateway/cookie"
@@ -86,7 +87,7 @@ func presentedCredentials(r *http.Request, rec *request.Record, bearerOnly bool)
 type credentialMethod interface {
 	Method
 	takes(p presented) bool
-	check(rec *request.Record, p presented) (*request.Identity, error)
+	check(ctx context.Context, rec *request.Record, p presented) (*request.Identity, error)
 }
 
 // authenticateCredential is a credential method's Authenticate: the
@@ -96,7 +97,7 @@ func authenticateCredential(m credentialMethod, r *http.Request, rec *request.Re
 		if !m.takes(p) {
 			continue
 		}
-		id, err := m.check(rec, p)
+		id, err := m.check(r.Context(), rec, p)
 		if id != nil {
 			id.Credential = p.carrier
 		}

@@ -285,11 +285,11 @@ func (m *oidcMethod) finish(w http.ResponseWriter, r *http.Request) (*request.Id
 		return nil, "", LoginResult{}, err
 	}
 	who := Opened{Origin: OriginAgent, User: id.User, Method: request.MethodOIDC, Groups: c.groups, Email: c.email, MaxAge: m.c.MaxSessionAge}
-	token, exp, err := m.a.st.Sessions.Create(m.a.sessions, who)
+	token, exp, err := m.a.st.Sessions.Create(ctx, m.a.sessions, who)
 	if err != nil {
 		return nil, "", LoginResult{}, err
 	}
-	sso, err := m.a.openSSO(who)
+	sso, err := m.a.openSSO(ctx, who)
 	if err != nil {
 		return nil, "", LoginResult{}, err
 	}

@@ -110,7 +110,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Check(tokn, a.sessions, OriginAgent); err != nil {
+	if _, err := s2.Check(context.Background(), tokn, a.sessions, OriginAgent); err != nil {
 		t.Fatalf("session lost across restart: %v", err)
 	}
 	// Idle expiry.
@@ -124,7 +124,7 @@ func TestPasswordLoginAndSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.st.Sessions.Revoke(tok2, a.sessions); err != nil {
+	if err := a.st.Sessions.Revoke(context.Background(), tok2, a.sessions); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Authenticate(req("GET", stranger, map[string]string{"Authorization": "Bearer " + tok2})); err == nil {

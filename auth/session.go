@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -31,9 +32,9 @@ func (m *sessionMethod) takes(p presented) bool {
 // store cannot check is 503 and not counted, so a valid session used
 // during an outage never locks its client out. The store's failure is
 // never "no session" and never "signed in".
-func (m *sessionMethod) check(rec *request.Record, p presented) (*request.Identity, error) {
+func (m *sessionMethod) check(ctx context.Context, rec *request.Record, p presented) (*request.Identity, error) {
 	if p.carrier == request.CredentialCookie {
-		se, err := m.a.st.Sessions.Check(p.value, m.a.sessions, originOf(rec))
+		se, err := m.a.st.Sessions.Check(ctx, p.value, m.a.sessions, originOf(rec))
 		switch {
 		case errors.Is(err, ErrNoSession):
 			return nil, nil
@@ -42,11 +43,11 @@ func (m *sessionMethod) check(rec *request.Record, p presented) (*request.Identi
 		}
 		return m.identity(se)
 	}
-	att, err := m.a.reserve(ScopeToken, rec)
+	att, err := m.a.reserve(ctx, ScopeToken, rec)
 	if err != nil {
 		return nil, err
 	}
-	se, err := m.a.st.Sessions.Check(p.value, m.a.sessions, originOf(rec))
+	se, err := m.a.st.Sessions.Check(ctx, p.value, m.a.sessions, originOf(rec))
 	switch {
 	case errors.Is(err, ErrNoSession):
 		return nil, m.a.failed(att)

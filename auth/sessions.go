@@ -156,7 +156,7 @@ func NewSessionStore(docs store.Docs, now func() time.Time) (*SessionStore, erro
 		file: store.NewCached(docs, SessionsFile, func(data []byte) (map[string]Session, error) {
 			return decodeSessions(data, docs.Where(SessionsFile))
 		})}
-	if _, err := s.file.Get(); err != nil {
+	if _, err := s.file.Get(context.Background()); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	return s, nil
@@ -181,10 +181,13 @@ func decodeSessions(data []byte, where string) (map[string]Session, error) {
 }
 
 // update applies fn to the file's sessions under the lock and writes them
-// back, dropping dead ones. Caller holds s.mu.
-func (s *SessionStore) update(p SessionPolicy, fn func(map[string]Session)) error {
+// back, dropping dead ones. Caller holds s.mu. A write, once started, is
+// not abandoned because its client went away (a sign-out or revocation
+// must happen whole): it runs on ctx without its cancellation, bounded by
+// the store's own timeouts.
+func (s *SessionStore) update(ctx context.Context, p SessionPolicy, fn func(map[string]Session)) error {
 	now := s.now()
-	err := s.docs.Update(context.Background(), SessionsFile, func(old []byte) ([]byte, error) {
+	err := s.docs.Update(context.WithoutCancel(ctx), SessionsFile, func(old []byte) ([]byte, error) {
 		m, err := decodeSessions(old, s.docs.Where(SessionsFile))
 		if err != nil {
 			return nil, err
@@ -219,7 +222,7 @@ func (s *SessionStore) update(p SessionPolicy, fn func(map[string]Session)) erro
 
 // Create starts a session for who and returns its token (shown to the
 // client once).
-func (s *SessionStore) Create(p SessionPolicy, who Opened) (token string, expires time.Time, err error) {
+func (s *SessionStore) Create(ctx context.Context, p SessionPolicy, who Opened) (token string, expires time.Time, err error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("sessions: %w", err)
@@ -233,7 +236,7 @@ func (s *SessionStore) Create(p SessionPolicy, who Opened) (token string, expire
 	se := Session{ID: SessionID(token), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(life), Opened: who}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.update(p, func(m map[string]Session) { m[se.ID] = se }); err != nil {
+	if err := s.update(ctx, p, func(m map[string]Session) { m[se.ID] = se }); err != nil {
 		return "", time.Time{}, err
 	}
 	return token, se.ExpiresAt, nil
@@ -241,11 +244,11 @@ func (s *SessionStore) Create(p SessionPolicy, who Opened) (token string, expire
 
 // Check validates a session token for origin and records the use. A
 // session of another origin is no session there.
-func (s *SessionStore) Check(token string, p SessionPolicy, origin string) (Session, error) {
+func (s *SessionStore) Check(ctx context.Context, token string, p SessionPolicy, origin string) (Session, error) {
 	id := SessionID(token)
-	// Another process (or the CLI) may have signed in or out since; the
-	// stat is cheap and the file is re-read only when it changed.
-	m, err := s.file.Get()
+	// Another process (or the CLI, or a replica) may have signed in or
+	// out since: the cache knows (see store.Cached).
+	m, err := s.file.Get(ctx)
 	if err != nil {
 		return Session{}, fmt.Errorf("sessions: %w", err)
 	}
@@ -265,14 +268,14 @@ func (s *SessionStore) Check(token string, p SessionPolicy, origin string) (Sess
 	se.LastSeen = now
 	s.touched[id] = now
 	if now.Sub(s.lastPersist) > touchEvery {
-		_ = s.update(p, func(map[string]Session) {})
+		_ = s.update(ctx, p, func(map[string]Session) {})
 	}
 	return se, nil
 }
 
 // List returns the live sessions, oldest first.
-func (s *SessionStore) List(p SessionPolicy) ([]Session, error) {
-	m, err := s.file.Get()
+func (s *SessionStore) List(ctx context.Context, p SessionPolicy) ([]Session, error) {
+	m, err := s.file.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
@@ -293,20 +296,20 @@ func (s *SessionStore) List(p SessionPolicy) ([]Session, error) {
 }
 
 // Revoke ends the session with this token.
-func (s *SessionStore) Revoke(token string, p SessionPolicy) error {
-	return s.RevokeID(SessionID(token), p)
+func (s *SessionStore) Revoke(ctx context.Context, token string, p SessionPolicy) error {
+	return s.RevokeID(ctx, SessionID(token), p)
 }
 
 // RevokeID ends the session with this stored id.
-func (s *SessionStore) RevokeID(id string, p SessionPolicy) error {
+func (s *SessionStore) RevokeID(ctx context.Context, id string, p SessionPolicy) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.update(p, func(m map[string]Session) { delete(m, id) })
+	return s.update(ctx, p, func(m map[string]Session) { delete(m, id) })
 }
 
 // RevokeAll ends every session.
-func (s *SessionStore) RevokeAll(p SessionPolicy) error {
+func (s *SessionStore) RevokeAll(ctx context.Context, p SessionPolicy) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.update(p, func(m map[string]Session) { clear(m) })
+	return s.update(ctx, p, func(m map[string]Session) { clear(m) })
 }

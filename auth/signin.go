@@ -103,7 +103,7 @@ func (a *Authenticator) login(ctx context.Context, r *http.Request, m secretSign
 	known, att := a.knownAttempt(ctx, r, rec, scope, fp)
 	if known == "" {
 		var err error
-		if att, err = a.reserve(scope, rec); err != nil {
+		if att, err = a.reserve(ctx, scope, rec); err != nil {
 			return LoginResult{}, err
 		}
 	}
@@ -117,7 +117,12 @@ func (a *Authenticator) login(ctx context.Context, r *http.Request, m secretSign
 		// Failures may have engaged the lockout while this attempt
 		// waited its turn: a locked client is not verified.
 		if known == "" {
-			if left := a.st.Lockouts.Locked(a.lockout, scope, rec.Client); left > 0 && !rec.Local() {
+			left, err := a.st.Lockouts.Locked(ctx, a.lockout, scope, rec.Client)
+			if err != nil {
+				att.Cancel()
+				return LoginResult{}, err
+			}
+			if left > 0 && !rec.Local() {
 				att.Cancel()
 				return LoginResult{}, rateLimited(left)
 			}
@@ -134,13 +139,13 @@ func (a *Authenticator) login(ctx context.Context, r *http.Request, m secretSign
 	}
 	att.Succeed()
 	who := Opened{Origin: originOf(rec), User: request.Owner, Role: request.RoleAdmin, Method: m.Name()}
-	tok, exp, err := a.st.Sessions.Create(a.sessions, who)
+	tok, exp, err := a.st.Sessions.Create(ctx, a.sessions, who)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	var sso string
 	if !rec.Admin {
-		if sso, err = a.openSSO(who); err != nil {
+		if sso, err = a.openSSO(ctx, who); err != nil {
 			return LoginResult{}, err
 		}
 	}

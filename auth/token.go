@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -124,8 +125,8 @@ func (m *tokenMethod) Authenticate(r *http.Request, rec *request.Record) (*reque
 // store is down (the token is checked without it).
 func (m *tokenMethod) takes(p presented) bool { return p.carrier != request.CredentialCookie }
 
-func (m *tokenMethod) check(rec *request.Record, p presented) (*request.Identity, error) {
-	att, err := m.a.reserve(ScopeToken, rec)
+func (m *tokenMethod) check(ctx context.Context, rec *request.Record, p presented) (*request.Identity, error) {
+	att, err := m.a.reserve(ctx, ScopeToken, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@
 package httperr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,10 +54,20 @@ type Answered interface {
 	HTTPAnswer() (status int, code, msg string)
 }
 
+// StatusClientGone is nginx's 499: the client closed the connection
+// before the answer.
+const StatusClientGone = 499
+
 // Public returns the *Error a client sees for err: err itself when it is
 // one, the answer of an Answered error in its chain, otherwise a 500 with a
 // fixed message, so internals never leak.
 func Public(err error) *Error {
+	if errors.Is(err, context.Canceled) {
+		// The client went away while we were working for it (a store
+		// round trip on its context): nobody reads the answer, and the
+		// access record should say so rather than blame the store.
+		return &Error{Status: StatusClientGone, Code: "client_gone", Msg: "the client closed the request", Err: err}
+	}
 	var he *Error
 	if errors.As(err, &he) {
 		return he

@@ -93,7 +93,7 @@ func (e *Engine) Inbound(ctx context.Context, channel string, from, chatType, gr
 	m := Message{From: n, ChatType: chatType, GroupID: groupID}
 	var stored []string
 	if chatType == ChatDirect {
-		if stored, err = e.Store.AllowFrom(channel); err != nil {
+		if stored, err = e.Store.AllowFrom(ctx, channel); err != nil {
 			return Result{}, err
 		}
 	}

@@ -105,7 +105,7 @@ func (s *Store) update(ctx context.Context, name string, fn func(old []byte, whe
 // AllowFrom returns the channel's approved senders, normalised. Entries that
 // cannot be normalised are skipped (they can match nobody) and "*" is
 // ignored: a wildcard is only ever configured, never stored.
-func (s *Store) AllowFrom(channel string) ([]string, error) {
+func (s *Store) AllowFrom(ctx context.Context, channel string) ([]string, error) {
 	_, name, err := s.names(channel)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func (s *Store) AllowFrom(channel string) ([]string, error) {
 		s.allow[channel] = c
 	}
 	s.mu.Unlock()
-	list, err := c.Get()
+	list, err := c.Get(ctx)
 	if err != nil && !errors.Is(err, state.ErrCorrupt) && !store.IsUnavailable(err) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

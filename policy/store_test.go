@@ -82,7 +82,7 @@ func TestApproveRejectIdempotent(t *testing.T) {
 	if _, err := s.Approve(ctx, "whatsapp", code); err != nil {
 		t.Fatalf("second approve not idempotent: %v", err)
 	}
-	list, _ := s.AllowFrom("whatsapp")
+	list, _ := s.AllowFrom(context.Background(), "whatsapp")
 	if len(list) != 1 || list[0] != "+15550000001" {
 		t.Fatalf("allowFrom = %v", list)
 	}
@@ -122,7 +122,7 @@ func TestCorruptFilesFailClosedAndStayUntouched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.AllowFrom("whatsapp"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "whatsapp-allowFrom.json") {
+	if _, err := s.AllowFrom(context.Background(), "whatsapp"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "whatsapp-allowFrom.json") {
 		t.Fatalf("corrupt allowFrom: %v", err)
 	}
 	if _, _, err := s.Request(ctx, "whatsapp", "+15550000001"); !errors.Is(err, ErrCorrupt) {
@@ -147,7 +147,7 @@ func TestWildcardNeverStored(t *testing.T) {
 	s, _, dir := newStore(t)
 	p := filepath.Join(dir, "credentials", "whatsapp-allowFrom.json")
 	_ = os.WriteFile(p, []byte(`{"version":1,"allowFrom":["*","+15550000001"]}`), 0o600)
-	list, err := s.AllowFrom("whatsapp")
+	list, err := s.AllowFrom(context.Background(), "whatsapp")
 	if err != nil || len(list) != 1 || list[0] != "+15550000001" {
 		t.Fatalf("stored wildcard honoured: %v %v", list, err)
 	}
@@ -182,11 +182,11 @@ func TestOpenClawStateFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wa, err := s.AllowFrom("whatsapp")
+	wa, err := s.AllowFrom(context.Background(), "whatsapp")
 	if err != nil || len(wa) != 2 || wa[1] != "+442079460958" {
 		t.Fatalf("whatsapp allowFrom = %v, %v", wa, err)
 	}
-	tg, _ := s.AllowFrom("telegram")
+	tg, _ := s.AllowFrom(context.Background(), "telegram")
 	if len(tg) != 1 || tg[0] != "123456789" {
 		t.Fatalf("telegram allowFrom = %v", tg)
 	}
@@ -202,7 +202,7 @@ func TestOpenClawStateFixture(t *testing.T) {
 	if _, err := s.Approve(context.Background(), "whatsapp", "k7pq2mxa"); err != nil {
 		t.Fatal(err)
 	}
-	wa, _ = s.AllowFrom("whatsapp")
+	wa, _ = s.AllowFrom(context.Background(), "whatsapp")
 	if len(wa) != 3 {
 		t.Fatalf("after approval = %v", wa)
 	}

@@ -199,7 +199,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody is left to answer.
-		w.WriteHeader(499)
+		w.WriteHeader(httperr.StatusClientGone)
 		return
 	}
 	if p.opts.OnError != nil {

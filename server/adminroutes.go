@@ -81,7 +81,7 @@ func (h adminRoutes) listDevices(w http.ResponseWriter, r *http.Request) {
 	pending, err := h.svc.Devices.Pending()
 	if err == nil {
 		var paired []auth.PairedDevice
-		if paired, err = h.svc.Devices.Paired(); err == nil {
+		if paired, err = h.svc.Devices.Paired(r.Context()); err == nil {
 			if pending == nil {
 				pending = []auth.PendingRequest{}
 			}
@@ -219,7 +219,7 @@ type sessionView struct {
 }
 
 func (h adminRoutes) listSessions(w http.ResponseWriter, r *http.Request) {
-	sessions, err := h.svc.Sessions.List(h.svc.SessionPolicy)
+	sessions, err := h.svc.Sessions.List(r.Context(), h.svc.SessionPolicy)
 	if err != nil {
 		httperr.Write(w, r, auth.StoreUnavailable(err))
 		return
@@ -284,7 +284,7 @@ func (h adminRoutes) listPairing(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, r, admin.PairingError(err))
 		return
 	}
-	allow, err := h.svc.Pairing.AllowFrom(ch)
+	allow, err := h.svc.Pairing.AllowFrom(r.Context(), ch)
 	if err != nil {
 		httperr.Write(w, r, admin.PairingError(err))
 		return

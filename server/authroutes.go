@@ -94,7 +94,7 @@ func (h authRoutes) endCredential(r *http.Request) error {
 	st := h.a.Stores()
 	switch {
 	case id.SessionID != "":
-		return st.Sessions.RevokeID(id.SessionID, h.a.Sessions())
+		return st.Sessions.RevokeID(r.Context(), id.SessionID, h.a.Sessions())
 	case id.Method == request.MethodDevice:
 		return st.Devices.RevokeToken(r.Context(), id.TokenID, time.Now().Add(30*24*time.Hour))
 	}

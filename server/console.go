@@ -104,7 +104,7 @@ func (c console) render(w http.ResponseWriter, r *http.Request, inv *inviteAnswe
 				Client: p.Client, ViaProxy: p.ViaProxy, Age: age(now, time.UnixMilli(p.CreatedAtMs))})
 		}
 	}
-	paired, err := c.svc.Devices.Paired()
+	paired, err := c.svc.Devices.Paired(r.Context())
 	unreadable("paired devices", err)
 	if err == nil {
 		for _, p := range paired {
@@ -120,7 +120,7 @@ func (c console) render(w http.ResponseWriter, r *http.Request, inv *inviteAnswe
 	sort.Strings(names)
 	for _, n := range names {
 		ch := web.Channel{Name: n, DMPolicy: c.channels[n].DMPolicy}
-		allow, err := c.svc.Pairing.AllowFrom(n)
+		allow, err := c.svc.Pairing.AllowFrom(r.Context(), n)
 		unreadable(n+" allowlist", err)
 		ch.Allowed = len(allow)
 		codes, err := c.svc.Pairing.Pending(n)
@@ -133,7 +133,7 @@ func (c console) render(w http.ResponseWriter, r *http.Request, inv *inviteAnswe
 		d.Channels = append(d.Channels, ch)
 	}
 
-	sessions, err := c.svc.Sessions.List(c.svc.SessionPolicy)
+	sessions, err := c.svc.Sessions.List(r.Context(), c.svc.SessionPolicy)
 	unreadable("sessions", err)
 	if err == nil {
 		for _, s := range sessions {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 // open.
 func TestPeopleRecomputedOnEveryRequest(t *testing.T) {
 	f := newFixture(t, nil)
-	tok, _, err := f.shared.Auth.Sessions.Create(auth.SessionPolicy{Idle: f.cfg.Typed.SessionIdle, Absolute: f.cfg.Typed.SessionAbsolute},
+	tok, _, err := f.shared.Auth.Sessions.Create(context.Background(), auth.SessionPolicy{Idle: f.cfg.Typed.SessionIdle, Absolute: f.cfg.Typed.SessionAbsolute},
 		auth.Opened{Origin: auth.OriginAgent, User: "x@example.com", Method: "oidc", Groups: []string{"ops", "idp-only"}, Email: "x@example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -177,37 +177,37 @@ func TestLockoutsAcrossReplicas(t *testing.T) {
 			rs := open(t, 3)
 			attacker := netip.MustParseAddr("203.0.113.9")
 			for i := range 2 {
-				att, left := rs[i].Lockouts.Reserve(policy3, scopeToken, attacker)
+				att, left := reserveOf(rs[i].Lockouts, policy3, scopeToken, attacker)
 				if left != 0 || att.Fail() {
 					t.Fatalf("failure %d: left %v", i+1, left)
 				}
 			}
-			att, left := rs[2].Lockouts.Reserve(policy3, scopeToken, attacker)
+			att, left := reserveOf(rs[2].Lockouts, policy3, scopeToken, attacker)
 			if left != 0 || !att.Fail() {
 				t.Fatal("the third failure, on a third replica, did not engage the lock")
 			}
 			for i, r := range rs {
-				if r.Lockouts.Locked(policy3, scopeToken, attacker) <= 4*time.Minute {
+				if lockedOf(r.Lockouts, policy3, scopeToken, attacker) <= 4*time.Minute {
 					t.Fatalf("replica %d does not see the lock", i)
 				}
-				if _, left := r.Lockouts.Reserve(policy3, scopeToken, attacker); left == 0 {
+				if _, left := reserveOf(r.Lockouts, policy3, scopeToken, attacker); left == 0 {
 					t.Fatalf("replica %d reserved for a locked client", i)
 				}
 			}
 			// Another scope and another client are untouched.
-			if _, left := rs[0].Lockouts.Reserve(policy3, scopePassword, attacker); left != 0 {
+			if _, left := reserveOf(rs[0].Lockouts, policy3, scopePassword, attacker); left != 0 {
 				t.Fatal("the lock leaked into another scope")
 			}
 			// A success resets the count everywhere.
 			owner := netip.MustParseAddr("198.51.100.1")
-			a1, _ := rs[0].Lockouts.Reserve(policy3, scopeToken, owner)
+			a1, _ := reserveOf(rs[0].Lockouts, policy3, scopeToken, owner)
 			a1.Fail()
-			a2, _ := rs[1].Lockouts.Reserve(policy3, scopeToken, owner)
+			a2, _ := reserveOf(rs[1].Lockouts, policy3, scopeToken, owner)
 			a2.Fail()
-			a3, _ := rs[2].Lockouts.Reserve(policy3, scopeToken, owner)
+			a3, _ := reserveOf(rs[2].Lockouts, policy3, scopeToken, owner)
 			a3.Succeed()
 			for range 2 {
-				a, left := rs[0].Lockouts.Reserve(policy3, scopeToken, owner)
+				a, left := reserveOf(rs[0].Lockouts, policy3, scopeToken, owner)
 				if left != 0 {
 					t.Fatal("count not reset by a success on another replica")
 				}
@@ -225,7 +225,7 @@ func TestLockoutsAcrossReplicas(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if a, left := rs[i%3].Lockouts.Reserve(policy3, scopeToken, burst); left == 0 {
+					if a, left := reserveOf(rs[i%3].Lockouts, policy3, scopeToken, burst); left == 0 {
 						mu.Lock()
 						verified++
 						mu.Unlock()
@@ -238,7 +238,7 @@ func TestLockoutsAcrossReplicas(t *testing.T) {
 			if verified > 3*policy3.MaxAttempts {
 				t.Fatalf("%d of 60 concurrent guesses were verified, limit %d per replica", verified, policy3.MaxAttempts)
 			}
-			if rs[1].Lockouts.Locked(policy3, scopeToken, burst) == 0 {
+			if lockedOf(rs[1].Lockouts, policy3, scopeToken, burst) == 0 {
 				t.Fatal("the burst did not end in a lock")
 			}
 			t.Logf("a burst of 60 guesses over 3 replicas: %d verified before the lock (limit %d, %d per replica at most)", verified, policy3.MaxAttempts, policy3.MaxAttempts)
@@ -256,21 +256,21 @@ func TestNoncesAcrossReplicas(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rs := open(t, 2)
 			client := netip.MustParseAddr("203.0.113.5")
-			n, exp, err := rs[0].Nonces.Issue(client)
+			n, exp, err := rs[0].Nonces.Issue(context.Background(), client)
 			if err != nil || time.Until(exp) <= 0 || time.Until(exp) > NonceTTL+time.Second {
 				t.Fatalf("issue: %v %v", exp, err)
 			}
-			if ok, err := rs[1].Nonces.Consume(n); !ok || err != nil {
+			if ok, err := rs[1].Nonces.Consume(context.Background(), n); !ok || err != nil {
 				t.Fatalf("consume on the other replica: %v %v", ok, err)
 			}
-			if ok, _ := rs[0].Nonces.Consume(n); ok {
+			if ok, _ := rs[0].Nonces.Consume(context.Background(), n); ok {
 				t.Fatal("a nonce was consumed twice")
 			}
-			if ok, _ := rs[0].Nonces.Consume("never-issued"); ok {
+			if ok, _ := rs[0].Nonces.Consume(context.Background(), "never-issued"); ok {
 				t.Fatal("a never-issued nonce was accepted")
 			}
 			// Concurrent consumption of one nonce: exactly one wins.
-			n, _, _ = rs[0].Nonces.Issue(client)
+			n, _, _ = rs[0].Nonces.Issue(context.Background(), client)
 			var wins sync.WaitGroup
 			var mu sync.Mutex
 			won := 0
@@ -278,7 +278,7 @@ func TestNoncesAcrossReplicas(t *testing.T) {
 				wins.Add(1)
 				go func() {
 					defer wins.Done()
-					if ok, _ := rs[i%2].Nonces.Consume(n); ok {
+					if ok, _ := rs[i%2].Nonces.Consume(context.Background(), n); ok {
 						mu.Lock()
 						won++
 						mu.Unlock()
@@ -293,7 +293,7 @@ func TestNoncesAcrossReplicas(t *testing.T) {
 			flood := netip.MustParseAddr("198.51.100.66")
 			issued := 0
 			for i := range maxNoncesPerClient + 5 {
-				if _, _, err := rs[i%2].Nonces.Issue(flood); err == nil {
+				if _, _, err := rs[i%2].Nonces.Issue(context.Background(), flood); err == nil {
 					issued++
 				} else if !errors.Is(err, ErrTooManyChallenges) {
 					t.Fatal(err)
@@ -320,7 +320,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := NewCached(st.Docs, "devices/revoked.json", func(b []byte) (string, error) { return string(b), nil })
-	if v, err := c.Get(); err != nil || v != `["t1"]` {
+	if v, err := c.Get(context.Background()); err != nil || v != `["t1"]` {
 		t.Fatalf("get: %q %v", v, err)
 	}
 	client := netip.MustParseAddr("203.0.113.1")
@@ -337,7 +337,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		if err := timed(func() error { _, err := Read(ctx, st.Docs, "devices/revoked.json"); return err }); !IsUnavailable(err) {
 			t.Fatalf("read %d during the outage: %v", i, err)
 		}
-		if err := timed(func() error { _, _, err := st.Nonces.Issue(client); return err }); !IsUnavailable(err) {
+		if err := timed(func() error { _, _, err := st.Nonces.Issue(context.Background(), client); return err }); !IsUnavailable(err) {
 			t.Fatalf("challenge during the outage: %v", err)
 		}
 		if err := timed(func() error {
@@ -349,22 +349,22 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	if err := st.Ready(ctx); !IsUnavailable(err) {
 		t.Fatalf("ready during the outage: %v", err)
 	}
-	if _, err := c.Get(); !IsUnavailable(err) {
+	if _, err := c.Get(context.Background()); !IsUnavailable(err) {
 		t.Fatalf("Get during the outage: %v", err)
 	}
-	if v, err := c.Last(); err != nil || v != `["t1"]` {
+	if v, err := c.Last(context.Background()); err != nil || v != `["t1"]` {
 		t.Fatalf("Last during the outage: %q %v", v, err)
 	}
 	// Lockouts keep counting, in this replica's memory.
 	for range 2 {
-		att, left := st.Lockouts.Reserve(policy3, scopeToken, client)
+		att, left := reserveOf(st.Lockouts, policy3, scopeToken, client)
 		if left != 0 {
 			t.Fatal("reserve refused during the outage")
 		}
 		att.Fail()
 	}
-	att, _ := st.Lockouts.Reserve(policy3, scopeToken, client)
-	if !att.Fail() || st.Lockouts.Locked(policy3, scopeToken, client) == 0 {
+	att, _ := reserveOf(st.Lockouts, policy3, scopeToken, client)
+	if !att.Fail() || lockedOf(st.Lockouts, policy3, scopeToken, client) == 0 {
 		t.Fatal("no lock during the outage")
 	}
 	t.Logf("slowest operation while Redis was down: %v", worst)
@@ -380,7 +380,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, _, err := st.Nonces.Issue(client); err != nil {
+	if _, _, err := st.Nonces.Issue(context.Background(), client); err != nil {
 		t.Fatalf("challenge after recovery: %v", err)
 	}
 	if err := appendTo(ctx, st.Docs, "devices/list.json", 1); err != nil {
@@ -487,7 +487,7 @@ func TestBusyClientWithTheRightCredential(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for range 20 {
-						att, left := l.Reserve(policy3, scopeToken, client)
+						att, left := reserveOf(l, policy3, scopeToken, client)
 						if left > 0 {
 							mu.Lock()
 							refused++

@@ -36,53 +36,81 @@ func Read(ctx context.Context, d Docs, name string) ([]byte, error) {
 	return data, err
 }
 
-// Cached holds one document decoded and reloads it only when its version
-// changed, so a store sees what the CLI or another replica wrote without
-// decoding on every request. A document that does not decode leaves the
-// cache empty and every Get fails until it is fixed (fail closed).
+// Cached holds one document decoded. On Redis it is served from memory
+// while the store's invalidation channel vouches for it (see
+// invalidator), so a request that changes nothing costs no round trip;
+// otherwise (files, or Redis without a fresh heartbeat) each Get asks
+// whether the version changed and decodes only when it did. A document
+// that does not decode leaves the cache empty and every Get fails until it
+// is fixed (fail closed). Loads run outside the lock: concurrent readers
+// never queue behind one another's round trip.
 type Cached[T any] struct {
 	docs   Docs
+	w      watcher // nil: ask the store every time
 	name   string
 	decode func([]byte) (T, error)
 
 	mu    sync.Mutex
 	ver   string
 	valid bool
+	st    stamp
 	val   T
 }
 
 // NewCached returns a cache of the document name, decoded by decode (which
 // receives nil when the document does not exist).
 func NewCached[T any](docs Docs, name string, decode func([]byte) (T, error)) *Cached[T] {
-	return &Cached[T]{docs: docs, name: name, decode: decode}
+	w, _ := docs.(watcher)
+	return &Cached[T]{docs: docs, w: w, name: name, decode: decode}
 }
 
 // Get returns the document's current decoded value.
-func (c *Cached[T]) Get() (T, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.get()
-}
-
-func (c *Cached[T]) get() (T, error) {
+func (c *Cached[T]) Get(ctx context.Context) (T, error) {
 	var zero T
+	var st stamp
+	trusted := false
+	if c.w != nil {
+		// Read before the load: a change announced while loading
+		// moves the stamp on, and the next Get loads again.
+		st, trusted = c.w.stamp(c.name)
+	}
+	c.mu.Lock()
+	if trusted && c.valid && c.st == st {
+		v := c.val
+		c.mu.Unlock()
+		return v, nil
+	}
 	since := ""
 	if c.valid {
 		since = c.ver
 	}
-	data, ver, changed, err := c.docs.Load(context.Background(), c.name, since)
+	c.mu.Unlock()
+
+	data, ver, changed, err := c.docs.Load(ctx, c.name, since)
 	if err != nil {
 		return zero, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !changed {
-		return c.val, nil
+		if c.valid && c.ver == ver {
+			c.st = st
+			return c.val, nil
+		}
+		// Someone replaced the copy meanwhile: load it all.
+		c.mu.Unlock()
+		data, ver, _, err = c.docs.Load(ctx, c.name, "")
+		c.mu.Lock()
+		if err != nil {
+			return zero, err
+		}
 	}
-	c.valid = false
 	v, err := c.decode(data)
 	if err != nil {
+		c.valid = false
 		return zero, err
 	}
-	c.val, c.ver, c.valid = v, ver, true
+	c.val, c.ver, c.st, c.valid = v, ver, st, true
 	return v, nil
 }
 
@@ -91,12 +119,14 @@ func (c *Cached[T]) get() (T, error) {
 // against the last revocation list seen during an outage, in which no
 // revocation can be written anyway. A document that does not decode is
 // still an error.
-func (c *Cached[T]) Last() (T, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, err := c.get()
-	if err != nil && c.valid && IsUnavailable(err) {
-		return c.val, nil
+func (c *Cached[T]) Last(ctx context.Context) (T, error) {
+	v, err := c.Get(ctx)
+	if err != nil && IsUnavailable(err) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.valid {
+			return c.val, nil
+		}
 	}
 	return v, err
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -31,3 +33,21 @@ const (
 	scopePassword = "password"
 	scopeDevice   = "device"
 )
+
+// reserveOf is Reserve for a client that stays.
+func reserveOf(l Lockouts, p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
+	att, left, err := l.Reserve(context.Background(), p, scope, a)
+	if err != nil {
+		panic(err)
+	}
+	return att, left
+}
+
+// lockedOf is Locked for a client that stays.
+func lockedOf(l Lockouts, p LockoutPolicy, scope string, a netip.Addr) time.Duration {
+	left, err := l.Locked(context.Background(), p, scope, a)
+	if err != nil {
+		panic(err)
+	}
+	return left
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"container/list"
+	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -154,7 +155,15 @@ func (l *Limiter) unlock(k limKey) {
 }
 
 // Locked implements Lockouts.
-func (l *Limiter) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
+func (l *Limiter) Locked(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return l.lockedFor(p, scope, a), nil
+}
+
+// lockedFor is Locked for this process's table.
+func (l *Limiter) lockedFor(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
 	if p.off() {
 		return 0
 	}
@@ -172,10 +181,12 @@ type Lockouts interface {
 	// verified. It returns the remaining lockout when the client is
 	// locked out, or when reserved and recorded attempts already reach
 	// the limit (the attempt would be past it).
-	Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration)
+	// An error means the caller's ctx ended first (the client went
+	// away): nothing is reserved, and the caller answers nothing.
+	Reserve(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration, error)
 	// Locked reports how much longer the client is locked out for scope;
-	// 0 means it is not.
-	Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration
+	// 0 means it is not. An error: the caller's ctx ended first.
+	Locked(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (time.Duration, error)
 	// Stats reports this process's table sizes and lockouts engaged.
 	Stats() (counting, locked int, lockouts uint64)
 }
@@ -224,7 +235,16 @@ type memAttempt struct {
 }
 
 // Reserve implements Lockouts.
-func (l *Limiter) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
+func (l *Limiter) Reserve(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return Attempt{}, 0, err
+	}
+	att, left := l.reserve(p, scope, a)
+	return att, left, nil
+}
+
+// reserve is Reserve in this process's table.
+func (l *Limiter) reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
 	if p.off() {
 		return Attempt{}, 0
 	}

@@ -11,7 +11,7 @@ import (
 
 // fail records one settled failure, as a wrong credential does.
 func fail(l *Limiter, p LockoutPolicy, scope string, a netip.Addr) {
-	if att, left := l.Reserve(p, scope, a); left == 0 {
+	if att, left := l.reserve(p, scope, a); left == 0 {
 		att.Fail()
 	}
 }
@@ -26,7 +26,7 @@ func TestLimiterBoundedAndLockedStaysLocked(t *testing.T) {
 	for range 10 {
 		fail(l, tenPerMinute, scopeToken, victim)
 	}
-	if l.Locked(tenPerMinute, scopeToken, victim) == 0 {
+	if l.lockedFor(tenPerMinute, scopeToken, victim) == 0 {
 		t.Fatal("victim not locked after 10 failures")
 	}
 	// 100k distinct attacking addresses, each failing once.
@@ -40,12 +40,12 @@ func TestLimiterBoundedAndLockedStaysLocked(t *testing.T) {
 	if counting > cap || locked > cap {
 		t.Fatalf("tables grew past cap: counting=%d locked=%d", counting, locked)
 	}
-	if l.Locked(tenPerMinute, scopeToken, victim) == 0 {
+	if l.lockedFor(tenPerMinute, scopeToken, victim) == 0 {
 		t.Fatal("address rotation unlocked the victim")
 	}
 	// A fresh address elsewhere is not refused: the flood was coarsened
 	// into its own networks instead of saturating everyone.
-	if l.Locked(tenPerMinute, scopeToken, netip.MustParseAddr("192.0.2.99")) != 0 {
+	if l.lockedFor(tenPerMinute, scopeToken, netip.MustParseAddr("192.0.2.99")) != 0 {
 		t.Fatal("a flood locked out an uninvolved client")
 	}
 }
@@ -63,7 +63,7 @@ func TestLimiterCoarsensUnderPressure(t *testing.T) {
 		a := attack
 		a[6], a[7] = byte(i>>8), byte(i) // a fresh /64 every time
 		addr := netip.AddrFrom16(a)
-		att, left := l.Reserve(tenPerMinute, scopeToken, addr)
+		att, left := l.reserve(tenPerMinute, scopeToken, addr)
 		if left > 0 {
 			lockedAt = i
 			break
@@ -74,14 +74,14 @@ func TestLimiterCoarsensUnderPressure(t *testing.T) {
 		t.Fatal("10k /64s of one /48 were never locked out")
 	}
 	owner := netip.MustParseAddr("2001:db8:600d::1")
-	if l.Locked(tenPerMinute, scopeToken, owner) != 0 {
+	if l.lockedFor(tenPerMinute, scopeToken, owner) != 0 {
 		t.Fatal("the owner in another /48 is locked out")
 	}
-	if _, left := l.Reserve(tenPerMinute, scopeToken, owner); left != 0 {
+	if _, left := l.reserve(tenPerMinute, scopeToken, owner); left != 0 {
 		t.Fatal("the owner cannot attempt")
 	}
 	v4 := netip.MustParseAddr("203.0.113.200")
-	if l.Locked(tenPerMinute, scopeToken, v4) != 0 {
+	if l.lockedFor(tenPerMinute, scopeToken, v4) != 0 {
 		t.Fatal("an IPv4 client is locked out")
 	}
 	counting, locked, _ := l.Stats()
@@ -94,34 +94,34 @@ func TestLimiterScopesAndV6(t *testing.T) {
 	l := NewLimiter(0, clk.Now)
 	a := netip.MustParseAddr("203.0.113.5")
 	fail(l, p, scopeToken, a)
-	att, _ := l.Reserve(p, scopeToken, a)
+	att, _ := l.reserve(p, scopeToken, a)
 	att.Succeed() // success resets
 	fail(l, p, scopeToken, a)
 	fail(l, p, scopeToken, a)
-	if l.Locked(p, scopeToken, a) != 0 {
+	if l.lockedFor(p, scopeToken, a) != 0 {
 		t.Fatal("success did not reset the count")
 	}
 	fail(l, p, scopeToken, a)
-	if l.Locked(p, scopeToken, a) == 0 {
+	if l.lockedFor(p, scopeToken, a) == 0 {
 		t.Fatal("not locked after 3 failures")
 	}
-	if l.Locked(p, scopeDevice, a) != 0 {
+	if l.lockedFor(p, scopeDevice, a) != 0 {
 		t.Fatal("lockout leaked into another scope")
 	}
 	// IPv6 addresses in one /64 share a bucket.
 	for i := range 3 {
 		fail(l, p, scopeToken, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
 	}
-	if l.Locked(p, scopeToken, netip.MustParseAddr("2001:db8::ffff")) == 0 {
+	if l.lockedFor(p, scopeToken, netip.MustParseAddr("2001:db8::ffff")) == 0 {
 		t.Fatal("rotating within a /64 escaped the lockout")
 	}
 	// A cancelled attempt counts nothing.
 	b := netip.MustParseAddr("203.0.113.6")
 	for range 10 {
-		att, _ := l.Reserve(p, scopeToken, b)
+		att, _ := l.reserve(p, scopeToken, b)
 		att.Cancel()
 	}
-	if l.Locked(p, scopeToken, b) != 0 {
+	if l.lockedFor(p, scopeToken, b) != 0 {
 		t.Fatal("cancelled attempts counted")
 	}
 	// Disabled.
@@ -129,7 +129,7 @@ func TestLimiterScopesAndV6(t *testing.T) {
 	for range 100 {
 		fail(l, off, scopeToken, a)
 	}
-	if l.Locked(off, scopeToken, netip.MustParseAddr("203.0.113.7")) != 0 {
+	if l.lockedFor(off, scopeToken, netip.MustParseAddr("203.0.113.7")) != 0 {
 		t.Fatal("maxAttempts 0 still locks")
 	}
 }
@@ -143,7 +143,7 @@ func TestLimiterReservesBeforeVerifying(t *testing.T) {
 	a := netip.MustParseAddr("203.0.113.5")
 	var held []Attempt
 	for i := range 5 {
-		att, left := l.Reserve(p, scopeToken, a)
+		att, left := l.reserve(p, scopeToken, a)
 		if (i < 3) != (left == 0) {
 			t.Fatalf("reservation %d: left %v", i, left)
 		}
@@ -155,7 +155,7 @@ func TestLimiterReservesBeforeVerifying(t *testing.T) {
 	for _, att := range held {
 		engaged = att.Fail() || engaged
 	}
-	if !engaged || l.Locked(p, scopeToken, a) == 0 {
+	if !engaged || l.lockedFor(p, scopeToken, a) == 0 {
 		t.Fatal("three settled failures did not lock")
 	}
 }
@@ -177,7 +177,7 @@ func TestNetworkRules(t *testing.T) {
 	}
 	failN := func(l Lockouts, p LockoutPolicy, a netip.Addr, n int) (refused int) {
 		for range n {
-			att, left := l.Reserve(p, scopeToken, a)
+			att, left := reserveOf(l, p, scopeToken, a)
 			if left > 0 {
 				refused++
 				continue
@@ -192,14 +192,14 @@ func TestNetworkRules(t *testing.T) {
 			p := LockoutPolicy{MaxAttempts: 1, Window: time.Minute, Lockout: time.Minute}
 			failN(l, p, addr(1, 0), 1)
 			for host := 1; host < 50; host++ {
-				if _, left := l.Reserve(p, scopeToken, addr(1, host)); left == 0 {
+				if _, left := reserveOf(l, p, scopeToken, addr(1, host)); left == 0 {
 					t.Fatalf("/64 number %d of a locked /48 may guess", host)
 				}
 			}
-			if l.Locked(p, scopeToken, addr(1, 0)) == 0 {
+			if lockedOf(l, p, scopeToken, addr(1, 0)) == 0 {
 				t.Fatal("the first /64 is unlocked")
 			}
-			if l.Locked(p, scopeToken, addr(2, 0)) != 0 {
+			if lockedOf(l, p, scopeToken, addr(2, 0)) != 0 {
 				t.Fatal("another /48 is locked")
 			}
 		})
@@ -212,12 +212,12 @@ func TestNetworkRules(t *testing.T) {
 				if refused := failN(l, p, addr(3, host), 3); refused != 0 {
 					t.Fatalf("/64 %d refused before its own limit (%d)", host, refused)
 				}
-				if l.Locked(p, scopeToken, addr(3, host)) == 0 {
+				if lockedOf(l, p, scopeToken, addr(3, host)) == 0 {
 					t.Fatalf("/64 %d not locked", host)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-			if l.Locked(p, scopeToken, addr(3, 99)) == 0 {
+			if lockedOf(l, p, scopeToken, addr(3, 99)) == 0 {
 				t.Fatal("three locked /64s did not lock their /48")
 			}
 		})
@@ -232,7 +232,7 @@ func TestNetworkRules(t *testing.T) {
 				t.Fatalf("refused early: %d", refused)
 			}
 			for host := range 6 {
-				if _, left := l.Reserve(p, scopeToken, addr(4, host)); left == 0 {
+				if _, left := reserveOf(l, p, scopeToken, addr(4, host)); left == 0 {
 					t.Fatalf("/64 %d of the locked /48 may guess", host)
 				}
 			}
@@ -249,7 +249,7 @@ func TestLockNeverEvicted(t *testing.T) {
 	victim := netip.MustParseAddr("198.51.100.7")
 	fail(l, p, scopeToken, victim)
 	fail(l, p, scopeToken, victim)
-	if l.Locked(p, scopeToken, victim) == 0 {
+	if l.lockedFor(p, scopeToken, victim) == 0 {
 		t.Fatal("not locked")
 	}
 	// Lock one address in each of 500 networks.
@@ -257,11 +257,11 @@ func TestLockNeverEvicted(t *testing.T) {
 		a := netip.AddrFrom4([4]byte{10, byte(n >> 8), byte(n), 1})
 		fail(l, p, scopeToken, a)
 		fail(l, p, scopeToken, a)
-		if l.Locked(p, scopeToken, a) == 0 {
+		if l.lockedFor(p, scopeToken, a) == 0 {
 			t.Fatalf("attacker %d not locked", n)
 		}
 	}
-	if l.Locked(p, scopeToken, victim) == 0 {
+	if l.lockedFor(p, scopeToken, victim) == 0 {
 		t.Fatal("the flood evicted a lock in force")
 	}
 	if _, locked, _ := l.Stats(); locked > 500+cap {

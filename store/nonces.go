@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -16,11 +17,11 @@ type Nonces interface {
 	// Issue returns a new nonce for client and its expiry;
 	// ErrTooManyChallenges when the client, its network or the table is
 	// at its bound.
-	Issue(client netip.Addr) (string, time.Time, error)
+	Issue(ctx context.Context, client netip.Addr) (string, time.Time, error)
 	// Consume reports whether nonce was issued and unexpired, and
 	// removes it either way: a nonce is good for exactly one attempt. An
 	// error means the store could not say (the caller refuses).
-	Consume(nonce string) (bool, error)
+	Consume(ctx context.Context, nonce string) (bool, error)
 }
 
 // NonceTTL is how long a challenge can be answered.
@@ -90,7 +91,10 @@ func (n *MemNonces) drop(k string, e issuedNonce) {
 }
 
 // Issue implements Nonces.
-func (n *MemNonces) Issue(client netip.Addr) (string, time.Time, error) {
+func (n *MemNonces) Issue(ctx context.Context, client netip.Addr) (string, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return "", time.Time{}, err
+	}
 	fine, coarse := ClientBuckets(client)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -118,7 +122,10 @@ func (n *MemNonces) Issue(client netip.Addr) (string, time.Time, error) {
 }
 
 // Consume implements Nonces.
-func (n *MemNonces) Consume(k string) (bool, error) {
+func (n *MemNonces) Consume(ctx context.Context, k string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	e, ok := n.m[k]

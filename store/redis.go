@@ -104,9 +104,11 @@ func openRedis(o Options) (*Store, error) {
 		return nil, fmt.Errorf("store: redis at %s does not answer: %w", opt.Addr, redactErr(err))
 	}
 	mem := NewLimiter(DefaultLimiterCap, o.Now)
+	inv := newInvalidator(r)
+	go inv.run(r.stop)
 	return &Store{
 		Backend:  BackendRedis,
-		Docs:     &redisDocs{r: r},
+		Docs:     &redisDocs{r: r, inv: inv},
 		Lockouts: &redisLockouts{r: r, mem: mem, inflight: map[string]int{}},
 		Nonces:   &redisNonces{r: r},
 		ready: func(ctx context.Context) error {
@@ -137,10 +139,17 @@ func (r *redisConn) do(ctx context.Context, op string, fn func(context.Context) 
 		r.observe(op, 0, err)
 		return err
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(ctx)
+	if err != nil && parent.Err() != nil {
+		// The caller's context ended (the client went away): Redis
+		// is not to blame, and nothing is marked down.
+		r.observe(op, time.Since(start), nil)
+		return fmt.Errorf("redis %s: %w", op, parent.Err())
+	}
 	var fe fnError
 	var failed error // the store's own failure, for the metrics
 	switch {

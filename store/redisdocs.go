@@ -12,7 +12,12 @@ var errContention = errors.New("update: too much contention")
 
 // redisDocs keeps each document in a hash <prefix>doc:<name> with the
 // fields data and ver.
-type redisDocs struct{ r *redisConn }
+type redisDocs struct {
+	r   *redisConn
+	inv *invalidator
+}
+
+func (d *redisDocs) stamp(name string) (stamp, bool) { return d.inv.stamp(name) }
 
 // loadScript returns {ver, 0} when the version is the caller's, else
 // {ver, 1, data}: one round trip either way.
@@ -22,10 +27,12 @@ if v == ARGV[1] then return {v, 0} end
 return {v, 1, redis.call('HGET', KEYS[1], 'data') or ''}
 `)
 
-// createScript stores a document unless one exists.
+// createScript stores a document unless one exists, and tells every
+// replica (ARGV[3] the invalidation channel, ARGV[4] the name).
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1], 'ver', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `)
 
@@ -74,11 +81,17 @@ func (d *redisDocs) Update(ctx context.Context, name string, fn func(old []byte)
 				}
 				_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 					p.HSet(ctx, key, "data", next, "ver", randomVersion())
+					// In the same transaction: no replica can miss
+					// a write that happened.
+					p.Publish(ctx, d.inv.channel, name)
 					return nil
 				})
 				return err
 			}, key)
 			if !errors.Is(err, redis.TxFailedErr) {
+				// Written or not, this replica's copy may be stale
+				// now (a lost reply can hide a commit).
+				d.inv.changed(name)
 				return err
 			}
 			// Another replica wrote the document between our read and
@@ -90,7 +103,9 @@ func (d *redisDocs) Update(ctx context.Context, name string, fn func(old []byte)
 
 func (d *redisDocs) CreateOnce(ctx context.Context, name string, data []byte) error {
 	return d.r.do(ctx, "create", func(ctx context.Context) error {
-		return createScript.Run(ctx, d.r.c, []string{d.key(name)}, data, randomVersion()).Err()
+		err := createScript.Run(ctx, d.r.c, []string{d.key(name)}, data, randomVersion(), d.inv.channel, name).Err()
+		d.inv.changed(name)
+		return err
 	})
 }
 

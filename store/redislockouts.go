@@ -138,9 +138,9 @@ func (l *redisLockouts) bucketKeys(kind, scope string, fine, coarse netip.Prefix
 	return l.r.key(kind, scope, fine.String()), l.r.key(kind, scope, coarse.String())
 }
 
-func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration) {
+func (l *redisLockouts) Reserve(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (Attempt, time.Duration, error) {
 	if p.off() {
-		return Attempt{}, 0
+		return Attempt{}, 0, nil
 	}
 	fine, coarse := ClientBuckets(a)
 	lockF, lockC := l.bucketKeys("lock", scope, fine, coarse)
@@ -148,6 +148,7 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 	finesN, locksN := l.r.key("fines", scope, coarse.String()), l.r.key("locks", scope, coarse.String())
 	buckets := l.r.key("buckets", scope)
 	fallback := false
+	var gone error
 	att, left := waitWhileBusy(busyWait, func() (Attempt, time.Duration, bool) {
 		// A failure recorded here while the count was being read makes
 		// the count stale: read again.
@@ -155,11 +156,18 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 		genF, genC := l.failGen[stripe(failF)], l.failGen[stripe(failC)]
 		l.mu.Unlock()
 		var res []int64
-		err := l.r.do(context.Background(), "lockout.check", func(ctx context.Context) error {
+		err := l.r.do(ctx, "lockout.check", func(ctx context.Context) error {
 			var err error
 			res, err = checkScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, finesN, locksN, buckets}, ms(p.Window), DefaultLimiterCap/2, p.MaxAttempts).Int64Slice()
 			return err
 		})
+		if ctx.Err() != nil {
+			// The client went away. Never fall back to this
+			// replica's own count for it: a guess abandoned on
+			// purpose must not escape the shared one.
+			gone = ctx.Err()
+			return Attempt{}, 0, false
+		}
 		if err != nil || len(res) != 3 {
 			fallback = true
 			return Attempt{}, 0, false
@@ -182,31 +190,38 @@ func (l *redisLockouts) Reserve(p LockoutPolicy, scope string, a netip.Addr) (At
 		l.inflight[t.keys[0]]++
 		return Attempt{s: t}, 0, false
 	})
-	if fallback {
-		return l.mem.Reserve(p, scope, a)
+	if gone != nil {
+		return Attempt{}, 0, gone
 	}
-	return att, left
+	if fallback {
+		att, left := l.mem.reserve(p, scope, a)
+		return att, left, nil
+	}
+	return att, left, nil
 }
 
-func (l *redisLockouts) Locked(p LockoutPolicy, scope string, a netip.Addr) time.Duration {
+func (l *redisLockouts) Locked(ctx context.Context, p LockoutPolicy, scope string, a netip.Addr) (time.Duration, error) {
 	if p.off() {
-		return 0
+		return 0, nil
 	}
 	fine, coarse := ClientBuckets(a)
 	lockF, lockC := l.bucketKeys("lock", scope, fine, coarse)
 	var left int64
-	err := l.r.do(context.Background(), "lockout.locked", func(ctx context.Context) error {
+	err := l.r.do(ctx, "lockout.locked", func(ctx context.Context) error {
 		var err error
 		left, err = lockedScript.Run(ctx, l.r.c, []string{lockF, lockC}).Int64()
 		return err
 	})
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
 	if err != nil {
-		return l.mem.Locked(p, scope, a)
+		return l.mem.lockedFor(p, scope, a), nil
 	}
 	if left <= 0 {
-		return 0
+		return 0, nil
 	}
-	return time.Duration(left) * time.Millisecond
+	return time.Duration(left) * time.Millisecond, nil
 }
 
 func (l *redisLockouts) Stats() (counting, locked int, lockouts uint64) {
@@ -239,6 +254,9 @@ func (t *redisAttempt) release(failed bool) {
 	t.l.mu.Unlock()
 }
 
+// fail and succeed run on their own context, never the request's: a
+// client that hangs up right after a wrong guess must not take the count
+// of it with it.
 func (t *redisAttempt) fail() bool {
 	defer t.release(true)
 	var engaged int64
@@ -253,7 +271,7 @@ func (t *redisAttempt) fail() bool {
 	})
 	if err != nil {
 		// Redis went away after the reservation: count it here.
-		att, _ := t.l.mem.Reserve(t.p, t.scope, t.client)
+		att, _ := t.l.mem.reserve(t.p, t.scope, t.client)
 		return att.Fail()
 	}
 	if engaged == 1 {

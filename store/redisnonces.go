@@ -56,7 +56,7 @@ func nonceHash(n string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (n *redisNonces) Issue(client netip.Addr) (string, time.Time, error) {
+func (n *redisNonces) Issue(ctx context.Context, client netip.Addr) (string, time.Time, error) {
 	fine, coarse := ClientBuckets(client)
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -65,7 +65,7 @@ func (n *redisNonces) Issue(client netip.Addr) (string, time.Time, error) {
 	nonce := base64.RawURLEncoding.EncodeToString(b[:])
 	h := nonceHash(nonce)
 	var exp int64
-	err := n.r.do(context.Background(), "nonce.issue", func(ctx context.Context) error {
+	err := n.r.do(ctx, "nonce.issue", func(ctx context.Context) error {
 		var err error
 		exp, err = issueScript.Run(ctx, n.r.c,
 			[]string{n.r.key("nonces"), n.r.key("nonces", fine.String()), n.r.key("nonces", coarse.String()), n.r.key("nonce", h)},
@@ -81,10 +81,10 @@ func (n *redisNonces) Issue(client netip.Addr) (string, time.Time, error) {
 	return nonce, time.UnixMilli(exp), nil
 }
 
-func (n *redisNonces) Consume(nonce string) (bool, error) {
+func (n *redisNonces) Consume(ctx context.Context, nonce string) (bool, error) {
 	h := nonceHash(nonce)
 	var ok int64
-	err := n.r.do(context.Background(), "nonce.consume", func(ctx context.Context) error {
+	err := n.r.do(ctx, "nonce.consume", func(ctx context.Context) error {
 		var err error
 		ok, err = consumeScript.Run(ctx, n.r.c, []string{n.r.key("nonce", h), n.r.key("nonces")}, h, n.r.key("nonces")+":").Int64()
 		return err

@@ -111,7 +111,7 @@ func TestDevicesApproveConfirmsAdmin(t *testing.T) {
 	if code, _, errs := run("approve", "--latest", "--role", "admin"); code != exitFailure || !strings.Contains(errs, admin.RequestID) {
 		t.Fatalf("--latest with two pending: %d %s", code, errs)
 	}
-	if paired, _ := devices.Paired(); len(paired) != 0 {
+	if paired, _ := devices.Paired(context.Background()); len(paired) != 0 {
 		t.Fatalf("something was paired: %+v", paired)
 	}
 	if code, out, errs := run("approve", admin.RequestID, "--role", "admin"); code != exitOK || !strings.Contains(out, "role admin") {

@@ -184,7 +184,7 @@ func listDevices(e *env, store *auth.DeviceStore, asJSON bool) int {
 	if err != nil {
 		return fail(e, err)
 	}
-	paired, err := store.Paired()
+	paired, err := store.Paired(context.Background())
 	if err != nil {
 		return fail(e, err)
 	}

@@ -47,7 +47,7 @@ func pairingCmd(args []string, e *env) int {
 		if err != nil {
 			return fail(e, err)
 		}
-		allow, err := store.AllowFrom(ch)
+		allow, err := store.AllowFrom(ctx, ch)
 		if err != nil {
 			return fail(e, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -203,7 +204,7 @@ func TestConcurrentApprovals(t *testing.T) {
 		t.Error(err)
 	}
 	s, _ := policy.NewStore(stateDir, nil)
-	list, err := s.AllowFrom("whatsapp")
+	list, err := s.AllowFrom(context.Background(), "whatsapp")
 	if err != nil || len(list) != 50 {
 		t.Fatalf("allowFrom has %d entries (%v), want 50", len(list), err)
 	}

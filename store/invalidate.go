@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Replicas keep the documents every request reads (sessions, paired
+// devices, revocations, channel lists) in memory and learn of every change
+// from Redis itself: each write publishes the document's name on one
+// pub/sub channel in the same MULTI (or script) that writes it, and every
+// replica subscribes. Pub/sub rather than keyspace notifications because
+// those need a server setting (notify-keyspace-events) an operator's Redis
+// may not have, and rather than RESP3 client tracking because tracking
+// invalidates per key read by a connection from go-redis's pool, which
+// would tie the cache to pool internals; one channel we publish ourselves
+// works on every Redis the gateway supports.
+//
+// A pub/sub message can be lost with its connection and a connection can
+// stall without closing, so a cached copy is trusted only while the
+// subscription is up and a heartbeat arrived within heartbeatGrace. Every
+// replica publishes a heartbeat every heartbeatEvery on the same channel,
+// and Redis delivers one channel's messages in the order it processed the
+// PUBLISHes: a heartbeat received proves every invalidation published
+// before it was received too. Without a fresh heartbeat each read goes to
+// Redis, as it would without the cache; on every (re)subscription every
+// cached copy is dropped.
+const (
+	heartbeatEvery = 10 * time.Millisecond
+	heartbeatGrace = 50 * time.Millisecond
+	heartbeatMsg   = "\x00hb" // never a document name
+)
+
+// stamp is what a cached copy was loaded under: it is still current while
+// stamp returns the same value.
+type stamp struct{ epoch, gen uint64 }
+
+// watcher is implemented by Docs that tell their caches when a document
+// changed.
+type watcher interface {
+	// stamp returns the current stamp of name, and whether a copy
+	// loaded under the same stamp may be trusted now.
+	stamp(name string) (stamp, bool)
+}
+
+// invalidator follows the invalidation channel of one Redis store.
+type invalidator struct {
+	r       *redisConn
+	channel string
+	start   time.Time // lastBeat counts from here, on the monotonic clock
+
+	epoch    atomic.Uint64 // bumped on every (re)subscription and loss
+	up       atomic.Bool   // subscribed
+	lastBeat atomic.Int64  // nanoseconds after start of the last message received
+
+	mu   sync.RWMutex
+	gens map[string]*atomic.Uint64
+
+	distrusted atomic.Uint64 // reads that found the cache untrusted (stats)
+}
+
+func newInvalidator(r *redisConn) *invalidator {
+	return &invalidator{r: r, channel: r.key("invalidate"), start: time.Now(), gens: map[string]*atomic.Uint64{}}
+}
+
+// gen returns the counter of name, creating it.
+func (v *invalidator) gen(name string) *atomic.Uint64 {
+	v.mu.RLock()
+	g := v.gens[name]
+	v.mu.RUnlock()
+	if g != nil {
+		return g
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if g = v.gens[name]; g == nil {
+		g = new(atomic.Uint64)
+		v.gens[name] = g
+	}
+	return g
+}
+
+func (v *invalidator) stamp(name string) (stamp, bool) {
+	s := stamp{epoch: v.epoch.Load(), gen: v.gen(name).Load()}
+	ok := v.up.Load() && int64(time.Since(v.start))-v.lastBeat.Load() < int64(heartbeatGrace)
+	if !ok {
+		v.distrusted.Add(1)
+	}
+	return s, ok
+}
+
+// changed marks name changed here, at once (the replica that wrote it must
+// not wait for its own message).
+func (v *invalidator) changed(name string) { v.gen(name).Add(1) }
+
+// lost drops trust in every cached copy until the next subscription.
+func (v *invalidator) lost() {
+	v.up.Store(false)
+	v.epoch.Add(1)
+}
+
+// run subscribes and follows the channel until stop closes, subscribing
+// again after any error.
+func (v *invalidator) run(stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-stop; cancel() }()
+	go v.beat(ctx)
+	for ctx.Err() == nil {
+		v.follow(ctx)
+		v.lost()
+		select {
+		case <-ctx.Done():
+		case <-time.After(probeEvery):
+		}
+	}
+}
+
+// follow holds one subscription until it fails.
+func (v *invalidator) follow(ctx context.Context) {
+	ps := v.r.c.Subscribe(ctx, v.channel)
+	defer ps.Close()
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, heartbeatGrace*4)
+		if err != nil {
+			return
+		}
+		v.lastBeat.Store(int64(time.Since(v.start)))
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				// Whatever was published while we were not
+				// subscribed is unknown: start from nothing.
+				v.epoch.Add(1)
+				v.up.Store(true)
+			}
+		case *redis.Message:
+			if m.Payload != heartbeatMsg {
+				v.changed(m.Payload)
+			}
+		}
+	}
+}
+
+// beat publishes this replica's heartbeat.
+func (v *invalidator) beat(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if v.r.down.Load() {
+			continue
+		}
+		c, cancel := context.WithTimeout(ctx, opTimeout)
+		_ = v.r.c.Publish(c, v.channel, heartbeatMsg).Err()
+		cancel()
+	}
+}
