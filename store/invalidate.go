@@ -86,7 +86,9 @@ func (v *invalidator) gen(name string) *atomic.Uint64 {
 
 func (v *invalidator) stamp(name string) (stamp, bool) {
 	s := stamp{epoch: v.epoch.Load(), gen: v.gen(name).Load()}
-	ok := v.up.Load() && int64(time.Since(v.start))-v.lastBeat.Load() < int64(heartbeatGrace)
+	// A Redis the breaker holds for down vouches for nothing either:
+	// the outage rules apply as they did before there was a cache.
+	ok := v.up.Load() && !v.r.down.Load() && int64(time.Since(v.start))-v.lastBeat.Load() < int64(heartbeatGrace)
 	if !ok {
 		v.distrusted.Add(1)
 	}
