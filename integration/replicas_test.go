@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -145,6 +146,25 @@ func send(t *testing.T, base string, q hit) answer {
 	return answer{status: resp.StatusCode, body: string(b), header: resp.Header, took: time.Since(start)}
 }
 
+// propagation is how long the tests give a change made on one replica to
+// reach the others. SPEC: 100 ms; CI runs under -race on two busy cores,
+// so the tests allow ten times that and log what they saw.
+const propagation = time.Second
+
+// seenBy sends q to base until ok accepts the answer, for at most
+// propagation, and returns the last answer and how long it took.
+func seenBy(t *testing.T, base string, q hit, ok func(answer) bool) (answer, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		a := send(t, base, q)
+		if ok(a) || time.Since(start) > propagation {
+			return a, time.Since(start)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func bearerH(tok string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + tok}
 }
@@ -221,9 +241,15 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		if a := send(t, base(1), hit{method: "POST", path: "/auth/logout", client: "198.51.100.10", h: signOut}); a.status != 200 {
 			t.Fatalf("logout: %v", a)
 		}
+		// At once on the replica that signed out; within the
+		// propagation bound on the others.
+		if a := send(t, base(1), hit{path: "/auth/whoami", client: "198.51.100.10", h: withCookie}); a.status != 401 {
+			t.Fatalf("signed out on %s, still signed in there: %v", rs[1].name, a)
+		}
 		for i := range 3 {
-			if a := send(t, base(i), hit{path: "/auth/whoami", client: "198.51.100.10", h: withCookie}); a.status != 401 {
-				t.Fatalf("signed out on %s, still signed in on %s: %v", rs[1].name, rs[i].name, a)
+			a, took := seenBy(t, base(i), hit{path: "/auth/whoami", client: "198.51.100.10", h: withCookie}, func(a answer) bool { return a.status == 401 })
+			if a.status != 401 {
+				t.Fatalf("signed out on %s, still signed in on %s after %v: %v", rs[1].name, rs[i].name, took, a)
 			}
 		}
 	})
@@ -256,7 +282,11 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		if a := send(t, base(1), hit{method: "POST", path: "/admin/devices/approve", h: admin, body: jsonBody(map[string]string{"requestId": p.RequestID})}); a.status != 200 {
 			t.Fatalf("approve on %s: %v", rs[1].name, a)
 		}
-		a = deviceConnect(t, base(2), base(2), client, dev, "operator")
+		start := time.Now()
+		for a = deviceConnect(t, base(2), base(2), client, dev, "operator"); a.status == 202 && time.Since(start) < propagation; {
+			time.Sleep(5 * time.Millisecond)
+			a = deviceConnect(t, base(2), base(2), client, dev, "operator")
+		}
 		var res struct{ Token string }
 		_ = json.Unmarshal([]byte(a.body), &res)
 		if a.status != 200 || res.Token == "" {
@@ -288,9 +318,13 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		if a := send(t, base(1), hit{method: "POST", path: "/admin/devices/revoke", h: admin, body: jsonBody(map[string]string{"deviceId": other.ID})}); a.status != 200 {
 			t.Fatalf("revoke: %v", a)
 		}
+		if a := send(t, base(1), hit{path: "/agent", client: client, h: bearerH(res.Token)}); a.status != 401 {
+			t.Fatalf("revoked on %s, the next request there got %v", rs[1].name, a)
+		}
 		for i := range 3 {
-			if a := send(t, base(i), hit{path: "/agent", client: client, h: bearerH(res.Token)}); a.status != 401 {
-				t.Fatalf("revoked on %s, the next request on %s got %v", rs[1].name, rs[i].name, a)
+			a, took := seenBy(t, base(i), hit{path: "/agent", client: client, h: bearerH(res.Token)}, func(a answer) bool { return a.status == 401 })
+			if a.status != 401 {
+				t.Fatalf("revoked on %s, %s still let the token in after %v: %v", rs[1].name, rs[i].name, took, a)
 			}
 		}
 	})
@@ -307,7 +341,7 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		if a := send(t, base(1), hit{method: "POST", path: "/admin/pairing/telegram/approve", h: admin, body: jsonBody(map[string]string{"code": res.PairingCode})}); a.status != 200 {
 			t.Fatalf("approve code: %v", a)
 		}
-		a = send(t, base(2), hit{method: "POST", path: "/channels/telegram/inbound", h: admin, body: msg})
+		a, _ = seenBy(t, base(2), hit{method: "POST", path: "/channels/telegram/inbound", h: admin, body: msg}, func(a answer) bool { return strings.Contains(a.body, `"action":"deliver"`) })
 		if !strings.Contains(a.body, `"action":"deliver"`) || !strings.Contains(a.body, `"upstreamStatus":200`) {
 			t.Fatalf("approved sender on %s: %v", rs[2].name, a)
 		}
@@ -350,6 +384,55 @@ func TestReplicasShareStateThroughRedis(t *testing.T) {
 		if h := rec.header(); h.Get("Cookie") != "" {
 			t.Fatalf("the session cookie reached the upstream: %q", h.Get("Cookie"))
 		}
+	})
+
+	t.Run("a sign-out on one replica reaches another under load", func(t *testing.T) {
+		a := send(t, base(0), hit{method: "POST", path: "/auth/login", client: "198.51.100.80", body: jsonBody(map[string]string{"password": replicaPassword})})
+		var lr struct{ Token string }
+		_ = json.Unmarshal([]byte(a.body), &lr)
+		if a.status != 200 || lr.Token == "" {
+			t.Fatalf("login: %v", a)
+		}
+		// Eight connections use the session on replica B as fast as
+		// they can (bounded in time and count) while A ends it.
+		b := base(2)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+		defer hc.CloseIdleConnections()
+		var sent atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+					req, _ := http.NewRequestWithContext(ctx, "GET", b+"/agent", nil)
+					req.Header.Set("Authorization", "Bearer "+lr.Token)
+					req.Header.Set("X-Forwarded-For", "198.51.100.80")
+					resp, err := hc.Do(req)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					sent.Add(1)
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		loadStart, sentBefore := time.Now(), sent.Load()
+		if a := send(t, base(0), hit{method: "POST", path: "/auth/logout", client: "198.51.100.80", h: bearerH(lr.Token)}); a.status != 200 {
+			t.Fatalf("logout on A: %v", a)
+		}
+		a, took := seenBy(t, b, hit{path: "/agent", client: "198.51.100.80", h: bearerH(lr.Token)}, func(a answer) bool { return a.status == 401 })
+		rate := float64(sent.Load()-sentBefore) / time.Since(loadStart).Seconds()
+		cancel()
+		wg.Wait()
+		if a.status != 401 {
+			t.Fatalf("replica B still took the session %v after A ended it: %v", took, a)
+		}
+		t.Logf("signed out on A; B (under %.0f requests/s with the session) refused it within %v (its answer included)", rate, took)
 	})
 
 	// The outage.
