@@ -81,7 +81,7 @@ func run(c benchConfig) error {
 	}
 	defer gw.stop()
 	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, headers: []string{"Authorization: Bearer " + benchToken}})
-	storeTargets, stopStore, err := storeTargets(tmp, upURL, "http://"+gw.addr)
+	storeTargets, pair, stopStore, err := storeTargets(tmp, upURL, "http://"+gw.addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "state store comparison skipped:", err)
 	} else {
@@ -103,6 +103,11 @@ func run(c benchConfig) error {
 	printTable(targets, results)
 	printStoreCost(results)
 	printForwardCost(results, c.conns)
+	if pair != nil {
+		if err := propagation(wrk, pair, targets, c); err != nil {
+			return fmt.Errorf("propagation: %w", err)
+		}
+	}
 
 	// One connection: what a single client waits, without queueing.
 	one := c

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -21,18 +22,23 @@ import (
 // looked up).
 const remoteClient = "X-Forwarded-For: 198.51.100.7"
 
-var storeLoads = []struct{ name, suffix string }{{"token", "remote token"}, {"session", "remote session"}}
+var storeLoads = []struct{ name, suffix string }{{"token", "remote token"}, {"session", "remote session"}, {"bearer", "remote session bearer"}}
 
-// storeTargets starts a redis-server and a gateway on it, signs a session
-// in on each gateway, and returns the four targets.
-func storeTargets(tmp, upURL, filesGW string) ([]target, func(), error) {
+// redisPair is two gateway replicas on one Redis, for the propagation
+// measurement.
+type redisPair struct{ a, b string }
+
+// storeTargets starts a redis-server and two gateway replicas on it, signs
+// a session in on each gateway, and returns the targets (each load on
+// files and on Redis, the Redis loads on replica B).
+func storeTargets(tmp, upURL, filesGW string) ([]target, *redisPair, func(), error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return nil, nil, errors.New("redis-server not found (apt-get install -y redis-server)")
+		return nil, nil, nil, errors.New("redis-server not found (apt-get install -y redis-server)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
@@ -41,7 +47,7 @@ func storeTargets(tmp, upURL, filesGW string) ([]target, func(), error) {
 	_ = os.MkdirAll(dir, 0o700)
 	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	redis := &proc{addr: addr, cmd: cmd}
 	deadline := time.Now().Add(10 * time.Second)
@@ -53,48 +59,57 @@ func storeTargets(tmp, upURL, filesGW string) ([]target, func(), error) {
 		}
 		if time.Now().After(deadline) {
 			redis.stop()
-			return nil, nil, fmt.Errorf("redis-server did not start: %w", err)
+			return nil, nil, nil, fmt.Errorf("redis-server did not start: %w", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	gw, err := startChild(tmp, "gateway", upURL, "-redis", "redis://"+addr+"/0")
+	gwA, err := startChild(tmp, "gateway", upURL, "-redis", "redis://"+addr+"/0")
 	if err != nil {
 		redis.stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	stop := func() { gw.stop(); redis.stop() }
+	gwB, err := startChild(tmp, "gateway", upURL, "-redis", "redis://"+addr+"/0")
+	if err != nil {
+		gwA.stop()
+		redis.stop()
+		return nil, nil, nil, err
+	}
+	stop := func() { gwA.stop(); gwB.stop(); redis.stop() }
 	var out []target
-	for _, b := range []struct{ name, url string }{{"files", filesGW}, {"redis", "http://" + gw.addr}} {
-		cookie, err := signIn(b.url)
+	for _, b := range []struct{ name, url string }{{"files", filesGW}, {"redis", "http://" + gwB.addr}} {
+		cookie, bearer, err := signIn(b.url)
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("%s: sign-in: %w", b.name, err)
+			return nil, nil, nil, fmt.Errorf("%s: sign-in: %w", b.name, err)
 		}
 		out = append(out,
 			target{name: "gw " + b.name + ", " + storeLoads[0].suffix, url: b.url, headers: []string{"Authorization: Bearer " + benchToken, remoteClient}},
-			target{name: "gw " + b.name + ", " + storeLoads[1].suffix, url: b.url, headers: []string{"Cookie: " + cookie, remoteClient}})
+			target{name: "gw " + b.name + ", " + storeLoads[1].suffix, url: b.url, headers: []string{"Cookie: " + cookie, remoteClient}},
+			target{name: "gw " + b.name + ", " + storeLoads[2].suffix, url: b.url, headers: []string{"Authorization: Bearer " + bearer, remoteClient}})
 	}
-	return out, stop, nil
+	return out, &redisPair{a: "http://" + gwA.addr, b: "http://" + gwB.addr}, stop, nil
 }
 
 // signIn exchanges the token for a session as a remote client and returns
-// the cookie ("name=value").
-func signIn(base string) (string, error) {
+// the cookie ("name=value") and the session's bearer token.
+func signIn(base string) (string, string, error) {
 	req, _ := http.NewRequestWithContext(context.Background(), "POST", base+"/auth/login", strings.NewReader(`{"token":"`+benchToken+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	k, v, _ := strings.Cut(remoteClient, ": ")
 	req.Header.Set(k, v)
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	var body struct{ Token string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
 	for _, c := range resp.Cookies() {
-		if c.Name == "gateway_session" {
-			return c.Name + "=" + c.Value, nil
+		if c.Name == "gateway_session" && body.Token != "" {
+			return c.Name + "=" + c.Value, body.Token, nil
 		}
 	}
-	return "", fmt.Errorf("status %d, no session cookie", resp.StatusCode)
+	return "", "", fmt.Errorf("status %d, no session", resp.StatusCode)
 }
 
 // printStoreCost prints Redis against files for each load.
