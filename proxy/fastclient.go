@@ -122,14 +122,6 @@ func (t *LeanTransport) put(addr string, lc *leanConn) {
 	}
 }
 
-func canonicalAddr(r *http.Request) string {
-	host, port := r.URL.Hostname(), r.URL.Port()
-	if port == "" {
-		port = "80"
-	}
-	return net.JoinHostPort(host, port)
-}
-
 // lean reports whether r can take the lean path.
 func lean(r *http.Request) bool {
 	return r.URL.Scheme == "http" && r.Header.Get("Upgrade") == "" && r.Header.Get("Connection") == "" &&
@@ -153,7 +145,7 @@ func (t *LeanTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return t.Fallback.RoundTrip(r)
 	}
-	addr := canonicalAddr(r)
+	addr := addrOf(r.URL)
 	retry := replayable(r)
 	var lc *leanConn
 	if retry {

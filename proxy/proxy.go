@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -24,8 +23,8 @@ import (
 
 // Options configure a Proxy.
 type Options struct {
-	// Upstream is the agent's base URL. Required.
-	Upstream *url.URL
+	// Upstream is the agent. Required.
+	Upstream *Upstream
 	// Outgoing builds the upstream's request (identity header names,
 	// preserveHost, the trusted-proxy header to remove).
 	Outgoing *Outgoing
@@ -104,7 +103,7 @@ func New(o Options) *Proxy {
 	}
 	tr := o.Transport
 	if tr == nil {
-		tr = NewLeanTransport(0)
+		tr = o.Upstream.Transport(0)
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -185,7 +184,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		// what was matched is what the upstream routes.
 		pr.Out.URL.Path, pr.Out.URL.RawPath = rec.UpstreamPath, ""
 	}
-	pr.SetURL(p.opts.Upstream)
+	pr.SetURL(p.opts.Upstream.URL)
 	p.out.Build(pr.In, pr.Out)
 }
 

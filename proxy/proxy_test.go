@@ -24,7 +24,7 @@ func withRecord(h http.Handler, id *request.Identity) http.Handler {
 }
 
 func TestOriginAllowed(t *testing.T) {
-	p := New(Options{Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, AllowedOrigins: map[string]bool{"https://ui.example.com": true}})
+	p := New(Options{Upstream: NewUpstream(&url.URL{Scheme: "http", Host: "127.0.0.1:1"}), AllowedOrigins: map[string]bool{"https://ui.example.com": true}})
 	rec := &request.Record{Trust: request.Trust{Proto: "https", Host: "gw.example.com"}}
 	tests := []struct {
 		origin string
@@ -44,7 +44,7 @@ func TestOriginAllowed(t *testing.T) {
 			t.Errorf("originAllowed(%q) = %v, want %v", tt.origin, got, tt.want)
 		}
 	}
-	any := New(Options{Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, AllowAnyOrigin: true})
+	any := New(Options{Upstream: NewUpstream(&url.URL{Scheme: "http", Host: "127.0.0.1:1"}), AllowAnyOrigin: true})
 	if !any.originAllowed("https://evil.example", rec) {
 		t.Error("AllowAnyOrigin refused an origin")
 	}

@@ -2,15 +2,12 @@ package proxy
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,7 +120,7 @@ func (p *Proxy) handshake(r *http.Request) (up net.Conn, br *bufio.Reader, resp 
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "")
 	}
-	up, err = p.dialUpstream(ctx, out.URL)
+	up, err = p.opts.Upstream.Dial(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -167,26 +164,6 @@ func relay101(client net.Conn, clientBuf *bufio.Reader, up net.Conn, upBuf *bufi
 		}
 	}
 	return nil
-}
-
-// dialUpstream connects to the upstream of u, over TLS for https.
-func (p *Proxy) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error) {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	addr := net.JoinHostPort(u.Hostname(), port)
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	d := &net.Dialer{KeepAlive: 30 * time.Second}
-	if u.Scheme != "https" {
-		return d.DialContext(dctx, "tcp", addr)
-	}
-	td := &tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}}
-	return td.DialContext(dctx, "tcp", addr)
 }
 
 // tunnel copies both ways until either side ends, then closes both.

@@ -45,7 +45,7 @@ func rawUpstream(t *testing.T, response string) *url.URL {
 }
 
 func upgradeThrough(t *testing.T, up *url.URL) *http.Response {
-	p := New(Options{Upstream: up})
+	p := New(Options{Upstream: NewUpstream(up)})
 	gw := httptest.NewServer(withRecord(p, nil))
 	defer gw.Close()
 	req, _ := http.NewRequest("GET", gw.URL+"/ws", nil)
@@ -126,7 +126,7 @@ func echoUpstream(t *testing.T) (*url.URL, func() http.Header) {
 func TestWebSocketTunnel(t *testing.T) {
 	up, seen := echoUpstream(t)
 	opened := make(chan int, 4)
-	p := New(Options{Upstream: up, OnTunnel: func(d int) { opened <- d }})
+	p := New(Options{Upstream: NewUpstream(up), OnTunnel: func(d int) { opened <- d }})
 	gw := httptest.NewServer(withRecord(p, &request.Identity{User: "owner", Method: "token", Credential: request.CredentialWebSocketProtocol}))
 	defer gw.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -183,7 +183,7 @@ func TestUpstreamDownIs502(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	p := New(Options{Upstream: &url.URL{Scheme: "http", Host: addr}, MaxBodyBytes: 8})
+	p := New(Options{Upstream: NewUpstream(&url.URL{Scheme: "http", Host: addr}), MaxBodyBytes: 8})
 	gw := httptest.NewServer(withRecord(p, nil))
 	defer gw.Close()
 	for name, req := range map[string]func() (*http.Response, error){

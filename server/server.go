@@ -120,9 +120,13 @@ func NewHandlers(o Options) (*Handlers, error) {
 func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers {
 	cfg, log, m := o.Config, o.Logger, o.Shared.Metrics
 	out := outgoing(cfg)
-	// One upstream connection pool, timed, for proxied requests and
-	// channel deliveries alike.
-	transport := m.Transport(upstreamTransport(o.UpstreamTransport, cfg.Typed.UpstreamIdleTimeout))
+	// The agent, decided once (nil without one), and one connection pool
+	// to it, timed, for proxied requests and channel deliveries alike.
+	var up *proxy.Upstream
+	if cfg.Typed.Upstream != nil {
+		up = proxy.NewUpstream(cfg.Typed.Upstream)
+	}
+	transport := m.Transport(upstreamTransport(o.UpstreamTransport, up, cfg.Typed.UpstreamIdleTimeout))
 	tokens := o.Shared.Auth.Tokens
 	b := browser{a: authn, csrf: web.NewCSRF(func() []byte { return tokens.DeriveKey("csrf") }), rd: redirectsOf(cfg)}
 	cr := channelRoutes{
@@ -168,7 +172,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
-		r.Get("/readyz", readyz(cfg, o.Shared))
+		r.Get("/readyz", readyz(up, o.Shared))
 		if m != nil {
 			r.Get("/metrics", metricsAccess(authn, metricsToken(cfg), m.Handler()))
 		}
@@ -206,7 +210,7 @@ func routes(o Options, authn *auth.Authenticator, rv *trust.Resolver) *Handlers 
 	// Between the identity and the agent: what each person may do (the
 	// access rules; nothing when there are none).
 	rules := access.New(cfg.Typed.Access).Middleware(access.Options{MaxBody: cfg.Gateway.MaxBodyBytes, Log: log})
-	agentMux.NotFound(authenticated(rules(agent(o, out, transport))).ServeHTTP)
+	agentMux.NotFound(authenticated(rules(agent(o, up, out, transport))).ServeHTTP)
 
 	// The admin origin: the console and the admin API with the admin
 	// session cookie; nothing is proxied to the agent.
@@ -331,13 +335,13 @@ func bearerAdmin(authn *auth.Authenticator, adminURL string) func(http.Handler) 
 
 // agent is the handler for the agent's requests: the proxy, or the
 // built-in status page when no upstream is configured.
-func agent(o Options, out *proxy.Outgoing, transport http.RoundTripper) http.Handler {
+func agent(o Options, up *proxy.Upstream, out *proxy.Outgoing, transport http.RoundTripper) http.Handler {
 	cfg, m := o.Config, o.Shared.Metrics
-	if cfg.Typed.Upstream == nil {
+	if up == nil {
 		return http.HandlerFunc(statusPage)
 	}
 	return proxy.New(proxy.Options{
-		Upstream:       cfg.Typed.Upstream,
+		Upstream:       up,
 		Outgoing:       out,
 		AllowAnyOrigin: cfg.Typed.AllowAnyOrigin,
 		AllowedOrigins: cfg.Typed.AllowedOrigins,
@@ -386,11 +390,14 @@ func metricsToken(cfg *config.Config) *auth.TokenVerifier {
 	return v
 }
 
-func upstreamTransport(rt http.RoundTripper, idle time.Duration) http.RoundTripper {
+func upstreamTransport(rt http.RoundTripper, up *proxy.Upstream, idle time.Duration) http.RoundTripper {
 	if rt != nil {
 		return rt
 	}
-	return proxy.NewLeanTransport(idle)
+	if up == nil {
+		return proxy.NewLeanTransport(idle) // no agent: channel deliveries fail as they would
+	}
+	return up.Transport(idle)
 }
 
 // Whoami is the /auth/whoami body.
@@ -429,7 +436,7 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 
 // readyz reports ready when the configuration is loaded (it is, or this
 // handler would not exist) and the upstream accepts TCP connections.
-func readyz(cfg *config.Config, sh *Shared) http.HandlerFunc {
+func readyz(up *proxy.Upstream, sh *Shared) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// A replica whose shared store is down drains: its load
 		// balancer sends new connections to the others.
@@ -437,23 +444,13 @@ func readyz(cfg *config.Config, sh *Shared) http.HandlerFunc {
 			httperr.Write(w, r, auth.StoreUnavailable(err))
 			return
 		}
-		if u := cfg.Typed.Upstream; u != nil {
-			host := u.Host
-			if u.Port() == "" {
-				port := "80"
-				if u.Scheme == "https" {
-					port = "443"
-				}
-				host = net.JoinHostPort(u.Hostname(), port)
-			}
+		if up != nil {
 			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 			defer cancel()
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", host)
-			if err != nil {
+			if err := up.Reachable(ctx); err != nil {
 				httperr.Write(w, r, httperr.New(http.StatusServiceUnavailable, "upstream_unreachable", "upstream unreachable", err))
 				return
 			}
-			_ = c.Close()
 		}
 		jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ready"})
 	}

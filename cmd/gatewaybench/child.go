@@ -64,7 +64,7 @@ func child(args []string) int {
 		// Diagnostic: ReverseProxy with the gateway's transport and
 		// buffer pool but none of its middleware, to see what the chain
 		// itself costs.
-		h = proxy.New(proxy.Options{Upstream: u})
+		h = proxy.New(proxy.Options{Upstream: proxy.NewUpstream(u)})
 	case "wsupstream":
 		// Accepts WebSockets and keeps them idle (the soak's agent).
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
