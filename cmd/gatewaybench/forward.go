@@ -80,7 +80,7 @@ func forwardTarget(tmp, upURL string) (target, func(), error) {
 		return target{}, nil, err
 	}
 	stop := func() { ng.stop(); gw.stop() }
-	return target{name: nginxForward, url: "http://" + ng.addr, headers: []string{"Host: " + forwardApp, "Cookie: " + sso}}, stop, nil
+	return target{name: nginxForward, url: "http://" + ng.addr, headers: []string{"Host: " + forwardApp, "Cookie: " + sso}, pids: []int{ng.pid(), gw.pid()}}, stop, nil
 }
 
 // signInSSO signs in with the token on the agent's host name, as a remote

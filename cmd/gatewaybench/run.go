@@ -31,11 +31,13 @@ type target struct {
 	name    string
 	url     string
 	headers []string // extra wrk headers, "Name: value"
+	pids    []int    // processes whose CPU serves the target (none: not measured)
 }
 
 type sample struct {
 	rps      float64
 	p50, p99 time.Duration
+	cpu      time.Duration // CPU per request, 0 when not measured
 }
 
 func run(c benchConfig) error {
@@ -62,12 +64,12 @@ func run(c benchConfig) error {
 		return err
 	}
 	defer bare.stop()
-	targets = append(targets, target{name: "bare ReverseProxy", url: "http://" + bare.addr})
+	targets = append(targets, target{name: "bare ReverseProxy", url: "http://" + bare.addr, pids: []int{bare.pid()}})
 	if ng, err := startNginx(tmp, "nginx", plainNginx(strings.TrimPrefix(upURL, "http://"))); err != nil {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", err)
 	} else {
 		defer ng.stop()
-		targets = append(targets, target{name: nginxPlain, url: "http://" + ng.addr})
+		targets = append(targets, target{name: nginxPlain, url: "http://" + ng.addr, pids: []int{ng.pid()}})
 		if fwd, stopFwd, err := forwardTarget(tmp, upURL); err != nil {
 			fmt.Fprintln(os.Stderr, "forward auth comparison skipped:", err)
 		} else {
@@ -80,8 +82,8 @@ func run(c benchConfig) error {
 		return err
 	}
 	defer gw.stop()
-	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, headers: []string{"Authorization: Bearer " + benchToken}})
-	storeTargets, pair, stopStore, err := storeTargets(tmp, upURL, "http://"+gw.addr)
+	targets = append(targets, target{name: "gateway", url: "http://" + gw.addr, headers: []string{"Authorization: Bearer " + benchToken}, pids: []int{gw.pid()}})
+	storeTargets, pair, stopStore, err := storeTargets(tmp, upURL, "http://"+gw.addr, gw.pid())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "state store comparison skipped:", err)
 	} else {
@@ -147,7 +149,7 @@ func rounds(wrk string, targets []target, c benchConfig) (map[string][]sample, e
 				return nil, fmt.Errorf("%s: %w", t.name, err)
 			}
 			results[t.name] = append(results[t.name], s)
-			fmt.Printf("round %d  %-26s %9.0f rps  p50 %-9s p99 %s\n", r+1, t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond))
+			fmt.Printf("round %d  %-32s %9.0f rps  p50 %-9s p99 %-9s CPU/req %s\n", r+1, t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.cpu.Round(100*time.Nanosecond))
 		}
 	}
 	return results, nil
@@ -176,10 +178,11 @@ func check(t target) error {
 }
 
 var (
-	reqsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	p50Re  = regexp.MustCompile(`\s50%\s+([0-9.]+)(us|ms|s)`)
-	p99Re  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
-	errRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reqsRe  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p50Re   = regexp.MustCompile(`\s50%\s+([0-9.]+)(us|ms|s)`)
+	p99Re   = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	errRe   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	countRe = regexp.MustCompile(`(\d+) requests in`)
 )
 
 func parseDur(m []string) time.Duration {
@@ -204,7 +207,9 @@ func runWrk(wrk string, t target, c benchConfig) (sample, error) {
 	args = append(args, t.url+"/bench")
 	ctx, cancel := context.WithTimeout(context.Background(), c.duration+30*time.Second)
 	defer cancel()
+	cpu0 := cpuOf(t.pids)
 	out, err := exec.CommandContext(ctx, wrk, args...).CombinedOutput()
+	cpu := cpuOf(t.pids) - cpu0
 	if err != nil {
 		return sample{}, fmt.Errorf("wrk: %v: %s", err, out)
 	}
@@ -217,7 +222,13 @@ func runWrk(wrk string, t target, c benchConfig) (sample, error) {
 		return sample{}, fmt.Errorf("cannot parse wrk output:\n%s", s)
 	}
 	rps, _ := strconv.ParseFloat(m[1], 64)
-	return sample{rps: rps, p50: parseDur(p50Re.FindStringSubmatch(s)), p99: parseDur(p99Re.FindStringSubmatch(s))}, nil
+	smp := sample{rps: rps, p50: parseDur(p50Re.FindStringSubmatch(s)), p99: parseDur(p99Re.FindStringSubmatch(s))}
+	if n := countRe.FindStringSubmatch(s); n != nil && len(t.pids) > 0 {
+		if reqs, _ := strconv.ParseFloat(n[1], 64); reqs > 0 {
+			smp.cpu = time.Duration(float64(cpu) / reqs)
+		}
+	}
+	return smp, nil
 }
 
 func median(xs []float64) float64 {
@@ -233,13 +244,14 @@ func median(xs []float64) float64 {
 }
 
 func summarize(ss []sample) sample {
-	var r, a, b []float64
+	var r, a, b, c []float64
 	for _, s := range ss {
 		r = append(r, s.rps)
 		a = append(a, float64(s.p50))
 		b = append(b, float64(s.p99))
+		c = append(c, float64(s.cpu))
 	}
-	return sample{rps: median(r), p50: time.Duration(median(a)), p99: time.Duration(median(b))}
+	return sample{rps: median(r), p50: time.Duration(median(a)), p99: time.Duration(median(b)), cpu: time.Duration(median(c))}
 }
 
 func printTable(targets []target, results map[string][]sample) {
@@ -251,7 +263,7 @@ func printTable(targets []target, results map[string][]sample) {
 	ng, hasNginx := sum[nginxPlain]
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\trps\tp50\tp99\trps/bare\tp99/bare\trps/nginx\tp99/nginx\t")
+	fmt.Fprintln(tw, "target\trps\tp50\tp99\tCPU/req\trps/bare\tp99/bare\trps/nginx\tp99/nginx\tCPU/nginx\t")
 	for _, t := range targets {
 		s := sum[t.name]
 		ratio := func(ok bool, a, b float64) string {
@@ -260,9 +272,14 @@ func printTable(targets []target, results map[string][]sample) {
 			}
 			return fmt.Sprintf("%.2fx", a/b)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond),
+		cpu := "-"
+		if s.cpu > 0 {
+			cpu = s.cpu.Round(100 * time.Nanosecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.name, s.rps, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), cpu,
 			ratio(hasBare, s.rps, bare.rps), ratio(hasBare, float64(s.p99), float64(bare.p99)),
-			ratio(hasNginx, s.rps, ng.rps), ratio(hasNginx, float64(s.p99), float64(ng.p99)))
+			ratio(hasNginx, s.rps, ng.rps), ratio(hasNginx, float64(s.p99), float64(ng.p99)),
+			ratio(hasNginx && s.cpu > 0, float64(s.cpu), float64(ng.cpu)))
 	}
 	_ = tw.Flush()
 	fmt.Println("(medians over rounds; targets: floor >= 0.95x bare, milestone >= 1.5x bare with p99 <= 0.8x, goal >= 1.0x nginx with p99 <= nginx)")
@@ -287,6 +304,13 @@ func startUpstream() (string, func(), error) {
 type proc struct {
 	addr string
 	cmd  *exec.Cmd
+}
+
+func (p *proc) pid() int {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 func (p *proc) stop() {

@@ -31,7 +31,7 @@ type redisPair struct{ a, b string }
 // storeTargets starts a redis-server and two gateway replicas on it, signs
 // a session in on each gateway, and returns the targets (each load on
 // files and on Redis, the Redis loads on replica B).
-func storeTargets(tmp, upURL, filesGW string) ([]target, *redisPair, func(), error) {
+func storeTargets(tmp, upURL, filesGW string, filesPid int) ([]target, *redisPair, func(), error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, nil, nil, errors.New("redis-server not found (apt-get install -y redis-server)")
@@ -76,16 +76,19 @@ func storeTargets(tmp, upURL, filesGW string) ([]target, *redisPair, func(), err
 	}
 	stop := func() { gwA.stop(); gwB.stop(); redis.stop() }
 	var out []target
-	for _, b := range []struct{ name, url string }{{"files", filesGW}, {"redis", "http://" + gwB.addr}} {
+	for _, b := range []struct {
+		name, url string
+		pids      []int
+	}{{"files", filesGW, []int{filesPid}}, {"redis", "http://" + gwB.addr, []int{gwB.pid(), redis.pid()}}} {
 		cookie, bearer, err := signIn(b.url)
 		if err != nil {
 			stop()
 			return nil, nil, nil, fmt.Errorf("%s: sign-in: %w", b.name, err)
 		}
 		out = append(out,
-			target{name: "gw " + b.name + ", " + storeLoads[0].suffix, url: b.url, headers: []string{"Authorization: Bearer " + benchToken, remoteClient}},
-			target{name: "gw " + b.name + ", " + storeLoads[1].suffix, url: b.url, headers: []string{"Cookie: " + cookie, remoteClient}},
-			target{name: "gw " + b.name + ", " + storeLoads[2].suffix, url: b.url, headers: []string{"Authorization: Bearer " + bearer, remoteClient}})
+			target{name: "gw " + b.name + ", " + storeLoads[0].suffix, url: b.url, headers: []string{"Authorization: Bearer " + benchToken, remoteClient}, pids: b.pids},
+			target{name: "gw " + b.name + ", " + storeLoads[1].suffix, url: b.url, headers: []string{"Cookie: " + cookie, remoteClient}, pids: b.pids},
+			target{name: "gw " + b.name + ", " + storeLoads[2].suffix, url: b.url, headers: []string{"Authorization: Bearer " + bearer, remoteClient}, pids: b.pids})
 	}
 	return out, &redisPair{a: "http://" + gwA.addr, b: "http://" + gwB.addr}, stop, nil
 }
@@ -121,14 +124,15 @@ func printStoreCost(results map[string][]sample) {
 	_ = files
 	fmt.Println("\nstate store cost (same run, medians): Redis on loopback against files")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "load\tfiles rps\tredis rps\trps redis/files\tp99 files\tp99 redis\tp99 redis/files\t")
+	fmt.Fprintln(tw, "load\tfiles rps\tredis rps\trps redis/files\tp99 files\tp99 redis\tp99 redis/files\tCPU/req files\tCPU/req redis (gateway + redis-server)\t")
 	for _, l := range storeLoads {
 		f, r := summarize(results["gw files, "+l.suffix]), summarize(results["gw redis, "+l.suffix])
 		if f.rps == 0 || f.p99 == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%.2fx\t\n", l.suffix, f.rps, r.rps, r.rps/f.rps,
-			f.p99.Round(time.Microsecond), r.p99.Round(time.Microsecond), float64(r.p99)/float64(f.p99))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%.2fx\t%s\t%s\t\n", l.suffix, f.rps, r.rps, r.rps/f.rps,
+			f.p99.Round(time.Microsecond), r.p99.Round(time.Microsecond), float64(r.p99)/float64(f.p99),
+			f.cpu.Round(100*time.Nanosecond), r.cpu.Round(100*time.Nanosecond))
 	}
 	_ = tw.Flush()
 }
