@@ -109,7 +109,7 @@ func openRedis(o Options) (*Store, error) {
 	return &Store{
 		Backend:  BackendRedis,
 		Docs:     &redisDocs{r: r, inv: inv},
-		Lockouts: &redisLockouts{r: r, mem: mem, inflight: map[string]int{}},
+		Lockouts: &redisLockouts{r: r, checks: newCheckBatcher(r), mem: mem, inflight: map[string]int{}},
 		Nonces:   &redisNonces{r: r},
 		ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -243,3 +243,7 @@ func randomVersion() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// asRedisError reports whether err is an error reply from Redis (a
+// command refused), as opposed to not reaching it.
+func asRedisError(err error, re *redis.Error) bool { return errors.As(err, re) }

@@ -35,6 +35,7 @@ import (
 // token must keep working during an outage, and it must stay guarded.
 type redisLockouts struct {
 	r        *redisConn
+	checks   *checkBatcher
 	mem      *Limiter
 	lockouts atomic.Uint64
 
@@ -155,12 +156,7 @@ func (l *redisLockouts) Reserve(ctx context.Context, p LockoutPolicy, scope stri
 		l.mu.Lock()
 		genF, genC := l.failGen[stripe(failF)], l.failGen[stripe(failC)]
 		l.mu.Unlock()
-		var res []int64
-		err := l.r.do(ctx, "lockout.check", func(ctx context.Context) error {
-			var err error
-			res, err = checkScript.Run(ctx, l.r.c, []string{lockF, lockC, failF, failC, finesN, locksN, buckets}, ms(p.Window), DefaultLimiterCap/2, p.MaxAttempts).Int64Slice()
-			return err
-		})
+		res, err := l.checks.check(ctx, []string{lockF, lockC, failF, failC, finesN, locksN, buckets}, ms(p.Window), DefaultLimiterCap/2, p.MaxAttempts)
 		if ctx.Err() != nil {
 			// The client went away. Never fall back to this
 			// replica's own count for it: a guess abandoned on

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 
 	"gateway/store/redistest"
@@ -51,5 +52,51 @@ func TestReserveOnAGoneClient(t *testing.T) {
 	}
 	if _, left := reserveOf(st.Lockouts, policy3, scopeToken, a); left != 0 {
 		t.Fatal("the client is locked")
+	}
+}
+
+// TestLockoutChecksInOnePipeline: concurrent checks share pipelines and
+// each gets its own answer; a Redis that lost its scripts (restarted,
+// SCRIPT FLUSH) is given them again without failing anyone.
+func TestLockoutChecksInOnePipeline(t *testing.T) {
+	srv := redistest.Start(t, "")
+	st, _ := countingOpen(t, srv.URL())
+	locked := netip.MustParseAddr("203.0.113.50")
+	for range 3 {
+		att, _ := reserveOf(st.Lockouts, policy3, scopeToken, locked)
+		att.Fail()
+	}
+	if err := srv.Client().Do(context.Background(), "SCRIPT", "FLUSH").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+			if i%10 == 0 {
+				a = locked
+			}
+			att, left, err := st.Lockouts.Reserve(context.Background(), policy3, scopeToken, a)
+			switch {
+			case err != nil:
+				errs <- err.Error()
+			case a == locked && left == 0:
+				errs <- "the locked client got an attempt"
+			case a != locked && left != 0:
+				errs <- "a fresh client is locked"
+			}
+			att.Cancel()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if st.Docs.(*redisDocs).r.down.Load() {
+		t.Fatal("a flushed script marked Redis down")
 	}
 }
