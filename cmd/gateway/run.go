@@ -140,6 +140,7 @@ type listening struct {
 // serve loads the configuration and serves until ctx is done. ready, if not
 // nil, receives the listen addresses once the gateway accepts connections.
 func serve(ctx context.Context, c commonFlags, o config.Overrides, e *env, log *slog.Logger, ready chan<- listening) error {
+	server.TuneGC()
 	bi := buildinfo.Get()
 	log.Info("gateway starting", slog.String("version", bi.Version), slog.String("commit", bi.Commit), slog.String("go", bi.GoVersion))
 	l, err := load(c, o, e, true)

@@ -76,6 +76,7 @@ func child(args []string) int {
 			c.CloseNow()
 		})
 	case "gateway":
+		server.TuneGC() // as `gateway run` does
 		h, err = gatewayHandler(*upstream, *redisURL, *forward)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
