@@ -70,8 +70,18 @@ const nowMs = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 +
 // use, or the network holds max fine buckets), and what counts against
 // that bucket (its failures in the window, plus the network's fine locks
 // for the coarse one).
+//
+// The common case (no lock, no failure counted for the client or its
+// network's locks) is answered by four read-only calls: Redis's script
+// call overhead is per call made, and this check runs before every
+// counted credential.
 var checkScript = redis.NewScript(nowMs + `
 local window, half, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]) == 0 then
+  local since = '(' .. (now - window)
+  if redis.call('ZCOUNT', KEYS[7], since, '+inf') >= half or redis.call('ZCOUNT', KEYS[5], since, '+inf') >= max then return {0, 1, 0} end
+  return {0, 0, 0}
+end
 local left = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]))
 if left > 0 then return {left, 0, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
