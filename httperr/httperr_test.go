@@ -1,6 +1,7 @@
 package httperr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ func TestWrite(t *testing.T) {
 		{"typed", New(http.StatusForbidden, "forbidden", "admin only", secret), 403, "forbidden", ""},
 		{"wrapped", fmt.Errorf("ctx: %w", New(http.StatusTeapot, "teapot", "short and stout", nil)), 418, "teapot", ""},
 		{"untyped becomes 500 without internals", secret, 500, "internal", ""},
+		{"a client that went away, whatever wrapped it", fmt.Errorf("state store unavailable: redis load: %w", context.Canceled), StatusClientGone, "client_gone", ""},
 		{"extra headers", &Error{Status: 429, Code: "rate_limited", Msg: "slow down", Header: http.Header{"Retry-After": {"7"}}}, 429, "rate_limited", "7"},
 	}
 	for _, tt := range tests {

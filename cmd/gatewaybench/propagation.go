@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,7 +90,7 @@ func timeSignOuts(p *redisPair) ([]time.Duration, error) {
 				break
 			}
 			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("B never took the session: %d", code)
+				return nil, fmt.Errorf("replica B never took the session: %d", code)
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -106,7 +107,7 @@ func timeSignOuts(p *redisPair) ([]time.Duration, error) {
 				break
 			}
 			if time.Since(start) > 5*time.Second {
-				return nil, fmt.Errorf("B still took the session 5 s after the sign-out")
+				return nil, errors.New("replica B still took the session 5 s after the sign-out")
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
