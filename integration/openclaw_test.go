@@ -351,6 +351,9 @@ func rawRequest(t *testing.T, addr, src, method, target string, h map[string]str
 }
 
 func TestOpenClaw(t *testing.T) {
+	// Mostly waiting on OpenClaw (start-up, the CLI, an idle pause):
+	// alongside the other parallel tests it costs the run far less.
+	t.Parallel()
 	nginxAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	oc := startOpenClaw(t, freePort(t), "https://"+nginxAddr)
 	t.Logf("OpenClaw ready after %v", oc.started.Round(100*time.Millisecond))
