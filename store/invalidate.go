@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,17 +24,19 @@ import (
 //
 // A pub/sub message can be lost with its connection and a connection can
 // stall without closing, so a cached copy is trusted only while the
-// subscription is up and a heartbeat arrived within heartbeatGrace. Every
-// replica publishes a heartbeat every heartbeatEvery on the same channel,
-// and Redis delivers one channel's messages in the order it processed the
-// PUBLISHes: a heartbeat received proves every invalidation published
-// before it was received too. Without a fresh heartbeat each read goes to
-// Redis, as it would without the cache; on every (re)subscription every
-// cached copy is dropped.
+// subscription is up and this replica's own heartbeat came back recently.
+// Every heartbeatEvery the replica publishes one on the same channel,
+// carrying the moment it was sent. Redis delivers one channel's messages
+// in the order it ran the PUBLISHes, so when a heartbeat sent at S comes
+// back, every change committed before S has been delivered too. Trust
+// lasts heartbeatGrace from S (not from its arrival: a backlogged socket
+// delivers old heartbeats late), so no change older than heartbeatGrace
+// can be missed. Without it each read goes to Redis, as it would without
+// the cache; on every (re)subscription every cached copy is dropped.
 const (
-	heartbeatEvery = 10 * time.Millisecond
-	heartbeatGrace = 50 * time.Millisecond
-	heartbeatMsg   = "\x00hb" // never a document name
+	heartbeatEvery  = 10 * time.Millisecond
+	heartbeatGrace  = 50 * time.Millisecond
+	heartbeatPrefix = "\x00hb:" // never a document name
 )
 
 // stamp is what a cached copy was loaded under: it is still current while
@@ -52,10 +56,11 @@ type invalidator struct {
 	r       *redisConn
 	channel string
 	start   time.Time // lastBeat counts from here, on the monotonic clock
+	id      string    // this replica's heartbeats
 
 	epoch    atomic.Uint64 // bumped on every (re)subscription and loss
 	up       atomic.Bool   // subscribed
-	lastBeat atomic.Int64  // nanoseconds after start of the last message received
+	lastBeat atomic.Int64  // when (nanoseconds after start) the last own heartbeat that came back was sent
 
 	mu   sync.RWMutex
 	gens map[string]*atomic.Uint64
@@ -64,7 +69,7 @@ type invalidator struct {
 }
 
 func newInvalidator(r *redisConn) *invalidator {
-	return &invalidator{r: r, channel: r.key("invalidate"), start: time.Now(), gens: map[string]*atomic.Uint64{}}
+	return &invalidator{r: r, channel: r.key("invalidate"), start: time.Now(), id: randomVersion(), gens: map[string]*atomic.Uint64{}}
 }
 
 // gen returns the counter of name, creating it.
@@ -131,7 +136,6 @@ func (v *invalidator) follow(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		v.lastBeat.Store(int64(time.Since(v.start)))
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
@@ -141,9 +145,14 @@ func (v *invalidator) follow(ctx context.Context) {
 				v.up.Store(true)
 			}
 		case *redis.Message:
-			if m.Payload != heartbeatMsg {
-				v.changed(m.Payload)
+			if rest, ok := strings.CutPrefix(m.Payload, heartbeatPrefix); ok {
+				id, sent, _ := strings.Cut(rest, ":")
+				if at, err := strconv.ParseInt(sent, 10, 64); err == nil && id == v.id && at > v.lastBeat.Load() {
+					v.lastBeat.Store(at)
+				}
+				continue
 			}
+			v.changed(m.Payload)
 		}
 	}
 }
@@ -162,7 +171,8 @@ func (v *invalidator) beat(ctx context.Context) {
 			continue
 		}
 		c, cancel := context.WithTimeout(ctx, opTimeout)
-		_ = v.r.c.Publish(c, v.channel, heartbeatMsg).Err()
+		msg := heartbeatPrefix + v.id + ":" + strconv.FormatInt(int64(time.Since(v.start)), 10)
+		_ = v.r.c.Publish(c, v.channel, msg).Err()
 		cancel()
 	}
 }
