@@ -466,6 +466,24 @@ func TestOpenRefusesWhatItCannotUse(t *testing.T) {
 		t.Fatalf("right password: %v", err)
 	}
 	_ = st.Close()
+	// An ACL user with the keys but not the channels could write
+	// nothing (every write publishes in its transaction): refused at
+	// once, saying what to grant.
+	if err := srv.Client().Do(context.Background(), "ACL", "SETUSER", "nochannels", "on", ">its-password", "~gateway:*", "+@all", "resetchannels").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Options{Backend: BackendRedis, URL: "redis://nochannels:its-password@" + srv.Addr + "/0"})
+	if err == nil || !strings.Contains(err.Error(), "&gateway:*") || strings.Contains(err.Error(), "its-password") {
+		t.Fatalf("a user without channels: %v", err)
+	}
+	if err := srv.Client().Do(context.Background(), "ACL", "SETUSER", "withchannels", "on", ">its-password", "~gateway:*", "&gateway:*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Open(Options{Backend: BackendRedis, URL: "redis://withchannels:its-password@" + srv.Addr + "/0"})
+	if err != nil {
+		t.Fatalf("a user with the keys and the channels: %v", err)
+	}
+	_ = st.Close()
 }
 
 // TestBusyClientWithTheRightCredential: 64 concurrent checks from one

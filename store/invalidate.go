@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,8 +119,14 @@ func (v *invalidator) run(stop <-chan struct{}) {
 	go func() { <-stop; cancel() }()
 	go v.beat(ctx)
 	for ctx.Err() == nil {
-		v.follow(ctx)
+		err := v.follow(ctx)
 		v.lost()
+		if ctx.Err() == nil {
+			// In the store's error metrics (op "subscribe"): while
+			// the subscription fails every read goes to Redis,
+			// which works, and this is how an operator sees why.
+			v.r.observe("subscribe", 0, fmt.Errorf("%w: redis subscribe: %v", ErrUnavailable, redactErr(err)))
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(probeEvery):
@@ -127,14 +134,14 @@ func (v *invalidator) run(stop <-chan struct{}) {
 	}
 }
 
-// follow holds one subscription until it fails.
-func (v *invalidator) follow(ctx context.Context) {
+// follow holds one subscription until it fails, and says why.
+func (v *invalidator) follow(ctx context.Context) error {
 	ps := v.r.c.Subscribe(ctx, v.channel)
 	defer ps.Close()
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, heartbeatGrace*4)
 		if err != nil {
-			return
+			return err
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:

@@ -103,8 +103,15 @@ func openRedis(o Options) (*Store, error) {
 		_ = r.c.Close()
 		return nil, fmt.Errorf("store: redis at %s does not answer: %w", opt.Addr, redactErr(err))
 	}
-	mem := NewLimiter(DefaultLimiterCap, o.Now)
 	inv := newInvalidator(r)
+	// Every write publishes on the invalidation channel in its own
+	// transaction, so a user who may not publish could write nothing:
+	// say so now, not at the first sign-in.
+	if err := r.c.Publish(ctx, inv.channel, heartbeatPrefix+"start").Err(); err != nil {
+		_ = r.c.Close()
+		return nil, fmt.Errorf("store: redis at %s refuses PUBLISH on %s (an ACL user needs the channels &%s*): %w", opt.Addr, inv.channel, prefix, redactErr(err))
+	}
+	mem := NewLimiter(DefaultLimiterCap, o.Now)
 	go inv.run(r.stop)
 	return &Store{
 		Backend:  BackendRedis,

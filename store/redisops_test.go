@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"net/netip"
+	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -98,5 +101,64 @@ func TestLockoutChecksInOnePipeline(t *testing.T) {
 	}
 	if st.Docs.(*redisDocs).r.down.Load() {
 		t.Fatal("a flushed script marked Redis down")
+	}
+}
+
+// TestDocumentedACLIsEnough: a Redis user with exactly the keys, channels
+// and commands docs/replicas.md lists can do everything a replica does.
+func TestDocumentedACLIsEnough(t *testing.T) {
+	doc, err := os.ReadFile("../docs/replicas.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("the commands `([a-z ]+)`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/replicas.md lists no commands")
+	}
+	srv := redistest.Start(t, "")
+	args := []any{"ACL", "SETUSER", "gw", "on", ">gw-password", "~gateway:*", "&gateway:*"}
+	for _, c := range strings.Fields(string(m[1])) {
+		args = append(args, "+"+c)
+	}
+	if err := srv.Client().Do(context.Background(), args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(Options{Backend: BackendRedis, URL: "redis://gw:gw-password@" + srv.Addr + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	if err := st.Docs.CreateOnce(ctx, "identity/keys.json", []byte("k")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := appendTo(ctx, st.Docs, "devices/list.json", 1); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	c := NewCached(st.Docs, "devices/list.json", func(b []byte) (string, error) { return string(b), nil })
+	if v, err := c.Get(ctx); err != nil || v != "[1]" {
+		t.Fatalf("get: %q %v", v, err)
+	}
+	trusted(t, st) // the subscription and the heartbeats work
+	a := netip.MustParseAddr("203.0.113.77")
+	for range 3 {
+		att, left, err := st.Lockouts.Reserve(ctx, policy3, scopeToken, a)
+		if err != nil || left != 0 {
+			t.Fatalf("reserve: %v %v", left, err)
+		}
+		att.Fail()
+	}
+	if left, err := st.Lockouts.Locked(ctx, policy3, scopeToken, a); err != nil || left == 0 {
+		t.Fatalf("locked: %v %v", left, err)
+	}
+	n, _, err := st.Nonces.Issue(ctx, a)
+	if err != nil {
+		t.Fatalf("issue: %v", err)
+	}
+	if ok, err := st.Nonces.Consume(ctx, n); !ok || err != nil {
+		t.Fatalf("consume: %v %v", ok, err)
+	}
+	if st.Docs.(*redisDocs).r.down.Load() {
+		t.Fatal("a refused command marked Redis down")
 	}
 }
