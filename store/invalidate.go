@@ -101,9 +101,19 @@ func (v *invalidator) stamp(name string) (stamp, bool) {
 	return s, ok
 }
 
-// changed marks name changed here, at once (the replica that wrote it must
-// not wait for its own message).
-func (v *invalidator) changed(name string) { v.gen(name).Add(1) }
+// changed marks name changed (from the channel, or at once on the replica
+// that wrote it). Only names a cache has asked about have a counter: a
+// copy of any other is loaded after its stamp was read, so it needs no
+// news, and the table stays bounded by the names the code reads whatever
+// is published.
+func (v *invalidator) changed(name string) {
+	v.mu.RLock()
+	g := v.gens[name]
+	v.mu.RUnlock()
+	if g != nil {
+		g.Add(1)
+	}
+}
 
 // lost drops trust in every cached copy until the next subscription.
 func (v *invalidator) lost() {
