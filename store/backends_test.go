@@ -61,16 +61,17 @@ func appendTo(ctx context.Context, d Docs, name string, n int) error {
 }
 
 // TestDocsConcurrentWritersLoseNothing: two replicas appending to one
-// document at once; every append survives. Sixteen are in flight at a time:
-// enough to collide on every write, few enough that a loaded test machine
-// does not push one Redis round trip past the store's 300 ms I/O bound.
+// document at once; every append survives. Eight are in flight at a time:
+// enough to collide on most writes, few enough that a loaded test machine
+// (make test runs the integration package beside this one) does not push
+// one Redis round trip past the store's 300 ms I/O bound.
 func TestDocsConcurrentWritersLoseNothing(t *testing.T) {
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			rs := open(t, 2)
 			var wg sync.WaitGroup
 			errs := make(chan error, 100)
-			slots := make(chan struct{}, 16)
+			slots := make(chan struct{}, 8)
 			for i := range 100 {
 				wg.Add(1)
 				go func() {
