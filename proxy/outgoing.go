@@ -42,11 +42,17 @@ func (ih IdentityHeaders) Write(h http.Header, id *request.Identity) {
 	if id != nil {
 		user, method, role, groups, email = id.User, id.Method, id.Role, strings.Join(id.Groups, ","), id.Email
 	}
-	h[ih.User] = []string{user}
-	h[ih.Method] = []string{method}
-	h[HeaderRole] = []string{role}
-	h[HeaderGroups] = []string{groups}
-	h[HeaderEmail] = []string{email}
+	// One backing array for the five values (one allocation, not
+	// five: this runs on every proxied request); each header gets a
+	// full slice of its own cell, so an append to one never writes
+	// into the next.
+	v := make([]string, 5)
+	v[0], v[1], v[2], v[3], v[4] = user, method, role, groups, email
+	h[ih.User] = v[0:1:1]
+	h[ih.Method] = v[1:2:2]
+	h[HeaderRole] = v[2:3:3]
+	h[HeaderGroups] = v[3:4:4]
+	h[HeaderEmail] = v[4:5:5]
 }
 
 // Canonical returns ih with defaults filled and names canonical.

@@ -99,3 +99,19 @@ func TestHTTPSUpstream(t *testing.T) {
 		t.Fatalf("WebSocket to an unverifiable agent: %v %v", resp, err)
 	}
 }
+
+// TestIdentityHeadersIndependent: the five values share one array, and
+// adding a value to one header never changes another.
+func TestIdentityHeadersIndependent(t *testing.T) {
+	h := http.Header{}
+	ih := IdentityHeaders{}.Canonical()
+	ih.Write(h, &request.Identity{User: "alice", Method: "oidc", Role: "user", Groups: []string{"a", "b"}, Email: "a@example.com"})
+	h.Add(ih.User, "mallory")
+	h.Add(HeaderGroups, "admins")
+	want := map[string][]string{ih.User: {"alice", "mallory"}, ih.Method: {"oidc"}, HeaderRole: {"user"}, HeaderGroups: {"a,b", "admins"}, HeaderEmail: {"a@example.com"}}
+	for k, v := range want {
+		if got := h.Values(k); strings.Join(got, "|") != strings.Join(v, "|") {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+}
