@@ -4,6 +4,8 @@ import (
 	"errors"
 	"path"
 	"strings"
+
+	"gateway/percent"
 )
 
 // ErrAmbiguousPath is a request-target whose path a rule could read one way
@@ -43,19 +45,21 @@ func RoutePath(raw string) (Routed, error) {
 			return Routed{}, ErrAmbiguousPath
 		}
 		if c == '%' {
-			if i+2 >= len(raw) || !ishex(raw[i+1]) || !ishex(raw[i+2]) {
+			d, ok := percent.At(raw, i)
+			if !ok {
 				return Routed{}, ErrAmbiguousPath
 			}
-			switch unhex(raw[i+1])<<4 | unhex(raw[i+2]) {
+			switch d {
 			case '/', '\\', '.', '#', '?', '%':
 				return Routed{}, ErrAmbiguousPath
 			}
-			if d := unhex(raw[i+1])<<4 | unhex(raw[i+2]); d < 0x20 || d == 0x7f {
+			if d < 0x20 || d == 0x7f {
 				return Routed{}, ErrAmbiguousPath
 			}
 		}
 	}
-	p := strings.ReplaceAll(decode(raw), "\\", "/")
+	// Every escape was checked valid above: Decode decodes them all.
+	p := strings.ReplaceAll(percent.Decode(raw), "\\", "/")
 	clean := path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
 		clean += "/"
@@ -67,36 +71,4 @@ func RoutePath(raw string) (Routed, error) {
 		}
 	}
 	return r, nil
-}
-
-// decode decodes every %XX (validity checked by the caller).
-func decode(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }

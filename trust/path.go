@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gateway/httperr"
+	"gateway/percent"
 )
 
 // ErrAmbiguousPath refuses a request-target that names the gateway's own
@@ -43,7 +44,7 @@ func namesOwnRoute(escaped string, roots []string) (names, exact bool) {
 // before it are resolved ("/x/../admin" is "/admin").
 func canonicalFirstSegment(p string) string {
 	for range maxDecodes {
-		d := percentDecode(p)
+		d := percent.Decode(p)
 		if d == p {
 			break
 		}
@@ -87,39 +88,6 @@ func plainOwnPath(p, root string) bool {
 		}
 	}
 	return true
-}
-
-// percentDecode decodes every valid %XX escape (a "/" too, unlike
-// url.PathUnescape's use for routing) and leaves invalid ones as they are.
-func percentDecode(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 func ambiguousPath() error {
