@@ -32,7 +32,7 @@ func (a *Authenticator) AuthenticateForward(r *http.Request) (*request.Identity,
 		}
 	}
 	if a.sso {
-		if c := ssoCookie(r, rec.Proto); c != "" {
+		if c := cookie.Only(r, cookie.SSO, rec.Proto); c != "" {
 			se, err := a.st.Sessions.Check(ctx, c, a.sessions, OriginSSO)
 			switch {
 			case err == nil:
@@ -66,22 +66,6 @@ func (a *Authenticator) AuthenticateForward(r *http.Request) (*request.Identity,
 	return nil, unauthorized(ErrMissingCredentials)
 }
 
-// ssoCookie returns the request's one SSO cookie ("" for none or several:
-// a planted one must not choose).
-func ssoCookie(r *http.Request, proto string) string {
-	name := cookie.Name(cookie.SSO, proto)
-	v, n := "", 0
-	for _, c := range r.Cookies() {
-		if c.Name == name {
-			v, n = c.Value, n+1
-		}
-	}
-	if n != 1 {
-		return ""
-	}
-	return v
-}
-
 // openSSO opens the SSO session beside a sign-in on the agent origin, when
 // forward auth has a cookie domain; "" when it does not.
 func (a *Authenticator) openSSO(ctx context.Context, who Opened) (string, error) {
@@ -100,7 +84,7 @@ func (a *Authenticator) SSOFromCookie(ctx context.Context, r *http.Request) (Log
 	if !a.sso || rec.Admin {
 		return LoginResult{}, false, nil
 	}
-	c := ssoCookie(r, rec.Proto)
+	c := cookie.Only(r, cookie.SSO, rec.Proto)
 	if c == "" {
 		return LoginResult{}, false, nil
 	}
@@ -126,7 +110,7 @@ func (a *Authenticator) SSOFromCookie(ctx context.Context, r *http.Request) (Log
 
 // EndSSO ends the SSO session of the request's cookie, if any.
 func (a *Authenticator) EndSSO(r *http.Request) error {
-	if c := ssoCookie(r, recordOf(r).Proto); c != "" {
+	if c := cookie.Only(r, cookie.SSO, recordOf(r).Proto); c != "" {
 		return a.st.Sessions.Revoke(r.Context(), c, a.sessions)
 	}
 	return nil

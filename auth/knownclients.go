@@ -8,13 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
-	"gateway/cookie"
 	"gateway/state"
 	"gateway/store"
 )
@@ -186,22 +184,6 @@ func (k *KnownClients) update(ctx context.Context, fn func([]knownClient) []know
 		}
 		return state.EncodeJSON(knownClientsFile{Version: 1, Clients: fn(f.Clients)})
 	})
-}
-
-// knownClientCookie returns the request's one known-client cookie; a
-// request with several has none (a planted one must not choose).
-func knownClientCookie(r *http.Request, proto string) string {
-	name := cookie.Name(cookie.KnownClient, proto)
-	value, n := "", 0
-	for _, c := range r.Cookies() {
-		if c.Name == name {
-			value, n = c.Value, n+1
-		}
-	}
-	if n != 1 {
-		return ""
-	}
-	return value
 }
 
 // knownBucket is the lockout bucket of a known client: its own scope, so

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"gateway/cookie"
 	"gateway/httperr"
 	"gateway/request"
 	"gateway/store"
@@ -80,7 +81,7 @@ func (a *Authenticator) failed(att attempt) error {
 // when the request carries no valid known-client cookie for scope and the
 // credential in force, or when that cookie's bucket is locked.
 func (a *Authenticator) knownAttempt(ctx context.Context, r *http.Request, rec *request.Record, scope, fp string) (string, attempt) {
-	v := knownClientCookie(r, rec.Proto)
+	v := cookie.Only(r, cookie.KnownClient, rec.Proto)
 	if v == "" {
 		return "", attempt{}
 	}

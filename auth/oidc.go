@@ -223,18 +223,11 @@ func (m *oidcMethod) callback(w http.ResponseWriter, r *http.Request) {
 func (m *oidcMethod) finish(w http.ResponseWriter, r *http.Request) (*request.Identity, string, LoginResult, error) {
 	rec := recordOf(r)
 	q := r.URL.Query()
-	name := cookie.Name(cookie.OIDC, rec.Proto)
-	var raw string
-	n := 0
-	for _, c := range r.Cookies() {
-		if c.Name == name {
-			raw, n = c.Value, n+1
-		}
-	}
+	raw := cookie.Only(r, cookie.OIDC, rec.Proto)
 	// The state is single-use: the cookie goes, whatever happens next.
 	cookie.Clear(w, cookie.OIDC, rec.Proto)
 	s, ok := m.open(raw, m.a.st.Now())
-	if n != 1 || !ok || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(s.State)) != 1 {
+	if raw == "" || !ok || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(s.State)) != 1 {
 		return nil, "", LoginResult{}, oidcRefusal("oidc_state", "this sign-in link is not from this browser, was already used or expired; start again", ErrOIDCState)
 	}
 	if e := q.Get("error"); e != "" {

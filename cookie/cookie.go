@@ -83,6 +83,24 @@ func ClearDomain(w http.ResponseWriter, base, proto, domain string) {
 		HttpOnly: true, Secure: proto == "https", SameSite: http.SameSiteLaxMode})
 }
 
+// Only returns the value of the request's one cookie named base (for
+// proto), or "" when it has none or several: a cookie planted beside the
+// real one (by a sibling host, or a script on an http page) must not get
+// to choose which is read.
+func Only(r *http.Request, base, proto string) string {
+	name := Name(base, proto)
+	v, n := "", 0
+	for _, c := range r.Cookies() {
+		if c.Name == name {
+			v, n = c.Value, n+1
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return v
+}
+
 // Clear tells the browser to drop the cookie.
 func Clear(w http.ResponseWriter, base, proto string) {
 	http.SetCookie(w, &http.Cookie{Name: Name(base, proto), Value: "", Path: "/", MaxAge: -1,

@@ -2,6 +2,7 @@ package cookie
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 )
@@ -38,5 +39,25 @@ func TestStrip(t *testing.T) {
 	StripResponse(r)
 	if got := r["Set-Cookie"]; !reflect.DeepEqual(got, []string{"app=1; Path=/", "other=2"}) {
 		t.Fatalf("set-cookie %q", got)
+	}
+}
+
+// TestOnly: one cookie of the name is read; none, or a planted second
+// copy, reads as none.
+func TestOnly(t *testing.T) {
+	for _, tt := range []struct {
+		header, want string
+	}{
+		{"gateway_sso=a", "a"},
+		{"other=x; gateway_sso=a", "a"},
+		{"gateway_sso=a; gateway_sso=b", ""},
+		{"other=x", ""},
+		{"__Secure-gateway_sso=a", ""}, // the https name, on http
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", tt.header)
+		if got := Only(r, SSO, "http"); got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.header, got, tt.want)
+		}
 	}
 }
