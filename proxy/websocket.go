@@ -64,39 +64,30 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = up.SetDeadline(time.Time{})
+	// A plain tunnel: relay101 passes on what either side had already
+	// buffered, then bytes move as they are. When the rules read this
+	// connection's messages, the relay parses frames both ways instead,
+	// starting with what is already buffered.
+	clientBuf, upBuf := cbuf.Reader, br
+	pump := func() { tunnel(client, up) }
 	if calls != nil {
-		// The rules read this connection's messages: the relay parses
-		// frames both ways, starting with what is already buffered.
-		if err := relay101(client, nil, up, nil, resp.Header); err != nil {
-			_ = client.Close()
-			_ = up.Close()
-			return
-		}
-		if p.opts.OnTunnel != nil {
-			p.opts.OnTunnel(1)
-		}
-		go func() {
-			inspectTunnel(client, cbuf.Reader, up, br, calls)
-			if p.opts.OnTunnel != nil {
-				p.opts.OnTunnel(-1)
-			}
-		}()
-		return
+		clientBuf, upBuf = nil, nil
+		pump = func() { inspectTunnel(client, cbuf.Reader, up, br, calls) }
 	}
-	if err := relay101(client, cbuf.Reader, up, br, resp.Header); err != nil {
+	if err := relay101(client, clientBuf, up, upBuf, resp.Header); err != nil {
 		_ = client.Close()
 		_ = up.Close()
 		return
 	}
-	// Hand the two connections to the tunnel and return: the request,
-	// its middleware state and net/http's buffers for this connection are
-	// then garbage, which is most of what an idle WebSocket would
-	// otherwise keep alive.
+	// Hand the two connections to the pump and return: the request and
+	// its middleware state (and, for a plain tunnel, net/http's buffers
+	// for this connection) are then garbage, which is most of what an
+	// idle WebSocket would otherwise keep alive.
 	if p.opts.OnTunnel != nil {
 		p.opts.OnTunnel(1)
 	}
 	go func() {
-		tunnel(client, up)
+		pump()
 		if p.opts.OnTunnel != nil {
 			p.opts.OnTunnel(-1)
 		}
