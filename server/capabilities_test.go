@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,21 +63,8 @@ func asUser(t *testing.T, f *fixture, user, method, target, body string, h map[s
 // escape it), as user.
 func rawAsUser(t *testing.T, f *fixture, user, target, body string) (int, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(f.gw.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-User: %s\r\nX-Forwarded-For: 203.0.113.5\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		target, strings.TrimPrefix(f.gw.URL, "http://"), user, len(body), body)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return f.rawExchange(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-User: %s\r\nX-Forwarded-For: 203.0.113.5\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		target, strings.TrimPrefix(f.gw.URL, "http://"), user, len(body), body))
 }
 
 // TestAttackNoWayAroundARule: the five ways a review found to run a denied
