@@ -114,6 +114,13 @@ func (v *validator) access(g *Gateway) {
 // forwardAuth validates gateway.forwardAuth. Runs after trust and admin.
 func (v *validator) forwardAuth(g *Gateway) {
 	fa := g.ForwardAuth
+	if d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(fa.CookieDomain), ".")); d != "" {
+		if !validHostName(d) || !strings.Contains(d, ".") {
+			v.add("gateway.forwardAuth.cookieDomain", "must be a domain such as example.com, got %q", fa.CookieDomain)
+		} else {
+			v.t.CookieDomain = d
+		}
+	}
 	for i, h := range fa.Hosts {
 		at := fmt.Sprintf("gateway.forwardAuth.hosts[%d]", i)
 		h = strings.ToLower(strings.TrimSpace(h))
@@ -133,6 +140,14 @@ func (v *validator) forwardAuth(g *Gateway) {
 			v.add(at, "%q is the agent's or the console's name; an app protected by forward auth needs a name of its own", name)
 			continue
 		}
+		// A browser never sends a domain cookie to a host outside the
+		// domain: the one sign-in would silently not reach the app.
+		if d := v.t.CookieDomain; d != "" && !underDomain(name, d) {
+			v.add(at, "%q is not under gateway.forwardAuth.cookieDomain %q, so the browser never sends it the SSO cookie", name, d)
+		}
+		if !slices.Contains(v.t.ForwardNames, name) {
+			v.t.ForwardNames = append(v.t.ForwardNames, name)
+		}
 		if port != "" {
 			name = net.JoinHostPort(name, port)
 		}
@@ -145,30 +160,17 @@ func (v *validator) forwardAuth(g *Gateway) {
 	default:
 		v.add("gateway.forwardAuth.defaultAction", "must be deny or allow, got %q", fa.DefaultAction)
 	}
-	if d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(fa.CookieDomain), ".")); d != "" {
-		if !validHostName(d) || !strings.Contains(d, ".") {
-			v.add("gateway.forwardAuth.cookieDomain", "must be a domain such as example.com, got %q", fa.CookieDomain)
-		} else {
-			v.t.CookieDomain = d
-		}
-	}
 	if len(fa.Hosts) > 0 && v.t.PublicURL == nil {
 		v.add("gateway.forwardAuth.hosts", "need gateway.publicUrl: a person without a session is sent to the sign-in page there")
 	}
 	if d := v.t.CookieDomain; d != "" {
-		// A browser refuses a cookie for a domain the setting host is not
-		// under, and never sends one to a host outside it: either way the
-		// one sign-in would silently not reach the app.
+		// A browser refuses a cookie for a domain the setting host is
+		// not under.
 		if len(fa.Hosts) == 0 {
 			v.add("gateway.forwardAuth.cookieDomain", "is set but gateway.forwardAuth.hosts is empty: the SSO cookie would protect nothing")
 		}
 		if v.t.PublicURL != nil && !underDomain(v.t.PublicURL.Hostname(), d) {
 			v.add("gateway.forwardAuth.cookieDomain", "%q does not cover gateway.publicUrl's host %q, where people sign in and the cookie is set", d, v.t.PublicURL.Hostname())
-		}
-		for i, h := range v.t.ForwardHosts {
-			if name := hostOnly(h); !underDomain(name, d) {
-				v.add(fmt.Sprintf("gateway.forwardAuth.hosts[%d]", i), "%q is not under gateway.forwardAuth.cookieDomain %q, so the browser never sends it the SSO cookie", name, d)
-			}
 		}
 	}
 	// Bypass rules answer forward auth without a credential; the agent
@@ -183,7 +185,7 @@ func (v *validator) forwardAuth(g *Gateway) {
 			v.add(at+".bypass", "applies only to gateway.forwardAuth.hosts, and there are none")
 		}
 		for _, h := range r.Hosts {
-			if !slices.ContainsFunc(v.t.ForwardHosts, func(f string) bool { return hostOnly(f) == h }) {
+			if !slices.Contains(v.t.ForwardNames, h) {
 				v.add(at+".hosts", "%q is not in gateway.forwardAuth.hosts; bypass applies only there (the agent always needs a credential)", h)
 			}
 		}
@@ -194,12 +196,4 @@ func (v *validator) forwardAuth(g *Gateway) {
 func underDomain(host, domain string) bool {
 	host = strings.ToLower(host)
 	return host == domain || strings.HasSuffix(host, "."+domain)
-}
-
-// hostOnly drops a port from a forward host entry.
-func hostOnly(h string) string {
-	if n, _, err := net.SplitHostPort(h); err == nil {
-		return n
-	}
-	return h
 }

@@ -136,6 +136,9 @@ func TestForwardAuthConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if names := cfg.Typed.ForwardNames; len(names) != 2 || names[1] != "files.example.com" {
+					t.Fatalf("names: %v", names)
+				}
 				if got := cfg.Typed.ForwardHosts; len(got) != 2 || got[1] != "files.example.com:8443" || cfg.Typed.CookieDomain != "example.com" || !cfg.Typed.ForwardAllow {
 					t.Fatalf("typed: hosts %v, domain %q, allow %v", got, cfg.Typed.CookieDomain, cfg.Typed.ForwardAllow)
 				}

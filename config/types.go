@@ -476,6 +476,10 @@ type Typed struct {
 	// ForwardHosts are gateway.forwardAuth.hosts: lower-case names
 	// (a port only when the entry names one).
 	ForwardHosts []string
+	// ForwardNames are the names of ForwardHosts without their ports,
+	// each once (what the Host allowlist, cookie domain and bypass
+	// rules compare).
+	ForwardNames []string
 	// ForwardAllow is forwardAuth.defaultAction allow.
 	ForwardAllow bool
 	// CookieDomain is forwardAuth.cookieDomain, lower case, no dot first.

@@ -3,10 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -189,19 +187,4 @@ func (fa forwardAuth) unauthenticated(w http.ResponseWriter, r *http.Request, er
 	// accord only if told to; the JSON body is what API clients see.
 	rec.Navigation = false
 	httperr.Write(w, r, err)
-}
-
-// forwardHostsOf are the names the Host allowlist serves for forward auth
-// (without ports: the allowlist compares names).
-func forwardHostsOf(cfg *config.Config) []string {
-	var out []string
-	for _, h := range cfg.Typed.ForwardHosts {
-		if n, _, err := net.SplitHostPort(h); err == nil {
-			h = n
-		}
-		if !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
 }

@@ -30,7 +30,7 @@ func allowedHosts(cfg *config.Config) []string {
 	if cfg.Typed.AdminHost != "" {
 		out = append(out, cfg.Typed.AdminHost)
 	}
-	return append(out, forwardHostsOf(cfg)...)
+	return append(out, cfg.Typed.ForwardNames...)
 }
 
 // ownRoots are the first path segments of the gateway's own routes (see
