@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,6 +71,24 @@ func timeSignOuts(p *redisPair) ([]time.Duration, error) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		return resp.StatusCode, b, nil
 	}
+	// untilB polls replica B with the session every so often until it
+	// answers want, for at most 5 s, and says how long that took.
+	untilB := func(tok string, want int, every time.Duration) (time.Duration, error) {
+		start := time.Now()
+		for {
+			code, _, err := status("GET", p.b, "/bench", tok, "")
+			if err != nil {
+				return 0, err
+			}
+			if code == want {
+				return time.Since(start), nil
+			}
+			if time.Since(start) > 5*time.Second {
+				return 0, fmt.Errorf("replica B still answers %d, not %d, after 5 s", code, want)
+			}
+			time.Sleep(every)
+		}
+	}
 	var out []time.Duration
 	for range propagationRounds {
 		code, b, err := status("POST", p.a, "/auth/login", "", `{"token":"`+benchToken+`"}`)
@@ -80,38 +97,17 @@ func timeSignOuts(p *redisPair) ([]time.Duration, error) {
 		}
 		var lr struct{ Token string }
 		_ = json.Unmarshal(b, &lr)
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			code, _, err := status("GET", p.b, "/bench", lr.Token, "")
-			if err != nil {
-				return nil, err
-			}
-			if code == 200 {
-				break
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("replica B never took the session: %d", code)
-			}
-			time.Sleep(time.Millisecond)
+		if _, err := untilB(lr.Token, 200, time.Millisecond); err != nil {
+			return nil, fmt.Errorf("before the sign-out: %w", err)
 		}
 		if code, _, err := status("POST", p.a, "/auth/logout", lr.Token, ""); err != nil || code != 200 {
 			return nil, fmt.Errorf("sign-out on A: %d %v", code, err)
 		}
-		start := time.Now()
-		for {
-			code, _, err := status("GET", p.b, "/bench", lr.Token, "")
-			if err != nil {
-				return nil, err
-			}
-			if code == 401 {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				return nil, errors.New("replica B still took the session 5 s after the sign-out")
-			}
-			time.Sleep(200 * time.Microsecond)
+		took, err := untilB(lr.Token, 401, 200*time.Microsecond)
+		if err != nil {
+			return nil, fmt.Errorf("after the sign-out: %w", err)
 		}
-		out = append(out, time.Since(start))
+		out = append(out, took)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
