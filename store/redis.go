@@ -250,7 +250,3 @@ func randomVersion() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-// asRedisError reports whether err is an error reply from Redis (a
-// command refused), as opposed to not reaching it.
-func asRedisError(err error, re *redis.Error) bool { return errors.As(err, re) }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -106,7 +107,7 @@ func (b *checkBatcher) send(batch []*checkCall) {
 				// A command's own error (not an outage) is
 				// reported to its caller below.
 				var re redis.Error
-				if ok := asRedisError(err, &re); ok {
+				if errors.As(err, &re) {
 					return nil
 				}
 			}
